@@ -1,0 +1,67 @@
+# CharterFlow developer commands. `make dev` runs the app; `make test` runs every test tier.
+# Both set themselves up on a fresh machine (virtualenv, packages, test services).
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIP_FLAGS ?= --quiet --disable-pip-version-check
+PYTEST_ARGS ?=
+
+.PHONY: help dev test test-unit test-integration test-e2e lint fmt cluster cluster-down \
+        k8s-binaries system-deps bench docs clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install $(PIP_FLAGS) --upgrade pip
+
+$(VENV)/.app: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install $(PIP_FLAGS) -e .
+	@touch $@
+
+$(VENV)/.dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install $(PIP_FLAGS) -e '.[dev]'
+	@touch $@ $(VENV)/.app
+
+dev: $(VENV)/.app ## Run CharterFlow locally (SQLite, ./uploads, jobs in-process) on port 3001
+	$(BIN)/charterflow dev
+
+system-deps: ## Install the system packages the tests use (redis-server, chromium) if missing
+	@scripts/system-deps
+
+k8s-binaries: ## Build (once, cached) the Kubernetes control plane, kwok and helm
+	@scripts/k8s-binaries >/dev/null
+
+test: $(VENV)/.dev system-deps k8s-binaries ## Run every test tier against real services
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-unit: $(VENV)/.dev ## Tests that need no service
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev ## ruff, as CI runs it
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt: $(VENV)/.dev ## Format and fix what ruff can
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+cluster: $(VENV)/.dev k8s-binaries ## Start a local control plane (etcd, apiserver, kwok nodes)
+	$(BIN)/python -m tests.support.cluster up
+
+cluster-down: ## Stop the local control plane
+	$(BIN)/python -m tests.support.cluster down
+
+bench: $(VENV)/.dev system-deps k8s-binaries ## Run the benchmarks; writes bench/results and docs/benchmarks.md
+	$(BIN)/python -m bench
+
+docs: $(VENV)/.dev ## Regenerate docs/configuration.md from the settings object
+	$(BIN)/python -m charterflow.docs > docs/configuration.md
+
+clean: ## Remove the virtualenv and local data
+	rm -rf $(VENV) data uploads .pytest_cache .ruff_cache

@@ -1,0 +1,3 @@
+from charterflow.cli import main
+
+raise SystemExit(main())

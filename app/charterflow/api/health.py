@@ -1,0 +1,71 @@
+"""Operational endpoints outside ``/api/v1``: liveness, readiness, Prometheus metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/health/live", summary="The process is up (checks no dependency)")
+async def live() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+async def _probe(fn: Callable[[], None], limit: float) -> dict[str, object]:
+    start = time.perf_counter()
+    try:
+        await asyncio.wait_for(asyncio.to_thread(fn), limit)
+    except TimeoutError:
+        return {"status": "error", "error": f"no answer within {limit:g}s"}
+    except Exception as exc:
+        return {"status": "error", "error": _describe(exc)}
+    return {"status": "ok", "latency_ms": round((time.perf_counter() - start) * 1000, 1)}
+
+
+def _describe(exc: Exception) -> str:
+    """A one-line reason without connection strings or credentials."""
+    text_ = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if "://" in text_ or "password" in text_.lower():
+        text_ = ""
+    return f"{type(exc).__name__}: {text_}"[:300] if text_ else type(exc).__name__
+
+
+@router.get(
+    "/health/ready",
+    summary="Every dependency answers (database, redis, storage); 503 names the one that fails",
+)
+async def ready(request: Request) -> JSONResponse:
+    state = request.app.state
+    timeout = state.settings.dependency_timeout_seconds
+
+    def check_db() -> None:
+        with state.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+
+    checks: dict[str, asyncio.Task[dict[str, object]]] = {
+        "database": asyncio.create_task(_probe(check_db, timeout)),
+        "storage": asyncio.create_task(_probe(state.storage.check, timeout)),
+    }
+    if state.redis is not None:
+        checks["redis"] = asyncio.create_task(_probe(state.redis.ping, timeout))
+    results = {name: await task for name, task in checks.items()}
+    if state.redis is None:
+        results["redis"] = {"status": "not_configured"}
+    results["storage"]["backend"] = state.storage.kind
+    failed = sorted(n for n, r in results.items() if r["status"] == "error")
+    body = {"status": "error" if failed else "ok", "failed": failed, "checks": results}
+    return JSONResponse(body, status_code=503 if failed else 200)
+
+
+@router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+async def metrics(request: Request) -> Response:
+    body = generate_latest(request.app.state.metrics.registry)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

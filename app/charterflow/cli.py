@@ -1,0 +1,156 @@
+"""``charterflow``: run the API, the workers, migrations and checks."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+from charterflow import __version__
+from charterflow.settings import Settings, get_settings
+
+
+def _settings_or_exit() -> Settings:
+    from pydantic import ValidationError
+
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        for err in exc.errors():
+            name = str(err["loc"][0]).upper() if err["loc"] else "SETTINGS"
+            print(f"{name}: {err['msg']}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def cmd_check(_args: argparse.Namespace) -> int:
+    """Validate the configuration; print each problem as ``NAME: why``; exit 2 if any."""
+    settings = _settings_or_exit()
+    problems = settings.problems()
+    for name, why in problems:
+        print(f"{name}: {why}", file=sys.stderr)
+    if problems:
+        return 2
+    print(f"configuration OK ({settings.charterflow_env})")
+    return 0
+
+
+def cmd_migrate(_args: argparse.Namespace) -> int:
+    """Bring the database schema to the newest revision (idempotent, safe from many pods)."""
+    from charterflow.db import current_revision, make_engine, migrate
+    from charterflow.logging import configure_logging
+
+    settings = _settings_or_exit()
+    configure_logging(settings.log_level, settings.effective_log_format)
+    engine = make_engine(settings)
+    try:
+        migrate(engine)
+        print(f"database at revision {current_revision(engine)}")
+    finally:
+        engine.dispose()
+    return 0
+
+
+def _serve(host: str, port: int, workers: int = 1, reload: bool = False) -> int:
+    import uvicorn
+
+    uvicorn.run(
+        "charterflow.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        reload=reload,
+        log_config=None,  # our logging configuration, not uvicorn's
+        proxy_headers=True,
+        forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        timeout_graceful_shutdown=20,
+    )
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the API (production entrypoint of the API pods)."""
+    settings = _settings_or_exit()
+    problems = settings.problems()
+    if problems and settings.is_production:
+        for name, why in problems:
+            print(f"{name}: {why}", file=sys.stderr)
+        print("refusing to start: fix the configuration above", file=sys.stderr)
+        return 2
+    return _serve(args.host, args.port or settings.port, workers=args.workers)
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    """Migrate the local database, then run the API with background jobs in-process."""
+    settings = _settings_or_exit()
+    cmd_migrate(args)
+    url = f"http://localhost:{settings.port}"
+    print(f"\n  CharterFlow is running at {url}  (API: {url}/docs; Ctrl-C stops)\n", flush=True)
+    return _serve(args.host, settings.port, reload=args.reload)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run the background workers (Dramatiq on ``REDIS_URL``)."""
+    from charterflow import worker
+
+    return worker.run(threads=args.threads)
+
+
+def _lifecycle(name: str) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        from charterflow import lifecycle
+
+        return getattr(lifecycle, name)(args)
+
+    run.__doc__ = {
+        "backup": "Stream a database backup and manifest to S3, then prune old backups.",
+        "restore": "Restore a backup (a key or `latest`) into an empty database, then migrate.",
+    }[name]
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="charterflow", description="CharterFlow: document-grounded team workspace."
+    )
+    parser.add_argument("--version", action="version", version=f"charterflow {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, fn: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=(fn.__doc__ or "").strip().splitlines()[0])
+        p.set_defaults(func=fn)
+        return p
+
+    dev = add("dev", cmd_dev)
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument("--reload", action="store_true", help="restart on code changes")
+    serve = add("serve", cmd_serve)
+    serve.add_argument("--host", default="0.0.0.0")  # noqa: S104 - a container's API listens on all
+    serve.add_argument("--port", type=int, default=None, help="default: PORT")
+    serve.add_argument("--workers", type=int, default=1)
+    worker = add("worker", cmd_worker)
+    worker.add_argument("--threads", type=int, default=None, help="default: WORKER_THREADS")
+    add("migrate", cmd_migrate)
+    backup = add("backup", _lifecycle("backup"))
+    backup.add_argument("--name", default=os.environ.get("CHARTERFLOW_INSTANCE", "charterflow"))
+    backup.add_argument("--prefix", default=os.environ.get("BACKUP_PREFIX", "backups/"))
+    backup.add_argument(
+        "--retention-days", type=int, default=int(os.environ.get("BACKUP_RETENTION_DAYS", "7"))
+    )
+    restore = add("restore", _lifecycle("restore"))
+    restore.add_argument("--from", dest="source", required=True, help="a backup key or `latest`")
+    restore.add_argument("--name", default=os.environ.get("CHARTERFLOW_INSTANCE", "charterflow"))
+    restore.add_argument("--prefix", default=os.environ.get("BACKUP_PREFIX", "backups/"))
+    restore.add_argument("--force", action="store_true", help="restore into a non-empty database")
+    add("check", cmd_check)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

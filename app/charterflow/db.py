@@ -1,0 +1,114 @@
+"""Engine, sessions and migrations: one place that knows how CharterFlow talks to its database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, MetaData, create_engine, event, text
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+from charterflow.settings import Settings
+
+# Named constraints make migrations portable (SQLite batch mode needs names to alter them).
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+MIGRATION_LOCK_ID = 0x43484654  # "CHFT": the advisory lock that serialises `charterflow migrate`
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every CharterFlow model."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def make_engine(settings: Settings, **kwargs: Any) -> Engine:
+    """An engine for ``DATABASE_URL``; SQLite gets foreign keys and a busy timeout."""
+    url = settings.sqlalchemy_url
+    if url.startswith("sqlite"):
+        path = url.removeprefix("sqlite:///")
+        if path and path != ":memory:":
+            from pathlib import Path
+
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
+        )
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.close()
+
+        return engine
+    timeout = max(1, int(settings.dependency_timeout_seconds))
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=kwargs.pop("pool_size", 10),
+        max_overflow=kwargs.pop("max_overflow", 10),
+        pool_timeout=kwargs.pop("pool_timeout", 10),
+        connect_args={"connect_timeout": timeout},
+        **kwargs,
+    )
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=False)
+
+
+@contextmanager
+def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session that commits on success and rolls back on error (for workers and the CLI)."""
+    session = factory()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def alembic_config(engine: Engine) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(resources.files("charterflow") / "migrations"))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Upgrade to ``revision``; idempotent, and serialised across pods on PostgreSQL."""
+    cfg = alembic_config(engine)
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:id)"), {"id": MIGRATION_LOCK_ID})
+            try:
+                cfg.attributes["connection"] = conn
+                command.upgrade(cfg, revision)
+                conn.commit()
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": MIGRATION_LOCK_ID})
+                conn.commit()
+    else:
+        command.upgrade(cfg, revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The Alembic revision the database is at (None when never migrated)."""
+    with engine.connect() as conn:
+        from alembic.runtime.migration import MigrationContext
+
+        return MigrationContext.configure(conn).get_current_revision()

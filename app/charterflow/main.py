@@ -1,0 +1,76 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from charterflow import __version__
+from charterflow.api import health
+from charterflow.api.router import api_router
+from charterflow.db import make_engine, make_session_factory
+from charterflow.logging import configure_logging, get_logger
+from charterflow.observability import Metrics, RequestContextMiddleware
+from charterflow.settings import Settings, get_settings
+from charterflow.storage import make_storage
+
+log = get_logger("charterflow")
+
+
+class ConfigurationError(SystemExit):
+    """Raised at start-up when the configuration cannot work; the message names the variables."""
+
+
+def make_redis(settings: Settings):  # type: ignore[no-untyped-def]
+    if not settings.redis_url:
+        return None
+    import redis
+
+    timeout = settings.dependency_timeout_seconds
+    return redis.Redis.from_url(
+        settings.redis_url,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        health_check_interval=30,
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app for ``settings``; refuses to start on a configuration problem."""
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.effective_log_format)
+    problems = settings.problems()
+    if problems and settings.is_production:
+        lines = "\n".join(f"{name}: {why}" for name, why in problems)
+        raise ConfigurationError(f"refusing to start, configuration problems:\n{lines}")
+
+    engine = make_engine(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        log.info("started", version=__version__, env=settings.charterflow_env)
+        yield
+        engine.dispose()
+        if app.state.redis is not None:
+            app.state.redis.close()
+
+    app = FastAPI(
+        title="CharterFlow",
+        version=__version__,
+        description="Document-grounded team workspace: notebooks, sources, cited answers.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.session_factory = make_session_factory(engine)
+    app.state.storage = make_storage(settings)
+    app.state.redis = make_redis(settings)
+    app.state.metrics = Metrics()
+
+    app.include_router(health.router)
+    app.include_router(api_router)
+    # Added last, so outermost: it sees every response, including errors of other middleware.
+    app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
+    return app

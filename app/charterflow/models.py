@@ -1,0 +1,1 @@
+"""SQLAlchemy models (the API issue fills these in)."""

@@ -1,0 +1,105 @@
+"""Request ids, access logs and Prometheus metrics, as one pure-ASGI middleware.
+
+Metrics are labelled by the route *template* (``/api/v1/notebooks/{notebook_id}``), never the
+raw path, so that ids cannot explode the series count.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+import structlog
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from charterflow.logging import get_logger
+
+REQUEST_ID_HEADER = "x-request-id"
+_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+log = get_logger("charterflow.access")
+
+
+class Metrics:
+    """The API's Prometheus collectors, on a registry of their own (one per app)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        self.requests = Counter(
+            "charterflow_http_requests_total",
+            "HTTP requests handled, by method, route template and status code.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "charterflow_http_request_duration_seconds",
+            "HTTP request latency, by method and route template.",
+            ["method", "route"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            "charterflow_http_requests_in_flight",
+            "HTTP requests being handled right now.",
+            registry=self.registry,
+        )
+
+
+def route_template(scope: Scope) -> str:
+    """The path template of the route that handled ``scope`` (``unmatched`` for 404s).
+
+    The router records the matched route in the scope it was handed; we read it afterwards.
+    """
+    route = scope.get("route")
+    return getattr(route, "path_format", None) or getattr(route, "path", None) or "unmatched"
+
+
+class RequestContextMiddleware:
+    """Bind a request id, count and time the request, echo the id, log one line."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
+        request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+        method = scope["method"]
+        status = 500
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
+                message["headers"] = headers
+            await send(message)
+
+        start = time.perf_counter()
+        self.metrics.in_flight.inc()
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            elapsed = time.perf_counter() - start
+            route = route_template(scope)
+            self.metrics.in_flight.dec()
+            self.metrics.requests.labels(method, route, str(status)).inc()
+            self.metrics.latency.labels(method, route).observe(elapsed)
+            if not route.startswith("/health") and route != "/metrics":
+                log.info(
+                    "request",
+                    method=method,
+                    path=scope["path"],
+                    route=route,
+                    status=status,
+                    duration_ms=round(elapsed * 1000, 2),
+                )
+            structlog.contextvars.clear_contextvars()

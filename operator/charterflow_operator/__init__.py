@@ -1,0 +1,1 @@
+"""The CharterFlow Kubernetes operator (Kopf)."""

