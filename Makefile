@@ -61,7 +61,7 @@ bench: $(VENV)/.dev system-deps k8s-binaries ## Run the benchmarks; writes bench
 	$(BIN)/python -m bench
 
 docs: $(VENV)/.dev ## Regenerate docs/configuration.md from the settings object
-	$(BIN)/python -m charterflow.docs > docs/configuration.md
+	$(BIN)/python -m charterflow.configdoc > docs/configuration.md
 
 clean: ## Remove the virtualenv and local data
 	rm -rf $(VENV) data uploads .pytest_cache .ruff_cache

@@ -11,6 +11,7 @@ from charterflow import __version__
 from charterflow.api import health
 from charterflow.api.router import api_router
 from charterflow.db import make_engine, make_session_factory
+from charterflow.jobs import make_job_queue
 from charterflow.logging import configure_logging, get_logger
 from charterflow.observability import Metrics, RequestContextMiddleware
 from charterflow.settings import Settings, get_settings
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.storage = make_storage(settings)
     app.state.redis = make_redis(settings)
     app.state.metrics = Metrics()
+    app.state.jobs = make_job_queue(settings)
 
     app.include_router(health.router)
     app.include_router(api_router)
