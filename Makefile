@@ -52,10 +52,10 @@ fmt: $(VENV)/.dev ## Format and fix what ruff can
 	$(BIN)/ruff check --fix .
 
 cluster: $(VENV)/.dev k8s-binaries ## Start a local control plane (etcd, apiserver, kwok nodes)
-	$(BIN)/python -m tests.support.cluster up
+	@$(BIN)/python -m tests.support.cluster up
 
 cluster-down: ## Stop the local control plane
-	$(BIN)/python -m tests.support.cluster down
+	@$(BIN)/python -m tests.support.cluster down
 
 bench: $(VENV)/.dev system-deps k8s-binaries ## Run the benchmarks; writes bench/results and docs/benchmarks.md
 	$(BIN)/python -m bench

@@ -5,19 +5,25 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
 
 from charterflow import __version__
 from charterflow.api import health
+from charterflow.api.middleware import SecurityHeadersMiddleware
 from charterflow.api.router import api_router
 from charterflow.db import make_engine, make_session_factory
 from charterflow.jobs import make_job_queue
 from charterflow.logging import configure_logging, get_logger
 from charterflow.observability import Metrics, RequestContextMiddleware
+from charterflow.ratelimit import make_rate_limiter
 from charterflow.settings import Settings, get_settings
-from charterflow.storage import make_storage
+from charterflow.storage import StorageError, make_storage
 
 log = get_logger("charterflow")
+# Room for the multipart envelope and the small form fields around an upload.
+FORM_OVERHEAD_BYTES = 1024 * 1024
 
 
 class ConfigurationError(SystemExit):
@@ -62,6 +68,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="Document-grounded team workspace: notebooks, sources, cited answers.",
         lifespan=lifespan,
+        # Whole request bodies are capped (413) before they are read; the upload itself is
+        # checked exactly against MAX_UPLOAD_BYTES while it is hashed.
+        max_body_size=settings.max_upload_bytes + FORM_OVERHEAD_BYTES,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -70,9 +79,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.redis = make_redis(settings)
     app.state.metrics = Metrics()
     app.state.jobs = make_job_queue(settings)
+    app.state.rate_limiter = make_rate_limiter(app.state.redis)
+
+    @app.exception_handler(StorageError)
+    async def storage_unavailable(request: Request, exc: StorageError) -> JSONResponse:
+        log.error("storage unavailable", error=str(exc), path=request.url.path)
+        return JSONResponse(
+            {"detail": "Storage is unavailable; try again later"},
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
 
     app.include_router(health.router)
     app.include_router(api_router)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["Retry-After", "X-Request-ID", "Content-Disposition"],
+            max_age=600,
+        )
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.is_production)
     # Added last, so outermost: it sees every response, including errors of other middleware.
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     return app

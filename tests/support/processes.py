@@ -31,13 +31,20 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return s.connect_ex((host, port)) == 0
 
 
+class ProcessExited(RuntimeError):
+    """The process we are waiting for died: waiting longer cannot help."""
+
+
 def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.1) -> None:
+    """Poll ``check`` until it is true; errors count as "not yet", except ``ProcessExited``."""
     deadline = time.monotonic() + timeout
     last: BaseException | None = None
     while time.monotonic() < deadline:
         try:
             if check():
                 return
+        except ProcessExited:
+            raise
         except Exception as exc:  # the server is still starting
             last = exc
         time.sleep(interval)
@@ -94,13 +101,10 @@ class ManagedProcess:
     def wait_ready(self, check: Callable[[], bool], timeout: float = 60) -> None:
         def ready() -> bool:
             if not self.alive():
-                raise RuntimeError(f"{self.name} exited:\n{self.log_tail()}")
+                raise ProcessExited(f"{self.name} exited:\n{self.log_tail()}")
             return check()
 
-        try:
-            wait_until(ready, timeout, self.name)
-        except RuntimeError as exc:
-            raise RuntimeError(str(exc)) from None
+        wait_until(ready, timeout, self.name)
 
     def stop(self, timeout: float = 15) -> None:
         if self.proc is None:
@@ -116,6 +120,12 @@ class ManagedProcess:
                 self.proc.wait(5)
         with contextlib.suppress(ValueError):
             _RUNNING.remove(self)
+
+
+def disown(proc: ManagedProcess) -> None:
+    """Let ``proc`` outlive this interpreter (``make cluster`` detaches its control plane)."""
+    with contextlib.suppress(ValueError):
+        _RUNNING.remove(proc)
 
 
 def stop_all() -> None:

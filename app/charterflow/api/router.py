@@ -1,7 +1,14 @@
-"""``/api/v1``: every resource router is included here."""
+"""``/api/v1``: every resource router is included here, each request rate-limited by client."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
-api_router = APIRouter(prefix="/api/v1")
+from charterflow.api.deps import limit_by_ip
+from charterflow.api.routes import auth, documents, notebooks, workspaces
+
+api_router = APIRouter(prefix="/api/v1", dependencies=[Depends(limit_by_ip)])
+api_router.include_router(auth.router)
+api_router.include_router(workspaces.router)
+api_router.include_router(notebooks.router)
+api_router.include_router(documents.router)

@@ -1,0 +1,185 @@
+"""Dependencies shared by the routers: database session, settings, the caller, access rules.
+
+Access rules: a resource in a workspace the caller does not belong to does not exist for them
+(404, so ids cannot be probed); inside their workspaces viewers read, editors also write and
+owners also manage members and the workspace itself (403 when the role is too low).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import Annotated, TypeVar
+
+from fastapi import Depends, HTTPException, Query, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from charterflow.models import Document, Membership, Notebook, Role, User
+from charterflow.ratelimit import RateLimiter
+from charterflow.security import InvalidToken, decode_access_token
+from charterflow.settings import Settings
+
+T = TypeVar("T")
+_ID = re.compile(r"^[0-9a-f]{32}$")
+bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <access_token>`")
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    session: Session = request.app.state.session_factory()
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+def get_app_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+DbSession = Annotated[Session, Depends(get_db)]
+AppSettings = Annotated[Settings, Depends(get_app_settings)]
+
+
+def enforce_rate_limit(request: Request, key: str, limit: int) -> None:
+    """Count one request against ``key``; 429 with ``Retry-After`` past ``limit`` a minute."""
+    limiter: RateLimiter = request.app.state.rate_limiter
+    verdict = limiter.hit(key, limit)
+    if not verdict.allowed:
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            "Too many requests; retry later",
+            headers={"Retry-After": str(verdict.retry_after)},
+        )
+
+
+def limit_by_ip(request: Request, settings: AppSettings) -> None:
+    """Every ``/api/v1`` request counts against its client address."""
+    ip = request.client.host if request.client else "unknown"
+    enforce_rate_limit(request, f"ip:{ip}", settings.rate_limit_per_minute)
+
+
+def _unauthorized(detail: str = "Not authenticated") -> HTTPException:
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"}
+    )
+
+
+def get_current_user(
+    request: Request,
+    db: DbSession,
+    settings: AppSettings,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> User:
+    """The user named by a valid bearer token; 401 for a missing, bad or expired token."""
+    if credentials is None:
+        raise _unauthorized()
+    try:
+        user_id = decode_access_token(settings, credentials.credentials)
+    except InvalidToken:
+        raise _unauthorized("Invalid or expired token") from None
+    user = db.get(User, user_id) if is_id(user_id) else None
+    if user is None or not user.is_active:
+        raise _unauthorized("Invalid or expired token")
+    enforce_rate_limit(request, f"user:{user.id}", settings.rate_limit_per_minute)
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def is_id(value: str | None) -> bool:
+    """Our ids are 32 hex characters; anything else cannot name a row (and is never queried)."""
+    return bool(value and _ID.match(value))
+
+
+def not_found(what: str) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, f"{what} not found")
+
+
+def require_role(db: Session, workspace_id: str, user: User, needed: Role) -> Membership:
+    """The caller's membership of ``workspace_id``: 404 if none, 403 if below ``needed``."""
+    membership = (
+        db.scalar(
+            select(Membership).where(
+                Membership.workspace_id == workspace_id, Membership.user_id == user.id
+            )
+        )
+        if is_id(workspace_id)
+        else None
+    )
+    if membership is None:
+        raise not_found("Workspace")
+    if not Role(membership.role).allows(needed):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"Requires the {needed.value} role")
+    return membership
+
+
+def _notebook(db: Session, notebook_id: str, user: User, needed: Role) -> Notebook:
+    notebook = db.get(Notebook, notebook_id) if is_id(notebook_id) else None
+    if notebook is None:
+        raise not_found("Notebook")
+    try:
+        require_role(db, notebook.workspace_id, user, needed)
+    except HTTPException as exc:
+        raise not_found("Notebook") if exc.status_code == 404 else exc from None
+    return notebook
+
+
+def get_readable_notebook(notebook_id: str, db: DbSession, user: CurrentUser) -> Notebook:
+    return _notebook(db, notebook_id, user, Role.viewer)
+
+
+def get_writable_notebook(notebook_id: str, db: DbSession, user: CurrentUser) -> Notebook:
+    return _notebook(db, notebook_id, user, Role.editor)
+
+
+ReadableNotebook = Annotated[Notebook, Depends(get_readable_notebook)]
+WritableNotebook = Annotated[Notebook, Depends(get_writable_notebook)]
+
+
+def _document(db: Session, document_id: str, user: User, needed: Role) -> Document:
+    document = db.get(Document, document_id) if is_id(document_id) else None
+    if document is None:
+        raise not_found("Document")
+    try:
+        require_role(db, document.workspace_id, user, needed)
+    except HTTPException as exc:
+        raise not_found("Document") if exc.status_code == 404 else exc from None
+    return document
+
+
+def get_readable_document(document_id: str, db: DbSession, user: CurrentUser) -> Document:
+    return _document(db, document_id, user, Role.viewer)
+
+
+def get_writable_document(document_id: str, db: DbSession, user: CurrentUser) -> Document:
+    return _document(db, document_id, user, Role.editor)
+
+
+ReadableDocument = Annotated[Document, Depends(get_readable_document)]
+WritableDocument = Annotated[Document, Depends(get_writable_document)]
+
+
+class Pagination(BaseModel):
+    limit: int
+    offset: int
+
+
+def get_pagination(
+    limit: Annotated[int, Query(ge=1, le=100, description="Page size.")] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000, description="Items to skip.")] = 0,
+) -> Pagination:
+    return Pagination(limit=limit, offset=offset)
+
+
+PageParams = Annotated[Pagination, Depends(get_pagination)]
+
+
+def paginate(db: Session, stmt: Select[tuple[T]], page: Pagination) -> tuple[list[T], int]:
+    """One page of ``stmt`` (already ordered) and the total count of its rows."""
+    total = db.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    rows = list(db.scalars(stmt.limit(page.limit).offset(page.offset)))
+    return rows, total

@@ -1,0 +1,106 @@
+"""Register, log in, and who am I."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException, Request, status
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from charterflow.api.deps import AppSettings, CurrentUser, DbSession, enforce_rate_limit
+from charterflow.api.errors import errors
+from charterflow.models import Membership, Role, User, Workspace
+from charterflow.schemas.auth import LoginIn, RegisterIn, RegisterOut, TokenOut, UserOut
+from charterflow.security import (
+    create_access_token,
+    hash_password,
+    needs_rehash,
+    verify_password,
+)
+from charterflow.services import audit
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+def _token(settings: AppSettings, user: User) -> dict[str, object]:
+    return {
+        "access_token": create_access_token(settings, user.id),
+        "token_type": "bearer",
+        "expires_in": settings.jwt_ttl_seconds,
+    }
+
+
+@router.post(
+    "/register",
+    status_code=status.HTTP_201_CREATED,
+    response_model=RegisterOut,
+    responses=errors(409),
+    summary="Create an account (and its personal workspace); returns a token",
+)
+def register(body: RegisterIn, request: Request, db: DbSession, settings: AppSettings) -> object:
+    if db.scalar(select(User.id).where(User.email == body.email)) is not None:
+        raise HTTPException(status.HTTP_409_CONFLICT, "An account with this email exists")
+    user = User(email=body.email, name=body.name, password_hash=hash_password(body.password))
+    db.add(user)
+    db.flush()
+    workspace = Workspace(name=f"{body.name}'s workspace", personal=True, created_by=user.id)
+    db.add(workspace)
+    db.flush()
+    db.add(Membership(workspace_id=workspace.id, user_id=user.id, role=Role.owner.value))
+    audit.record(
+        db, request, "user.register", target_type="user", target_id=user.id, actor_id=user.id
+    )
+    audit.record(
+        db,
+        request,
+        "workspace.create",
+        target_type="workspace",
+        target_id=workspace.id,
+        workspace_id=workspace.id,
+        actor_id=user.id,
+        personal=True,
+    )
+    try:
+        db.commit()
+    except IntegrityError:  # a concurrent registration won the unique email
+        db.rollback()
+        raise HTTPException(status.HTTP_409_CONFLICT, "An account with this email exists") from None
+    return {"user": user, **_token(settings, user)}
+
+
+@router.post(
+    "/login",
+    response_model=TokenOut,
+    responses=errors(401),
+    summary="Exchange email and password for an access token",
+)
+def login(body: LoginIn, request: Request, db: DbSession, settings: AppSettings) -> object:
+    ip = request.client.host if request.client else "unknown"
+    enforce_rate_limit(request, f"login:ip:{ip}", settings.login_rate_limit_per_minute)
+    enforce_rate_limit(request, f"login:email:{body.email}", settings.login_rate_limit_per_minute)
+    user = db.scalar(select(User).where(User.email == body.email))
+    ok = verify_password(body.password, user.password_hash if user else None)
+    if not ok or user is None or not user.is_active:
+        audit.record(
+            db,
+            request,
+            "auth.login_failed",
+            target_type="user",
+            target_id=user.id if user else None,
+            email=body.email,
+        )
+        db.commit()
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "Incorrect email or password",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(body.password)
+    audit.record(db, request, "auth.login", target_type="user", target_id=user.id, actor_id=user.id)
+    db.commit()
+    return _token(settings, user)
+
+
+@router.get("/me", response_model=UserOut, responses=errors(401), summary="The caller")
+def me(user: CurrentUser) -> User:
+    return user

@@ -1,0 +1,235 @@
+"""Notebooks, and the documents uploaded into them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import (
+    APIRouter,
+    File,
+    Form,
+    HTTPException,
+    Query,
+    Request,
+    Response,
+    UploadFile,
+    status,
+)
+from sqlalchemy import select
+
+from charterflow.api.deps import (
+    AppSettings,
+    CurrentUser,
+    DbSession,
+    PageParams,
+    ReadableNotebook,
+    WritableNotebook,
+    paginate,
+    require_role,
+)
+from charterflow.api.errors import AUTHED, errors
+from charterflow.logging import get_logger
+from charterflow.models import Document, Membership, Notebook, Role, Workspace
+from charterflow.schemas.common import Page, Title
+from charterflow.schemas.notebooks import DocumentOut, NotebookIn, NotebookOut, NotebookUpdate
+from charterflow.services import audit
+from charterflow.services.cleanup import delete_objects
+from charterflow.services.filetypes import UnsupportedType
+from charterflow.services.uploads import UploadTooLarge, store_document
+
+router = APIRouter(prefix="/notebooks", tags=["notebooks"])
+log = get_logger("charterflow.api")
+
+
+@router.get(
+    "",
+    response_model=Page[NotebookOut],
+    responses=errors(*AUTHED),
+    summary="Notebooks in my workspaces (optionally one workspace)",
+)
+def list_notebooks(
+    db: DbSession,
+    user: CurrentUser,
+    page: PageParams,
+    workspace_id: Annotated[str | None, Query(max_length=32)] = None,
+) -> Page[NotebookOut]:
+    stmt = select(Notebook).order_by(Notebook.created_at, Notebook.id)
+    if workspace_id is not None:
+        require_role(db, workspace_id, user, Role.viewer)
+        stmt = stmt.where(Notebook.workspace_id == workspace_id)
+    else:
+        mine = select(Membership.workspace_id).where(Membership.user_id == user.id)
+        stmt = stmt.where(Notebook.workspace_id.in_(mine))
+    rows, total = paginate(db, stmt, page)
+    items = [NotebookOut.model_validate(n) for n in rows]
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=NotebookOut,
+    responses=errors(*AUTHED, 403),
+    summary="Create a notebook (in the personal workspace unless `workspace_id` is given)",
+)
+def create_notebook(
+    body: NotebookIn, request: Request, db: DbSession, user: CurrentUser
+) -> Notebook:
+    workspace_id = body.workspace_id
+    if workspace_id is None:
+        workspace_id = db.scalar(
+            select(Workspace.id)
+            .join(Membership)
+            .where(
+                Workspace.personal, Workspace.created_by == user.id, Membership.user_id == user.id
+            )
+        )
+        if workspace_id is None:
+            raise HTTPException(
+                status.HTTP_404_NOT_FOUND, "No personal workspace; give workspace_id"
+            )
+    require_role(db, workspace_id, user, Role.editor)
+    notebook = Notebook(
+        workspace_id=workspace_id,
+        title=body.title,
+        description=body.description,
+        created_by=user.id,
+    )
+    db.add(notebook)
+    db.flush()
+    audit.record(
+        db,
+        request,
+        "notebook.create",
+        target_type="notebook",
+        target_id=notebook.id,
+        workspace_id=workspace_id,
+        actor_id=user.id,
+    )
+    db.commit()
+    return notebook
+
+
+@router.get("/{notebook_id}", response_model=NotebookOut, responses=errors(*AUTHED), summary="One")
+def get_notebook(notebook: ReadableNotebook) -> Notebook:
+    return notebook
+
+
+@router.patch(
+    "/{notebook_id}",
+    response_model=NotebookOut,
+    responses=errors(*AUTHED, 403),
+    summary="Change title or description (editors)",
+)
+def update_notebook(
+    notebook: WritableNotebook,
+    body: NotebookUpdate,
+    request: Request,
+    db: DbSession,
+    user: CurrentUser,
+) -> Notebook:
+    changes = body.model_dump(exclude_unset=True, exclude_none=True)
+    for field, value in changes.items():
+        setattr(notebook, field, value)
+    audit.record(
+        db,
+        request,
+        "notebook.update",
+        target_type="notebook",
+        target_id=notebook.id,
+        workspace_id=notebook.workspace_id,
+        actor_id=user.id,
+        fields=sorted(changes),
+    )
+    db.commit()
+    return notebook
+
+
+@router.delete(
+    "/{notebook_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=errors(*AUTHED, 403),
+    summary="Delete with its documents (editors)",
+)
+def delete_notebook(
+    notebook: WritableNotebook, request: Request, db: DbSession, user: CurrentUser
+) -> Response:
+    keys = list(db.scalars(select(Document.storage_key).where(Document.notebook_id == notebook.id)))
+    db.delete(notebook)
+    audit.record(
+        db,
+        request,
+        "notebook.delete",
+        target_type="notebook",
+        target_id=notebook.id,
+        workspace_id=notebook.workspace_id,
+        actor_id=user.id,
+        documents=len(keys),
+    )
+    db.commit()
+    delete_objects(request.app.state.storage, keys)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get(
+    "/{notebook_id}/documents",
+    response_model=Page[DocumentOut],
+    responses=errors(*AUTHED),
+    summary="Documents of a notebook, with their ingestion status",
+)
+def list_documents(
+    notebook: ReadableNotebook, db: DbSession, page: PageParams
+) -> Page[DocumentOut]:
+    stmt = (
+        select(Document)
+        .where(Document.notebook_id == notebook.id)
+        .order_by(Document.created_at, Document.id)
+    )
+    rows, total = paginate(db, stmt, page)
+    items = [DocumentOut.model_validate(d) for d in rows]
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+@router.post(
+    "/{notebook_id}/documents",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=DocumentOut,
+    responses=errors(*AUTHED, 400, 403, 413, 415, 503),
+    summary="Upload a document (PDF, DOCX, TXT, MD, HTML, CSV); ingestion runs in the background",
+)
+def upload_document(
+    notebook: WritableNotebook,
+    file: Annotated[UploadFile, File(description="The document; its type is read from its bytes.")],
+    request: Request,
+    db: DbSession,
+    user: CurrentUser,
+    settings: AppSettings,
+    title: Annotated[Title | None, Form()] = None,
+) -> Document:
+    try:
+        doc = store_document(
+            db,
+            request.app.state.storage,
+            request,
+            notebook=notebook,
+            user=user,
+            stream=file.file,
+            filename=file.filename,
+            title=title,
+            limit=settings.max_upload_bytes,
+        )
+    except UploadTooLarge:
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE,
+            f"The file is larger than {settings.max_upload_bytes} bytes",
+        ) from None
+    except UnsupportedType as exc:
+        raise HTTPException(
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+            f"Unsupported file ({exc}); accepted: PDF, DOCX, TXT, Markdown, HTML, CSV",
+        ) from None
+    try:
+        request.app.state.jobs.enqueue_ingest(doc.id)
+    except Exception:  # the row is safe and stays pending; the worker's sweep picks it up
+        log.exception("enqueue failed", document_id=doc.id)
+    return doc

@@ -1,1 +1,0 @@
-"""SQLAlchemy models (the API issue fills these in)."""

@@ -1,0 +1,23 @@
+"""SQLAlchemy models; importing this package registers every table on ``Base.metadata``."""
+
+from charterflow.db import Base
+from charterflow.models.audit import AuditEvent
+from charterflow.models.base import new_id, utcnow
+from charterflow.models.document import Document, DocumentStatus
+from charterflow.models.notebook import Notebook
+from charterflow.models.user import User
+from charterflow.models.workspace import Membership, Role, Workspace
+
+__all__ = [
+    "AuditEvent",
+    "Base",
+    "Document",
+    "DocumentStatus",
+    "Membership",
+    "Notebook",
+    "Role",
+    "User",
+    "Workspace",
+    "new_id",
+    "utcnow",
+]

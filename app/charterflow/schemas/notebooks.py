@@ -1,0 +1,50 @@
+"""Notebooks and documents."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from charterflow.models import DocumentStatus
+from charterflow.schemas.common import Description, ORMModel, Title
+
+
+class NotebookIn(BaseModel):
+    title: Title
+    description: Description = ""
+    workspace_id: str | None = Field(
+        None, max_length=32, description="Defaults to the caller's personal workspace."
+    )
+
+
+class NotebookUpdate(BaseModel):
+    title: Title | None = None
+    description: Description | None = None
+
+
+class NotebookOut(ORMModel):
+    id: str
+    workspace_id: str
+    title: str
+    description: str
+    created_by: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class DocumentOut(ORMModel):
+    id: str
+    workspace_id: str
+    notebook_id: str
+    title: str
+    filename: str
+    media_type: str
+    size_bytes: int
+    sha256: str
+    status: DocumentStatus
+    error: str | None
+    chunk_count: int
+    created_by: str | None
+    created_at: datetime
+    updated_at: datetime

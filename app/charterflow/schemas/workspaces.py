@@ -1,0 +1,54 @@
+"""Workspaces, members and the audit trail."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+from charterflow.models import Role
+from charterflow.schemas.auth import Email
+from charterflow.schemas.common import Name, ORMModel
+
+
+class WorkspaceIn(BaseModel):
+    name: Name
+
+
+class WorkspaceOut(ORMModel):
+    id: str
+    name: str
+    personal: bool
+    role: Role  # the caller's role here
+    created_at: datetime
+    updated_at: datetime
+
+
+class MemberIn(BaseModel):
+    email: Email
+    role: Role
+
+
+class MemberUpdate(BaseModel):
+    role: Role
+
+
+class MemberOut(BaseModel):
+    user_id: str
+    email: str
+    name: str
+    role: Role
+    created_at: datetime
+
+
+class AuditEventOut(ORMModel):
+    id: str
+    workspace_id: str | None
+    actor_id: str | None
+    action: str
+    target_type: str
+    target_id: str | None
+    ip: str | None
+    detail: dict[str, Any]
+    created_at: datetime

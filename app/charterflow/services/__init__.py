@@ -1,0 +1,1 @@
+"""Business logic that routers call: audit trail, uploads, file type detection."""

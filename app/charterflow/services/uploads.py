@@ -1,0 +1,112 @@
+"""Store an upload and its ``documents`` row so that the two never disagree.
+
+The bytes are read once from the spooled upload (memory up to 1 MiB, then a temporary file):
+counted (aborting past the limit), hashed and type-checked. Then the object is written, then
+the row is committed; if the row fails, the object is deleted again. A storage failure raises
+``StorageError`` before any row exists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from fastapi import Request
+from sqlalchemy.orm import Session
+
+from charterflow.logging import get_logger
+from charterflow.models import Document, Notebook, User, new_id
+from charterflow.services import audit
+from charterflow.services.filetypes import TextSniffer, detect, sanitize_filename
+from charterflow.storage import CHUNK, Storage, StorageError
+
+log = get_logger("charterflow.uploads")
+HEAD_BYTES = 8192
+
+
+class UploadTooLarge(ValueError):
+    """The upload is larger than ``MAX_UPLOAD_BYTES`` (the API answers 413)."""
+
+
+@dataclass(frozen=True)
+class Inspected:
+    size: int
+    sha256: str
+    media_type: str
+
+
+def inspect(stream: BinaryIO, filename: str, limit: int) -> Inspected:
+    """One pass over ``stream``: size (at most ``limit``), SHA-256 and detected media type."""
+    digest = hashlib.sha256()
+    sniffer = TextSniffer()
+    head = b""
+    size = 0
+    while block := stream.read(CHUNK):
+        size += len(block)
+        if size > limit:
+            raise UploadTooLarge(f"larger than {limit} bytes")
+        digest.update(block)
+        sniffer.feed(block)
+        if len(head) < HEAD_BYTES:
+            head += block[: HEAD_BYTES - len(head)]
+    sniffer.feed(b"", final=True)
+    stream.seek(0)
+    media_type = detect(head, stream, sniffer, filename)
+    stream.seek(0)
+    return Inspected(size=size, sha256=digest.hexdigest(), media_type=media_type)
+
+
+def store_document(
+    db: Session,
+    storage: Storage,
+    request: Request,
+    *,
+    notebook: Notebook,
+    user: User,
+    stream: BinaryIO,
+    filename: str | None,
+    title: str | None,
+    limit: int,
+) -> Document:
+    """Check, store and record one upload; returns the committed ``pending`` document."""
+    name = sanitize_filename(filename)
+    info = inspect(stream, name, limit)
+    doc_id = new_id()
+    key = f"documents/{doc_id}"
+    storage.put(key, stream, content_type=info.media_type)
+    try:
+        doc = Document(
+            id=doc_id,
+            workspace_id=notebook.workspace_id,
+            notebook_id=notebook.id,
+            title=title or name.rsplit(".", 1)[0] or name,
+            filename=name,
+            media_type=info.media_type,
+            size_bytes=info.size,
+            sha256=info.sha256,
+            storage_key=key,
+            created_by=user.id,
+        )
+        db.add(doc)
+        audit.record(
+            db,
+            request,
+            "document.upload",
+            target_type="document",
+            target_id=doc_id,
+            workspace_id=notebook.workspace_id,
+            actor_id=user.id,
+            notebook_id=notebook.id,
+            size_bytes=info.size,
+            media_type=info.media_type,
+        )
+        db.commit()
+    except BaseException:
+        db.rollback()
+        try:
+            storage.delete(key)
+        except StorageError:
+            log.error("orphaned object after a failed insert", key=key)
+        raise
+    return doc

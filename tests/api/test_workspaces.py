@@ -1,0 +1,126 @@
+"""Workspaces, members, notebooks and the audit trail."""
+
+from __future__ import annotations
+
+from charterflow.models import AuditEvent
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tests.api.conftest import API, Api
+
+
+def test_members_roles_and_the_last_owner_rule(api: Api) -> None:
+    owner, other = api.register("Olga"), api.register("Otto")
+    ws = api.client.post(f"{API}/workspaces", json={"name": " Ops "}, headers=owner.headers)
+    assert ws.status_code == 201
+    assert (ws.json()["name"], ws.json()["role"]) == ("Ops", "owner")
+    ws_id = ws.json()["id"]
+    members = f"{API}/workspaces/{ws_id}/members"
+    add = {"email": other.email, "role": "editor"}
+    assert api.client.post(members, json=add, headers=owner.headers).status_code == 201
+    assert api.client.post(members, json=add, headers=owner.headers).status_code == 409
+    unknown = {"email": "ghost@example.com", "role": "viewer"}
+    assert api.client.post(members, json=unknown, headers=owner.headers).status_code == 404
+    demote_self = api.client.patch(
+        f"{members}/{owner.id}", json={"role": "viewer"}, headers=owner.headers
+    )
+    assert demote_self.status_code == 409  # the only owner
+    promote = api.client.patch(
+        f"{members}/{other.id}", json={"role": "owner"}, headers=owner.headers
+    )
+    assert promote.json()["role"] == "owner"
+    leave = api.client.delete(f"{members}/{owner.id}", headers=owner.headers)
+    assert leave.status_code == 204  # another owner remains
+    assert api.client.get(f"{API}/workspaces/{ws_id}", headers=owner.headers).status_code == 404
+    mine = api.client.get(f"{API}/workspaces/{ws_id}", headers=other.headers).json()
+    assert mine["role"] == "owner"
+
+
+def test_personal_workspace_cannot_be_deleted_others_can(api: Api) -> None:
+    owner = api.register()
+    personal = api.personal_workspace(owner)
+    r = api.client.delete(f"{API}/workspaces/{personal}", headers=owner.headers)
+    assert r.status_code == 409
+    team = api.client.post(f"{API}/workspaces", json={"name": "T"}, headers=owner.headers)
+    team_id = team.json()["id"]
+    nb = api.notebook(owner, team_id)
+    doc = api.upload(owner, nb["id"], "x.txt", b"x").json()
+    assert (
+        api.client.delete(f"{API}/workspaces/{team_id}", headers=owner.headers).status_code == 204
+    )
+    assert f"documents/{doc['id']}" not in api.stored_keys()
+    assert api.client.get(f"{API}/notebooks/{nb['id']}", headers=owner.headers).status_code == 404
+
+
+def test_notebooks_default_to_the_personal_workspace_and_filter_by_workspace(api: Api) -> None:
+    owner = api.register()
+    personal = api.personal_workspace(owner)
+    nb = api.notebook(owner)
+    assert nb["workspace_id"] == personal
+    team = api.client.post(f"{API}/workspaces", json={"name": "T"}, headers=owner.headers)
+    other = api.notebook(owner, team.json()["id"])
+    every = api.client.get(f"{API}/notebooks", headers=owner.headers).json()
+    assert [n["id"] for n in every["items"]] == [nb["id"], other["id"]]
+    only = api.client.get(
+        f"{API}/notebooks", params={"workspace_id": personal}, headers=owner.headers
+    ).json()
+    assert [n["id"] for n in only["items"]] == [nb["id"]]
+    patched = api.client.patch(
+        f"{API}/notebooks/{nb['id']}", json={"description": "new"}, headers=owner.headers
+    ).json()
+    assert (patched["title"], patched["description"]) == ("Research", "new")
+
+
+def test_audit_trail_records_changes_with_actor_target_and_ip(api: Api) -> None:
+    owner, member = api.register("Ann"), api.register("Ben")
+    ws_id = api.client.post(f"{API}/workspaces", json={"name": "A"}, headers=owner.headers).json()[
+        "id"
+    ]
+    api.client.post(
+        f"{API}/workspaces/{ws_id}/members",
+        json={"email": member.email, "role": "viewer"},
+        headers=owner.headers,
+    )
+    nb = api.notebook(owner, ws_id)
+    doc = api.upload(owner, nb["id"], "a.txt", b"a").json()
+    api.client.patch(f"{API}/notebooks/{nb['id']}", json={"title": "B"}, headers=owner.headers)
+    api.client.delete(f"{API}/documents/{doc['id']}", headers=owner.headers)
+    page = api.client.get(
+        f"{API}/workspaces/{ws_id}/audit", params={"limit": 100}, headers=owner.headers
+    ).json()
+    actions = [e["action"] for e in page["items"]]
+    assert actions == [
+        "workspace.create",
+        "member.add",
+        "notebook.create",
+        "document.upload",
+        "notebook.update",
+        "document.delete",
+    ]
+    assert page["total"] == 6
+    assert all(e["actor_id"] == owner.id and e["ip"] == "127.0.0.1" for e in page["items"])
+    assert page["items"][1]["target_id"] == member.id
+    second = api.client.get(
+        f"{API}/workspaces/{ws_id}/audit", params={"limit": 2, "offset": 2}, headers=owner.headers
+    ).json()
+    assert [e["action"] for e in second["items"]] == actions[2:4]
+    viewer = api.client.get(f"{API}/workspaces/{ws_id}/audit", headers=member.headers)
+    assert viewer.status_code == 403
+
+
+def test_logins_are_audited_success_and_failure(api: Api) -> None:
+    account = api.register()
+    api.client.post(f"{API}/auth/login", json={"email": account.email, "password": "wrong-pw"})
+    api.client.post(
+        f"{API}/auth/login", json={"email": account.email, "password": account.password}
+    )
+    with Session(api.engine) as db:
+        events = db.scalars(
+            select(AuditEvent)
+            .where(AuditEvent.target_id == account.id, AuditEvent.action.like("auth.%"))
+            .order_by(AuditEvent.created_at, AuditEvent.id)
+        ).all()
+    assert [(e.action, e.actor_id, e.ip) for e in events] == [
+        ("auth.login_failed", None, "127.0.0.1"),
+        ("auth.login", account.id, "127.0.0.1"),
+    ]
