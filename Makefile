@@ -9,7 +9,7 @@ PIP_FLAGS ?= --quiet --disable-pip-version-check
 PYTEST_ARGS ?=
 
 .PHONY: help dev test test-unit test-integration test-e2e lint fmt cluster cluster-down \
-        k8s-binaries system-deps bench docs clean
+        k8s-binaries system-deps bench docs manifests clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -62,6 +62,10 @@ bench: $(VENV)/.dev system-deps k8s-binaries ## Run the benchmarks; writes bench
 
 docs: $(VENV)/.dev ## Regenerate docs/configuration.md from the settings object
 	$(BIN)/python -m charterflow.configdoc > docs/configuration.md
+
+manifests: k8s-binaries ## Copy crds/ into the chart and render manifests/install.yaml from it
+	cp crds/*.yaml charts/charterflow-operator/crds/
+	scripts/render-install > manifests/install.yaml
 
 clean: ## Remove the virtualenv and local data
 	rm -rf $(VENV) data uploads .pytest_cache .ruff_cache

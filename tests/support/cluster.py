@@ -369,6 +369,9 @@ class LocalCluster:
                 f"--kubeconfig={self.root / 'config' / 'kwok.kubeconfig'}",
                 f"--manage-nodes-with-annotation-selector={KWOK_ANNOTATION}=fake",
                 f"--config={STAGES}",
+                # Renew node leases well inside the controller manager's grace period; without
+                # them kwok's status heartbeats are too slow and nodes flap NotReady every minute.
+                "--node-lease-duration-seconds=40",
             ],
         )
 

@@ -1,0 +1,154 @@
+"""Kopf wiring: which events trigger a reconcile, and the operator settings chosen on purpose.
+
+Every trigger (create, update, resume, a child's change, a referenced Secret's change, the
+backstop loop) ends in the same idempotent ``Reconciler.request``; Kopf only decides *when*.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from typing import Any
+
+import kopf
+from kubernetes import client, config
+
+from charterflow_operator import builders, metrics
+from charterflow_operator.builders import API_VERSION, MANAGED_BY, PLURAL
+from charterflow_operator.reconcile import Reconciler
+
+GROUP_VERSION = API_VERSION
+CHILD_LABELS = {"app.kubernetes.io/managed-by": MANAGED_BY}
+# (apiVersion, plural) of every kind of child the operator applies; their changes undo drift.
+CHILD_RESOURCES = [
+    ("v1", "serviceaccounts"),
+    ("v1", "configmaps"),
+    ("v1", "services"),
+    ("apps/v1", "deployments"),
+    ("autoscaling/v2", "horizontalpodautoscalers"),
+    ("policy/v1", "poddisruptionbudgets"),
+    ("networking.k8s.io/v1", "ingresses"),
+    ("networking.k8s.io/v1", "networkpolicies"),
+    ("batch/v1", "cronjobs"),
+]
+# Backstop reconcile of every CharterFlow idle this long; children are watched, so this only
+# catches what a lost watch event missed.
+BACKSTOP_SECONDS = float(os.environ.get("RESYNC_SECONDS", "60"))
+log = logging.getLogger(__name__)
+
+
+def _kube_client() -> client.ApiClient:
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        config.load_kube_config()
+    return client.ApiClient()
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    """Kopf settings: our own annotation prefix, no finalizer, watches that cannot stall.
+
+    Runs first (startup handlers run in registration order): the others use the reconciler.
+    """
+    prefix = builders.GROUP
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=prefix)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=prefix, key="last-handled-configuration"
+    )
+    # No deletion handlers, so Kopf adds no finalizer: children go by garbage collection.
+    settings.persistence.finalizer = f"{prefix}/finalizer"
+    # A watch the server keeps open longer than this (or a silent TCP peer) is restarted.
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.connect_timeout = 30
+    # Only warnings from Kopf itself become Events; our transitions are posted explicitly.
+    settings.posting.level = logging.WARNING
+    settings.execution.max_workers = int(os.environ.get("OPERATOR_WORKERS", "8"))
+    memo.reconciler = Reconciler(_kube_client())
+    metrics.serve(int(os.environ.get("METRICS_PORT", "9090")))
+
+
+@kopf.on.resume(GROUP_VERSION, PLURAL)
+@kopf.on.create(GROUP_VERSION, PLURAL)
+@kopf.on.update(GROUP_VERSION, PLURAL)
+def reconcile(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
+    """The CharterFlow itself changed (or the operator started): converge it."""
+    memo.reconciler.request(namespace, name)
+
+
+@kopf.index(GROUP_VERSION, PLURAL)
+def instances(namespace: str, name: str, **_: Any) -> dict:
+    """Every CharterFlow the operator watches, for the backstop."""
+    return {(namespace, name): True}
+
+
+async def _backstop(memo: kopf.Memo, known: kopf.Index) -> None:
+    """Reconcile each CharterFlow that had no pass for a minute: a missed watch event cannot
+    leave drift behind. Not a Kopf timer, because Kopf timers put a finalizer on the object."""
+    while True:
+        await asyncio.sleep(BACKSTOP_SECONDS / 4)
+        for namespace, name in list(known):
+            if memo.reconciler.idle_for(namespace, name) < BACKSTOP_SECONDS:
+                continue
+            try:
+                await asyncio.to_thread(memo.reconciler.request, namespace, name)
+            except Exception:
+                log.exception("backstop reconcile of %s/%s failed", namespace, name)
+
+
+@kopf.on.startup()
+async def start_backstop(memo: kopf.Memo, instances: kopf.Index, **_: Any) -> None:
+    memo.backstop = asyncio.create_task(_backstop(memo, instances))
+
+
+@kopf.on.cleanup()
+async def stop_backstop(memo: kopf.Memo, **_: Any) -> None:
+    task = getattr(memo, "backstop", None)
+    if task is not None:
+        task.cancel()
+
+
+def _controller(body: kopf.Body) -> str | None:
+    for ref in body.get("metadata", {}).get("ownerReferences") or []:
+        if ref.get("controller") and ref.get("apiVersion", "").startswith(builders.GROUP + "/"):
+            return ref.get("name")
+    return None
+
+
+def child_changed(
+    type: str | None, body: kopf.Body, namespace: str, memo: kopf.Memo, **_: Any
+) -> None:
+    """A child changed or vanished: reconcile its owner (undoes drift, refreshes status)."""
+    if type is None:
+        return  # the initial listing; resume handlers cover it
+    owner = _controller(body)
+    if owner:
+        memo.reconciler.request(namespace, owner)
+
+
+for _api_version, _plural in CHILD_RESOURCES:
+    kopf.on.event(_api_version, _plural, labels=CHILD_LABELS, id=f"child-{_plural}")(child_changed)
+
+
+@kopf.index(GROUP_VERSION, PLURAL)
+def secret_users(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict:
+    """(namespace, Secret name) -> CharterFlows that read that Secret."""
+    return {(namespace, secret): name for secret in builders.referenced_secret_names(name, spec)}
+
+
+@kopf.on.event("v1", "secrets")
+def secret_changed(
+    type: str | None,
+    namespace: str,
+    name: str,
+    secret_users: kopf.Index,
+    memo: kopf.Memo,
+    **_: Any,
+) -> None:
+    """A referenced Secret appeared or changed: continue (MissingSecret) or roll the pods."""
+    if type is None:
+        return
+    for owner in secret_users.get((namespace, name), []):
+        memo.reconciler.request(namespace, owner)

@@ -1,0 +1,283 @@
+"""One reconcile pass: read the CharterFlow, apply its children, write its status.
+
+Children are written with server-side apply under one field manager (force), so a pass over
+an unchanged world writes nothing and a hand edit of a field we own is undone. Reconciles of
+one CharterFlow never overlap: requests that arrive during a pass coalesce into one more pass.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import math
+import secrets
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import kopf
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+from kubernetes.dynamic import DynamicClient
+from kubernetes.dynamic.exceptions import DynamicApiError, NotFoundError
+
+from charterflow_operator import builders, metrics
+from charterflow_operator.builders import FIELD_MANAGER, Manifest, Owner
+from charterflow_operator.status import Observed, compute
+
+log = logging.getLogger(__name__)
+Key = tuple[str, str]  # (namespace, name)
+
+
+class MissingSecretError(Exception):
+    """A Secret (or key) that the spec references does not exist."""
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _api_message(exc: Exception) -> str:
+    """The API server's message, without request bodies (which may carry secret values)."""
+    if isinstance(exc, DynamicApiError):
+        return f"{exc.status} {exc.reason}: {exc.summary()}"
+    if isinstance(exc, ApiException):
+        return f"{exc.status} {exc.reason}"
+    return type(exc).__name__
+
+
+def rollout_gate(owner: Owner, kube: Kube) -> bool:
+    """Whether the new workloads may roll out; the migration Job (issue 7) will hook in here."""
+    return True
+
+
+@dataclass
+class _State:
+    running: bool = False
+    dirty: bool = False
+
+
+class Kube:
+    """Thin typed wrapper over the dynamic client: apply, get, delete by apiVersion/kind."""
+
+    def __init__(self, api_client: client.ApiClient) -> None:
+        self.dynamic = DynamicClient(api_client)
+        self.core = client.CoreV1Api(api_client)
+
+    def resource(self, api_version: str, kind: str) -> Any:
+        return self.dynamic.resources.get(api_version=api_version, kind=kind)
+
+    def apply(self, manifest: Manifest) -> dict[str, Any]:
+        res = self.resource(manifest["apiVersion"], manifest["kind"])
+        meta = manifest["metadata"]
+        result = self.dynamic.server_side_apply(
+            res,
+            body=manifest,
+            name=meta["name"],
+            namespace=meta["namespace"],
+            field_manager=FIELD_MANAGER,
+            force_conflicts=True,
+        )
+        return result.to_dict()
+
+    def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict | None:
+        try:
+            found = self.dynamic.get(self.resource(api_version, kind), name, namespace)
+        except NotFoundError:
+            return None
+        return found.to_dict()
+
+    def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
+        with contextlib.suppress(NotFoundError):
+            self.dynamic.delete(self.resource(api_version, kind), name, namespace)
+
+    def patch_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
+        res = self.resource(builders.API_VERSION, builders.KIND)
+        self.dynamic.patch(
+            res.status,
+            body={"status": status},
+            name=name,
+            namespace=namespace,
+            content_type="application/merge-patch+json",
+        )
+
+
+class Reconciler:
+    """Reconciles CharterFlows; safe to call from any thread, one pass at a time per object."""
+
+    def __init__(
+        self, api_client: client.ApiClient, gate: Callable[[Owner, Kube], bool] = rollout_gate
+    ) -> None:
+        self.kube = Kube(api_client)
+        self.gate = gate
+        self._lock = threading.Lock()
+        self._states: dict[Key, _State] = {}
+        self._last_pass: dict[Key, float] = {}
+
+    def idle_for(self, namespace: str, name: str) -> float:
+        """Seconds since the last pass over this CharterFlow ended (infinite if none)."""
+        ended = self._last_pass.get((namespace, name))
+        return math.inf if ended is None else time.monotonic() - ended
+
+    def request(self, namespace: str, name: str) -> None:
+        """Reconcile now, or (if a pass is running) make that pass run once more."""
+        key = (namespace, name)
+        with self._lock:
+            state = self._states.setdefault(key, _State())
+            if state.running:
+                state.dirty = True
+                return
+            state.running = True
+        try:
+            while True:
+                with self._lock:
+                    state.dirty = False
+                self._timed(namespace, name)
+                with self._lock:
+                    if not state.dirty:
+                        break
+        finally:
+            with self._lock:
+                state.running = False
+
+    def _timed(self, namespace: str, name: str) -> None:
+        started = time.perf_counter()
+        try:
+            self.reconcile(namespace, name)
+            metrics.RECONCILES.labels(result="success").inc()
+        except Exception:
+            metrics.RECONCILES.labels(result="error").inc()
+            metrics.ERRORS.inc()
+            raise
+        finally:
+            metrics.DURATION.observe(time.perf_counter() - started)
+            self._last_pass[(namespace, name)] = time.monotonic()
+
+    # --- one pass --------------------------------------------------------------------------
+
+    def reconcile(self, namespace: str, name: str) -> None:
+        body = self.kube.get(builders.API_VERSION, builders.KIND, namespace, name)
+        if body is None or body["metadata"].get("deletionTimestamp"):
+            with self._lock:  # gone or going: garbage collection removes the children
+                self._states.pop((namespace, name), None)
+            with contextlib.suppress(KeyError):
+                metrics.READY.remove(namespace, name)
+            return
+        owner = Owner.from_body(body)
+        observed = self._converge(owner)
+        status = compute(body, owner, observed, _now())
+        metrics.READY.labels(namespace, name).set(1 if status.get("phase") == "Ready" else 0)
+        old = body.get("status") or {}
+        if status != old:
+            self.kube.patch_status(namespace, name, status)
+            self._announce(body, old, status)
+
+    def _converge(self, owner: Owner) -> Observed:
+        if owner.spec["paused"]:
+            return Observed(paused=True, **self._read_workloads(owner))
+        try:
+            secret_data = self._secret_data(owner)
+        except MissingSecretError as exc:
+            return Observed(missing_secret=str(exc), **self._read_workloads(owner))
+        children = builders.build(owner, secret_data)
+        try:
+            for manifest in children.base:
+                self.kube.apply(manifest)
+            if not self.gate(owner, self.kube):
+                return Observed(**self._read_workloads(owner))
+            applied = {(m["kind"], m["metadata"]["name"]): m for m in children.workloads}
+            for manifest in children.workloads:
+                applied[(manifest["kind"], manifest["metadata"]["name"])] = self.kube.apply(
+                    manifest
+                )
+            for api_version, kind, child in children.absent:
+                self._prune(owner, api_version, kind, child)
+        except (DynamicApiError, ApiException) as exc:
+            log.warning("applying children of %s/%s failed", owner.namespace, owner.name)
+            return Observed(apply_error=_api_message(exc), **self._read_workloads(owner))
+        return Observed(
+            api=applied[("Deployment", builders.api_name(owner))],
+            worker=applied[("Deployment", builders.worker_name(owner))],
+            cronjob=applied.get(("CronJob", builders.backup_name(owner))),
+        )
+
+    def _read_workloads(self, owner: Owner) -> dict[str, Any]:
+        ns = owner.namespace
+        return {
+            "api": self.kube.get("apps/v1", "Deployment", ns, builders.api_name(owner)),
+            "worker": self.kube.get("apps/v1", "Deployment", ns, builders.worker_name(owner)),
+            "cronjob": self.kube.get("batch/v1", "CronJob", ns, builders.backup_name(owner)),
+        }
+
+    def _prune(self, owner: Owner, api_version: str, kind: str, name: str) -> None:
+        """Delete an optional child that is no longer wanted, only if we control it."""
+        found = self.kube.get(api_version, kind, owner.namespace, name)
+        if found is None:
+            return
+        refs = found["metadata"].get("ownerReferences") or []
+        if any(ref.get("uid") == owner.uid and ref.get("controller") for ref in refs):
+            self.kube.delete(api_version, kind, owner.namespace, name)
+
+    def _secret_data(self, owner: Owner) -> dict[str, dict[str, str]]:
+        """Data of every referenced Secret (for the checksum); raises on a missing one."""
+        if not owner.spec["auth"].get("jwtSecretRef"):
+            self._ensure_jwt_secret(owner)
+        data: dict[str, dict[str, str]] = {}
+        for ref in builders.secret_refs(owner):
+            if ref.name not in data:
+                try:
+                    secret = self.kube.core.read_namespaced_secret(ref.name, owner.namespace)
+                except ApiException as exc:
+                    if exc.status != 404:
+                        raise
+                    raise MissingSecretError(
+                        f"Secret {ref.name!r} ({ref.field}) not found in {owner.namespace}"
+                    ) from None
+                data[ref.name] = dict(secret.data or {})
+            if ref.key not in data[ref.name]:
+                raise MissingSecretError(
+                    f"Secret {ref.name!r} has no key {ref.key!r} ({ref.field})"
+                )
+        return data
+
+    def _ensure_jwt_secret(self, owner: Owner) -> None:
+        """Create ``<name>-jwt`` once; an existing one is never overwritten or rotated."""
+        name = builders.jwt_secret_name(owner)
+        try:
+            self.kube.core.read_namespaced_secret(name, owner.namespace)
+            return
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+        manifest = builders.jwt_secret(owner, secrets.token_urlsafe(48))
+        try:
+            self.kube.core.create_namespaced_secret(owner.namespace, manifest)
+            log.info("generated JWT secret %s/%s", owner.namespace, name)
+        except ApiException as exc:
+            if exc.status != 409:  # another pass created it first: keep that one
+                raise
+
+    def _announce(
+        self, body: Mapping[str, Any], old: Mapping[str, Any], new: Mapping[str, Any]
+    ) -> None:
+        """A Kubernetes Event when the phase or the Ready reason changes."""
+        before = _ready_of(old)
+        after = _ready_of(new)
+        if old.get("phase") == new["phase"] and before == after:
+            return
+        message = f"phase {new['phase']}: {after[1]}"
+        try:
+            kind = "Warning" if new["phase"] == "Degraded" else "Normal"
+            kopf.event(dict(body), type=kind, reason=after[0] or new["phase"], message=message)
+        except LookupError:  # outside a Kopf handler context (e.g. tests): no event queue
+            log.info("%s", message)
+
+
+def _ready_of(status: Mapping[str, Any]) -> tuple[str, str]:
+    for condition in status.get("conditions", []):
+        if condition.get("type") == "Ready":
+            return condition.get("reason", ""), condition.get("message", "")
+    return "", ""

@@ -1,0 +1,471 @@
+"""The operator against a real API server: children, status, validation, drift, restarts, scale.
+
+The operator runs as its console script (a subprocess) and watches only ``cfop-*`` namespaces,
+so other suites' operators on the same cluster never meet it. kwok "runs" the pods, so pod
+readiness is simulated; everything else (admission, schema, CEL, SSA, GC) is the real thing.
+Waits are for conditions, bounded only so that a broken build fails instead of hanging; the
+30 s drift deadline is the requirement itself (the backstop timer alone would take 60 s).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.e2e.conftest import KubeHandle
+from tests.support.processes import ManagedProcess, free_port, wait_until
+
+REPO = Path(__file__).resolve().parents[2]
+CRD = REPO / "crds" / "charterflow.app_charterflows.yaml"
+SAMPLE = REPO / "manifests" / "samples" / "charterflow.yaml"
+SECRETS = REPO / "manifests" / "samples" / "secrets.yaml"
+PEERINGS = REPO / "crds" / "kopf.dev_peerings.yaml"
+PREFIX = "cfop-"
+READY_TIMEOUT = 120
+CHILD_KINDS = "deploy,svc,cm,sa,pdb,netpol,ingress,cronjob,hpa"
+
+
+class Operator:
+    """``charterflow-operator`` as a subprocess; restartable; its metrics show finished passes."""
+
+    def __init__(self, kube: KubeHandle, log_dir: Path, **env: str) -> None:
+        self.kube = kube
+        self.log_dir = log_dir
+        self.env = {"WATCH_NAMESPACES": f"{PREFIX}*", "OPERATOR_STANDALONE": "true", **env}
+        self.process: ManagedProcess | None = None
+        self.metrics_port = 0
+        self.starts = 0
+
+    def start(self) -> None:
+        self.starts += 1
+        health, self.metrics_port = free_port(), free_port()
+        env = {
+            **self.kube.env,
+            **self.env,
+            "HEALTH_PORT": str(health),
+            "METRICS_PORT": str(self.metrics_port),
+        }
+        script = Path(sys.executable).with_name("charterflow-operator")
+        log = self.log_dir / f"operator-{id(self)}-{self.starts}.log"
+        self.process = ManagedProcess("charterflow-operator", [str(script)], log, env=env).start()
+        self.process.wait_ready(lambda: _get(f"http://127.0.0.1:{health}/healthz"), timeout=60)
+
+    def stop(self) -> None:
+        if self.process:
+            self.process.stop()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def passes(self) -> int:
+        """Successful reconcile passes of the running process."""
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            text = response.read()
+        for line in text.decode().splitlines():
+            if line.startswith('charterflow_operator_reconciles_total{result="success"}'):
+                return int(float(line.split()[-1]))
+        return 0
+
+
+def _get(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - our http URL
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def crd(kube: KubeHandle) -> None:
+    kube.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
+    kube.kubectl("wait", "--for=condition=Established", "crd/charterflows.charterflow.app")
+
+
+@pytest.fixture(scope="module")
+def operator(
+    kube: KubeHandle, crd: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Operator]:
+    running = Operator(kube, tmp_path_factory.mktemp("operator"))
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def make_namespace(kube: KubeHandle) -> Iterator[Any]:
+    """Creates ``cfop-*`` namespaces (watched by our operator only); deletes them afterwards."""
+    made: list[str] = []
+
+    def make() -> str:
+        name = f"{PREFIX}{uuid.uuid4().hex[:8]}"
+        kube.kubectl("create", "namespace", name)
+        wait_until(
+            lambda: kube.kubectl("get", "sa", "default", "-n", name, check=False).returncode == 0,
+            timeout=60,
+            what=f"service account default in {name}",
+        )
+        made.append(name)
+        return name
+
+    yield make
+    for name in made:
+        kube.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture
+def ns(make_namespace: Any) -> str:
+    return make_namespace()
+
+
+def sample(name: str = "charterflow", **spec: Any) -> dict[str, Any]:
+    body = yaml.safe_load(SAMPLE.read_text())
+    body["metadata"]["name"] = name
+    body["spec"].update(copy.deepcopy(spec))
+    return body
+
+
+def apply(kube: KubeHandle, ns: str, *docs: dict[str, Any]) -> None:
+    kube.kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump_all(docs))
+
+
+def apply_secrets(kube: KubeHandle, ns: str) -> None:
+    kube.kubectl("apply", "-n", ns, "-f", str(SECRETS))
+
+
+def get(kube: KubeHandle, ns: str, *what: str) -> dict[str, Any]:
+    return json.loads(kube.kubectl("get", "-n", ns, *what, "-o", "json").stdout)
+
+
+def cf(kube: KubeHandle, ns: str, name: str = "charterflow") -> dict[str, Any]:
+    return get(kube, ns, "charterflow", name)
+
+
+def condition(body: dict[str, Any], kind: str) -> dict[str, Any]:
+    for found in body.get("status", {}).get("conditions", []):
+        if found["type"] == kind:
+            return found
+    return {}
+
+
+def wait_ready(kube: KubeHandle, ns: str, name: str = "charterflow") -> dict[str, Any]:
+    def ready() -> bool:
+        body = cf(kube, ns, name)
+        status = body.get("status", {})
+        return (
+            status.get("phase") == "Ready"
+            and status.get("observedGeneration") == body["metadata"]["generation"]
+        )
+
+    wait_until(ready, timeout=READY_TIMEOUT, what=f"CharterFlow {ns}/{name} Ready", interval=0.5)
+    return cf(kube, ns, name)
+
+
+STATUS_KINDS = {"Deployment", "PodDisruptionBudget", "CronJob", "HorizontalPodAutoscaler"}
+
+
+def writes_snapshot(kube: KubeHandle, namespaces: list[str]) -> dict[str, object]:
+    """What only a write by the operator changes, per child.
+
+    The resourceVersion, except for kinds whose status Kubernetes controllers keep writing
+    (a kwok node heartbeat flips pod readiness, which moves a Deployment's status): for those,
+    the spec generation and the time of the operator's own server-side-apply entry.
+    """
+    snapshot: dict[str, object] = {}
+    for ns in namespaces:
+        kinds = f"{CHILD_KINDS},secret"
+        listed = get(kube, ns, kinds, "-l", "app.kubernetes.io/instance", "--show-managed-fields")
+        for item in listed["items"]:
+            meta = item["metadata"]
+            key = f"{ns}/{item['kind']}/{meta['name']}"
+            if item["kind"] not in STATUS_KINDS:
+                snapshot[key] = meta["resourceVersion"]
+                continue
+            ours = [
+                entry["time"]
+                for entry in meta.get("managedFields", [])
+                if entry["manager"] == "charterflow-operator" and entry["operation"] == "Apply"
+            ]
+            snapshot[key] = (meta["generation"], ours)
+    return snapshot
+
+
+# --- the tests -------------------------------------------------------------------------------
+
+
+def test_sample_creates_every_child_and_becomes_ready(
+    kube: KubeHandle, operator: Operator, ns: str
+) -> None:
+    apply_secrets(kube, ns)
+    apply(kube, ns, sample())
+    body = wait_ready(kube, ns)
+    status = body["status"]
+    assert status["api"] == {"replicas": 2, "readyReplicas": 2, "ready": "2/2"}
+    assert status["worker"] == {"replicas": 1, "readyReplicas": 1, "ready": "1/1"}
+    assert status["version"] == "0.1.0"
+    for kind in ("Ready", "ApiAvailable", "WorkerAvailable", "BackupScheduled"):
+        assert condition(body, kind)["status"] == "True", kind
+    assert condition(body, "MigrationsComplete")["reason"] == "NotRequired"
+
+    children = get(kube, ns, CHILD_KINDS + ",secret", "-l", "app.kubernetes.io/instance")
+    names = sorted(f"{i['kind']}/{i['metadata']['name']}" for i in children["items"])
+    assert names == [
+        "ConfigMap/charterflow-config",
+        "CronJob/charterflow-backup",
+        "Deployment/charterflow-api",
+        "Deployment/charterflow-worker",
+        "Ingress/charterflow",
+        "NetworkPolicy/charterflow-api",
+        "NetworkPolicy/charterflow-worker",
+        "PodDisruptionBudget/charterflow-api",
+        "PodDisruptionBudget/charterflow-worker",
+        "Secret/charterflow-jwt",
+        "Service/charterflow-api",
+        "ServiceAccount/charterflow",
+    ]
+    assert body["metadata"].get("finalizers") is None  # children go by garbage collection
+    uid = body["metadata"]["uid"]
+    for item in children["items"]:
+        (ref,) = item["metadata"]["ownerReferences"]
+        assert (ref["uid"], ref["controller"], ref["blockOwnerDeletion"]) == (uid, True, True)
+
+    table = kube.kubectl("get", "cf", "-n", ns).stdout.splitlines()
+    assert table[0].split() == ["NAME", "VERSION", "PHASE", "API", "WORKERS", "URL", "AGE"]
+    assert table[1].split()[:6] == [
+        "charterflow",
+        "0.1.0",
+        "Ready",
+        "2/2",
+        "1/1",
+        "https://charterflow.example.com",
+    ]
+    events = kube.kubectl("get", "events", "-n", ns, "-o", "json").stdout
+    assert "AllComponentsReady" in events
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        (
+            {"api": {"autoscaling": {"enabled": True, "minReplicas": 5, "maxReplicas": 3}}},
+            "spec.api.autoscaling.minReplicas",
+        ),
+        ({"unknownField": True}, "spec.unknownField"),
+        ({"backup": {"schedule": "every night"}}, "spec.backup.schedule"),
+        ({"backup": {"retentionDays": -1}}, "spec.backup.retentionDays"),
+        ({"ingress": {"enabled": True}}, "spec.ingress.host"),
+    ],
+)
+def test_invalid_resources_are_refused(
+    kube: KubeHandle, crd: None, ns: str, change: dict[str, Any], field: str
+) -> None:
+    body = sample()
+    body["spec"]["ingress"] = {"enabled": False}
+    for key, value in change.items():
+        body["spec"][key] = value
+    result = kube.kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump(body), check=False)
+    assert result.returncode != 0
+    assert field in result.stderr
+    assert kube.kubectl("get", "cf", "-n", ns, "-o", "name").stdout.strip() == ""
+
+
+def test_drift_is_undone(kube: KubeHandle, operator: Operator, ns: str) -> None:
+    apply_secrets(kube, ns)
+    apply(kube, ns, sample())
+    wait_ready(kube, ns)
+
+    kube.kubectl("scale", "deployment/charterflow-api", "-n", ns, "--replicas=5")
+    wait_until(
+        lambda: get(kube, ns, "deployment", "charterflow-api")["spec"]["replicas"] == 2,
+        timeout=30,
+        what="manual scale undone",
+    )
+    old_uid = get(kube, ns, "service", "charterflow-api")["metadata"]["uid"]
+    kube.kubectl("delete", "service", "charterflow-api", "-n", ns)
+    wait_until(
+        lambda: get(kube, ns, "service", "charterflow-api")["metadata"]["uid"] != old_uid,
+        timeout=30,
+        what="deleted Service recreated",
+    )
+    kube.kubectl(
+        "patch",
+        "configmap",
+        "charterflow-config",
+        "-n",
+        ns,
+        "--type=merge",
+        "-p",
+        '{"data": {"LOG_LEVEL": "DEBUG"}}',
+    )
+    wait_until(
+        lambda: get(kube, ns, "cm", "charterflow-config")["data"]["LOG_LEVEL"] == "INFO",
+        timeout=30,
+        what="edited ConfigMap restored",
+    )
+
+
+def api_pods(kube: KubeHandle, ns: str) -> set[str]:
+    pods = get(kube, ns, "pods", "-l", "app.kubernetes.io/component=api")["items"]
+    return {p["metadata"]["name"] for p in pods if not p["metadata"].get("deletionTimestamp")}
+
+
+def test_spec_change_rolls_pods_and_keeps_the_jwt_secret(
+    kube: KubeHandle, operator: Operator, ns: str
+) -> None:
+    apply_secrets(kube, ns)
+    apply(kube, ns, sample())
+    before = wait_ready(kube, ns)
+    jwt = get(kube, ns, "secret", "charterflow-jwt")["data"]
+    pods = api_pods(kube, ns)
+
+    apply(kube, ns, sample(logLevel="DEBUG"))
+    after = wait_ready(kube, ns)
+    assert after["metadata"]["generation"] == before["metadata"]["generation"] + 1
+    assert after["status"]["observedGeneration"] == after["metadata"]["generation"]
+    assert get(kube, ns, "cm", "charterflow-config")["data"]["LOG_LEVEL"] == "DEBUG"
+    wait_until(lambda: not api_pods(kube, ns) & pods, timeout=READY_TIMEOUT, what="pods rolled")
+
+    wait_ready(kube, ns)
+    pods = api_pods(kube, ns)  # before the change: its new pods may start at once
+    rotated = {"stringData": {"url": "postgresql://u:other@db:5432/charterflow"}}
+    kube.kubectl(
+        "patch",
+        "secret",
+        "charterflow-database",
+        "-n",
+        ns,
+        "--type=merge",
+        "-p",
+        json.dumps(rotated),
+    )
+    wait_until(lambda: not api_pods(kube, ns) & pods, timeout=READY_TIMEOUT, what="secret rolled")
+
+    operator.restart()
+    apply(kube, ns, sample(logLevel="WARNING"))
+    wait_ready(kube, ns)
+    assert get(kube, ns, "secret", "charterflow-jwt")["data"] == jwt
+
+
+def test_missing_secret_is_reported_then_picked_up(
+    kube: KubeHandle, operator: Operator, ns: str
+) -> None:
+    apply(kube, ns, sample())
+
+    def missing() -> bool:
+        ready = condition(cf(kube, ns), "Ready")
+        return ready.get("reason") == "MissingSecret"
+
+    wait_until(missing, timeout=60, what="MissingSecret reported")
+    body = cf(kube, ns)
+    assert body["status"]["phase"] == "Degraded"
+    assert "charterflow-" in condition(body, "Ready")["message"]
+    assert kube.kubectl("get", "deploy", "-n", ns, "-o", "name").stdout.strip() == ""
+
+    apply_secrets(kube, ns)
+    wait_ready(kube, ns)
+
+
+def test_paused_changes_nothing(kube: KubeHandle, operator: Operator, ns: str) -> None:
+    apply_secrets(kube, ns)
+    apply(kube, ns, sample())
+    wait_ready(kube, ns)
+    apply(kube, ns, sample(paused=True))
+    wait_until(lambda: cf(kube, ns)["status"].get("phase") == "Paused", timeout=60, what="Paused")
+    passes = operator.passes()
+    apply(kube, ns, sample(paused=True, logLevel="ERROR"))
+    wait_until(lambda: operator.passes() > passes, timeout=60, what="a pass over the change")
+    assert get(kube, ns, "cm", "charterflow-config")["data"]["LOG_LEVEL"] == "INFO"
+    apply(kube, ns, sample(paused=False, logLevel="ERROR"))
+    wait_ready(kube, ns)
+    assert get(kube, ns, "cm", "charterflow-config")["data"]["LOG_LEVEL"] == "ERROR"
+
+
+def test_deleting_removes_children_but_not_user_secrets(
+    kube: KubeHandle, operator: Operator, ns: str
+) -> None:
+    apply_secrets(kube, ns)
+    apply(kube, ns, sample())
+    wait_ready(kube, ns)
+    kube.kubectl("delete", "charterflow", "charterflow", "-n", ns)
+
+    def gone() -> bool:
+        left = get(kube, ns, CHILD_KINDS, "-l", "app.kubernetes.io/instance")["items"]
+        return not left
+
+    wait_until(gone, timeout=READY_TIMEOUT, what="children garbage-collected")
+    secrets = {s["metadata"]["name"] for s in get(kube, ns, "secret")["items"]}
+    assert {"charterflow-database", "charterflow-redis", "charterflow-s3"} <= secrets
+
+
+def test_twenty_instances_and_a_quiet_restart(
+    kube: KubeHandle, operator: Operator, make_namespace: Any
+) -> None:
+    small = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "1"}}
+    namespaces = [make_namespace() for _ in range(4)]
+    for ns in namespaces:
+        apply_secrets(kube, ns)
+        apply(
+            kube,
+            ns,
+            *[
+                sample(
+                    f"cf{i}",
+                    api={"replicas": 2, "resources": small},
+                    worker={"replicas": 1, "resources": small},
+                )
+                for i in range(5)
+            ],
+        )
+    for ns in namespaces:
+        for i in range(5):
+            wait_ready(kube, ns, f"cf{i}")
+
+    before = writes_snapshot(kube, namespaces)
+    assert len(before) == 20 * 12
+    assert all(value[1] for value in before.values() if isinstance(value, tuple))
+    operator.restart()
+    wait_until(lambda: operator.passes() >= 20, timeout=READY_TIMEOUT, what="resumed all 20")
+    assert writes_snapshot(kube, namespaces) == before
+
+
+def test_two_replicas_never_fight(kube: KubeHandle, crd: None, ns: str, tmp_path: Path) -> None:
+    """With peering, the lower-priority replica stands by: it makes no reconcile pass at all."""
+    kube.kubectl("apply", "--server-side", "-f", str(PEERINGS))
+    kube.kubectl("wait", "--for=condition=Established", "crd/kopfpeerings.kopf.dev")
+    peering = {"apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": "cf"}}
+    apply(kube, ns, peering)
+    env = {"WATCH_NAMESPACES": ns, "OPERATOR_STANDALONE": "", "OPERATOR_PEERING": "cf"}
+    leader = Operator(kube, tmp_path, **env, OPERATOR_PRIORITY="100")
+    standby = Operator(kube, tmp_path, **env, OPERATOR_PRIORITY="50")
+    leader.start()
+    try:
+        standby.start()
+        try:
+            wait_until(
+                lambda: len(get(kube, ns, "kopfpeering", "cf").get("status") or {}) == 2,
+                timeout=60,
+                what="both replicas registered",
+            )
+            apply_secrets(kube, ns)
+            apply(kube, ns, sample())
+            wait_ready(kube, ns)
+            apply(kube, ns, sample(logLevel="DEBUG"))  # a second change while both are up
+            wait_ready(kube, ns)
+            assert leader.passes() > 0
+            assert standby.passes() == 0
+        finally:
+            standby.stop()
+    finally:
+        leader.stop()

@@ -1,0 +1,182 @@
+"""The CRD is structural, explained field by field, in step with the builders' defaults, and
+accepts the sample while refusing what the issue lists (checked with jsonschema; the CEL rules'
+regular expression is checked directly). The API server's own verdicts are in tests/e2e."""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+from charterflow_operator import builders
+
+from tests.unit.operator.conftest import SECRETS_PATH
+
+FREE_FORM = {"spec.api.affinity", "spec.worker.affinity"}
+
+
+def walk(node: dict[str, Any], path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    """Every (dotted path, schema) below ``node``, array items as ``path[]``."""
+    for name, child in node.get("properties", {}).items():
+        here = f"{path}.{name}" if path else name
+        yield here, child
+        yield from walk(child, here)
+    if "items" in node:
+        yield from walk(node["items"], f"{path}[]")
+        yield f"{path}[]", node["items"]
+
+
+def test_names_scope_and_subresource(crd: dict[str, Any]) -> None:
+    spec = crd["spec"]
+    assert crd["metadata"]["name"] == "charterflows.charterflow.app"
+    assert spec["names"]["shortNames"] == ["cf"]
+    assert spec["scope"] == "Namespaced"
+    (version,) = spec["versions"]
+    assert version["name"] == builders.VERSION
+    assert version["subresources"] == {"status": {}}
+    columns = [c["name"] for c in version["additionalPrinterColumns"]]
+    assert columns == ["Version", "Phase", "API", "Workers", "URL", "Age"]
+
+
+def test_schema_is_structural(schema: dict[str, Any]) -> None:
+    for path, node in walk(schema):
+        if node.get("x-kubernetes-int-or-string"):
+            continue
+        assert "type" in node, f"{path} has no type"
+        if node.get("x-kubernetes-preserve-unknown-fields"):
+            assert path in FREE_FORM, f"{path} keeps unknown fields"
+        if node["type"] == "object" and path not in FREE_FORM and path != "metadata":
+            assert "properties" in node or "additionalProperties" in node, path
+
+
+def test_every_field_has_a_description(schema: dict[str, Any]) -> None:
+    missing = [
+        path
+        for path, node in walk(schema)
+        if path != "metadata" and not path.endswith("[]") and not node.get("description")
+    ]
+    assert missing == []
+
+
+def crd_defaults(node: dict[str, Any], path: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
+    """Leaf defaults of the schema (``default: {}`` only enables nested defaults)."""
+    found: dict[tuple[str, ...], Any] = {}
+    for name, child in node.get("properties", {}).items():
+        here = (*path, name)
+        if child.get("default") not in (None, {}):
+            found[here] = child["default"]
+        found.update(crd_defaults(child, here))
+    return found
+
+
+def flat(mapping: dict[str, Any], path: tuple[str, ...] = ()) -> dict[tuple[str, ...], Any]:
+    found: dict[tuple[str, ...], Any] = {}
+    for key, value in mapping.items():
+        if isinstance(value, dict) and key != "resources":
+            found.update(flat(value, (*path, key)))
+        else:
+            found[(*path, key)] = value
+    return found
+
+
+def test_builder_defaults_equal_crd_defaults(schema: dict[str, Any]) -> None:
+    assert flat(builders.DEFAULTS) == crd_defaults(schema["properties"]["spec"])
+
+
+def to_jsonschema(node: Any) -> Any:
+    """OpenAPI v3 (Kubernetes flavour) to JSON Schema: strict objects, no x-kubernetes keys."""
+    if isinstance(node, list):
+        return [to_jsonschema(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: to_jsonschema(v) for k, v in node.items() if not k.startswith("x-kubernetes-")}
+    if node.get("x-kubernetes-int-or-string"):
+        out.pop("type", None)
+    if out.get("type") == "object" and "properties" in out and "additionalProperties" not in out:
+        out["additionalProperties"] = False
+    if out.get("format") == "int64":
+        del out["format"]  # an OpenAPI format that jsonschema does not know
+    return out
+
+
+@pytest.fixture(scope="session")
+def validator(schema: dict[str, Any]) -> jsonschema.Draft7Validator:
+    return jsonschema.Draft7Validator(to_jsonschema(schema))
+
+
+def test_sample_is_valid(validator: jsonschema.Draft7Validator, sample: dict[str, Any]) -> None:
+    assert list(validator.iter_errors(sample)) == []
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "field"),
+    [
+        (("spec", "backup", "retentionDays"), -1, "retentionDays"),
+        (("spec", "bogus"), 1, "bogus"),
+        (("spec", "image", "pullPolicy"), "Sometimes", "pullPolicy"),
+        (("spec", "worker", "concurrency"), 0, "concurrency"),
+        (("spec", "api", "replicas"), 101, "replicas"),
+    ],
+)
+def test_invalid_values_are_refused(
+    validator: jsonschema.Draft7Validator,
+    sample: dict[str, Any],
+    path: tuple[str, ...],
+    value: Any,
+    field: str,
+) -> None:
+    bad = copy.deepcopy(sample)
+    target = bad
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    errors = list(validator.iter_errors(bad))
+    assert errors, f"{path} = {value!r} was accepted"
+    assert any(field in (str(e.path) + e.message) for e in errors)
+
+
+def cel_rules(schema: dict[str, Any]) -> dict[str, str]:
+    return {
+        path: rule["rule"]
+        for path, node in walk(schema)
+        for rule in node.get("x-kubernetes-validations", [])
+    }
+
+
+def test_cross_field_rules_exist(schema: dict[str, Any]) -> None:
+    rules = cel_rules(schema)
+    assert "self.minReplicas <= self.maxReplicas" in rules["spec.api.autoscaling"]
+    assert "self.minReplicas <= self.maxReplicas" in rules["spec.worker.autoscaling"]
+    assert "has(self.host)" in rules["spec.ingress"]
+    assert "self.schedule.matches(" in rules["spec.backup"]
+
+
+@pytest.mark.parametrize(
+    ("schedule", "valid"),
+    [
+        ("0 3 * * *", True),
+        ("*/15 1-5 * JAN mon-fri", True),
+        ("0 0 1,15 * 0", True),
+        ("@daily", True),
+        ("every day", False),
+        ("0 3 * *", False),
+        ("0 3 * * * *", False),
+        ("@sometimes", False),
+        ("", False),
+    ],
+)
+def test_schedule_rule(schema: dict[str, Any], schedule: str, valid: bool) -> None:
+    rule = cel_rules(schema)["spec.backup"]
+    pattern = re.search(r"matches\('(.*)'\)", rule)
+    assert pattern is not None
+    assert bool(re.fullmatch(pattern.group(1), schedule)) is valid
+
+
+def test_sample_secrets_are_the_referenced_ones(sample: dict[str, Any]) -> None:
+    given = {doc["metadata"]["name"] for doc in yaml.safe_load_all(SECRETS_PATH.read_text())}
+    referenced = builders.referenced_secret_names("charterflow", sample["spec"])
+    assert referenced - given == {"charterflow-jwt"}  # the operator generates that one
