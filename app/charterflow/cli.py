@@ -35,17 +35,25 @@ def cmd_check(_args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_migrate(_args: argparse.Namespace) -> int:
-    """Bring the database schema to the newest revision (idempotent, safe from many pods)."""
-    from charterflow.db import current_revision, make_engine, migrate
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Bring the database schema to the newest revision (idempotent, safe from many pods).
+
+    ``--phase expand`` stops before the first contract revision (run it before a rollout, while
+    old pods still serve); ``--phase contract`` (or ``all``) goes to head (after the rollout).
+    """
+    from charterflow.db import make_engine
+    from charterflow.lifecycle import LifecycleError, migrate_phase
     from charterflow.logging import configure_logging
 
     settings = _settings_or_exit()
     configure_logging(settings.log_level, settings.effective_log_format)
     engine = make_engine(settings)
     try:
-        migrate(engine)
-        print(f"database at revision {current_revision(engine)}")
+        revision = migrate_phase(engine, getattr(args, "phase", "all"))
+        print(f"database at revision {revision}")
+    except LifecycleError as exc:
+        print(f"charterflow migrate: error: {exc}", file=sys.stderr)
+        return 1
     finally:
         engine.dispose()
     return 0
@@ -91,17 +99,33 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    """Run the background workers (Dramatiq on ``REDIS_URL``)."""
-    from charterflow import worker
+    """Run the background workers (Dramatiq on ``REDIS_URL``), health server and sweep."""
+    from charterflow.ingest import worker
 
     return worker.run(threads=args.threads)
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    """Re-embed stored chunks with the configured embeddings provider (after changing it)."""
+    from charterflow.ingest.pipeline import IngestContext, reindex
+    from charterflow.logging import configure_logging
+
+    settings = _settings_or_exit()
+    configure_logging(settings.log_level, settings.effective_log_format)
+    ctx = IngestContext.from_settings(settings)
+    try:
+        count = reindex(ctx, everything=args.all)
+        print(f"re-embedded {count} chunks with {ctx.embedder.name}")
+    finally:
+        ctx.close()
+    return 0
 
 
 def _lifecycle(name: str) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         from charterflow import lifecycle
 
-        return getattr(lifecycle, name)(args)
+        return int(getattr(lifecycle, name)(args, _settings_or_exit()))
 
     run.__doc__ = {
         "backup": "Stream a database backup and manifest to S3, then prune old backups.",
@@ -131,18 +155,43 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--workers", type=int, default=1)
     worker = add("worker", cmd_worker)
     worker.add_argument("--threads", type=int, default=None, help="default: WORKER_THREADS")
-    add("migrate", cmd_migrate)
+    reindex = add("reindex", cmd_reindex)
+    reindex.add_argument(
+        "--all", action="store_true", help="re-embed every chunk, not only other models' ones"
+    )
+    migrate = add("migrate", cmd_migrate)
+    migrate.add_argument(
+        "--phase",
+        choices=["expand", "contract", "all"],
+        default="all",
+        help="expand: up to the first contract revision (before a rollout); "
+        "contract, all: to head (after it)",
+    )
     backup = add("backup", _lifecycle("backup"))
-    backup.add_argument("--name", default=os.environ.get("CHARTERFLOW_INSTANCE", "charterflow"))
-    backup.add_argument("--prefix", default=os.environ.get("BACKUP_PREFIX", "backups/"))
+    backup.add_argument("--name", default=None, help="default: CHARTERFLOW_INSTANCE")
+    backup.add_argument("--prefix", default=None, help="default: BACKUP_PREFIX")
     backup.add_argument(
-        "--retention-days", type=int, default=int(os.environ.get("BACKUP_RETENTION_DAYS", "7"))
+        "--retention-days",
+        type=int,
+        default=None,
+        help="prune older backups but the newest (0: keep all); default: BACKUP_RETENTION_DAYS",
+    )
+    backup.add_argument(
+        "--lock-wait-timeout",
+        type=int,
+        default=300,
+        metavar="SECONDS",
+        help="fail rather than wait longer for a table lock (e.g. held by a migration)",
     )
     restore = add("restore", _lifecycle("restore"))
     restore.add_argument("--from", dest="source", required=True, help="a backup key or `latest`")
-    restore.add_argument("--name", default=os.environ.get("CHARTERFLOW_INSTANCE", "charterflow"))
-    restore.add_argument("--prefix", default=os.environ.get("BACKUP_PREFIX", "backups/"))
-    restore.add_argument("--force", action="store_true", help="restore into a non-empty database")
+    restore.add_argument(
+        "--name", default=None, help="instance name; default: CHARTERFLOW_INSTANCE"
+    )
+    restore.add_argument("--prefix", default=None, help="default: BACKUP_PREFIX")
+    restore.add_argument(
+        "--force", action="store_true", help="replace the backup's objects in a non-empty database"
+    )
     add("check", cmd_check)
     return parser
 

@@ -1,15 +1,24 @@
 """How the API hands work to the background workers.
 
-``make_job_queue`` returns the queue the API uses: Dramatiq on Redis when ``REDIS_URL`` is set,
-otherwise an in-process runner so that development still ingests uploads.
-(The ingestion work fills in the real implementations.)
+``make_job_queue`` returns the queue the API uses: Dramatiq on Redis when ``REDIS_URL`` is set
+(``charterflow worker`` consumes it), otherwise an in-process runner: one background thread
+that ingests uploads with the same pipeline and retries, so development needs no Redis.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Protocol
 
+from charterflow.logging import get_logger
 from charterflow.settings import Settings
+
+if TYPE_CHECKING:
+    from charterflow.ingest.pipeline import IngestContext
+
+log = get_logger("charterflow.jobs")
 
 
 class JobQueue(Protocol):
@@ -17,10 +26,58 @@ class JobQueue(Protocol):
         """Schedule ingestion (parse, chunk, embed) of a stored document."""
 
 
-class _NoIngestion:
+class DramatiqJobQueue:
+    """Sends ``ingest_document`` messages to Redis."""
+
+    def __init__(self, settings: Settings) -> None:
+        from charterflow.ingest.actors import make_sender
+
+        self._actor = make_sender(settings)
+
     def enqueue_ingest(self, document_id: str) -> None:
-        return None
+        self._actor.send(document_id)
+
+
+class InProcessJobQueue:
+    """Ingests in a background thread of this process, retrying with exponential backoff."""
+
+    def __init__(self, settings: Settings, backoff_seconds: float = 1.0) -> None:
+        self.settings = settings
+        self.backoff_seconds = backoff_seconds
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest")
+        self._ctx: IngestContext | None = None
+        self._lock = threading.Lock()
+
+    def _context(self) -> IngestContext:
+        from charterflow.ingest.pipeline import IngestContext
+
+        with self._lock:
+            if self._ctx is None:
+                self._ctx = IngestContext.from_settings(self.settings)
+            return self._ctx
+
+    def _run(self, document_id: str) -> None:
+        from charterflow.ingest.pipeline import ingest
+
+        for attempt in range(self.settings.ingest_max_attempts * 3):
+            try:
+                ingest(self._context(), document_id)
+                return
+            except Exception as exc:
+                delay = min(self.backoff_seconds * 2**attempt, 60)
+                log.warning("in-process ingestion retry", document_id=document_id, error=str(exc))
+                time.sleep(delay)
+
+    def enqueue_ingest(self, document_id: str) -> None:
+        self._executor.submit(self._run, document_id)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+        if self._ctx is not None:
+            self._ctx.close()
 
 
 def make_job_queue(settings: Settings) -> JobQueue:
-    return _NoIngestion()
+    if settings.redis_url:
+        return DramatiqJobQueue(settings)
+    return InProcessJobQueue(settings)

@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
-from charterflow import __version__
+from charterflow import __version__, web
 from charterflow.api import health
 from charterflow.api.middleware import SecurityHeadersMiddleware
 from charterflow.api.router import api_router
@@ -92,6 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(health.router)
     app.include_router(api_router)
+    web.install(app)  # pages, /static, cookie sessions for the UI
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -50,6 +50,17 @@ class Settings(BaseSettings):
     )
     aws_access_key_id: SecretStr | None = Field(None, description="S3 access key id.")
     aws_secret_access_key: SecretStr | None = Field(None, description="S3 secret access key.")
+    charterflow_instance: str = Field(
+        "charterflow", description="Instance name; backups go under `<BACKUP_PREFIX><name>/`."
+    )
+    backup_prefix: str = Field("backups/", description="Key prefix of backups in `S3_BUCKET`.")
+    backup_retention_days: int = Field(
+        7, ge=0, description="Backups older than this are pruned, but the newest; 0: keep all."
+    )
+    pg_dump: str | None = Field(None, description="`pg_dump` used by backups; unset: from PATH.")
+    pg_restore: str | None = Field(
+        None, description="`pg_restore` used by restores; unset: from PATH."
+    )
     app_url: str = Field(
         "http://localhost:3001", description="Public base URL, used in links and CORS."
     )
@@ -85,6 +96,26 @@ class Settings(BaseSettings):
     llm_model: str | None = Field(None, description="Model name sent to `LLM_URL`.")
     llm_api_key: SecretStr | None = Field(None, description="Key for `LLM_URL`.")
     worker_threads: int = Field(4, ge=1, le=64, description="Dramatiq threads per worker process.")
+    worker_health_port: int = Field(
+        9191, ge=1, le=65535, description="Port of the worker's `/health/live` and `/metrics`."
+    )
+    worker_heartbeat_timeout_seconds: float = Field(
+        60, gt=0, description="A worker silent this long is dead; its messages are redelivered."
+    )
+    embeddings_provider: Literal["hashing", "semantic", "openai"] | None = Field(
+        None,
+        description="`hashing` (offline), `semantic` (the `semantic` extra) or `openai`; "
+        "unset: `openai` when `EMBEDDINGS_URL` is set, else `hashing`.",
+    )
+    ingest_max_attempts: int = Field(
+        5, ge=1, le=50, description="Attempts at ingesting a document before it is `failed`."
+    )
+    ingest_lease_seconds: int = Field(
+        300, ge=5, description="How long a worker owns a `processing` document before the sweep."
+    )
+    sweep_interval_seconds: float = Field(
+        60, gt=0, description="How often the worker re-queues documents whose lease expired."
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -131,6 +162,8 @@ class Settings(BaseSettings):
             )
         if self.embeddings_url and not self.embeddings_model:
             found.append(("EMBEDDINGS_MODEL", "required when EMBEDDINGS_URL is set"))
+        if self.embeddings_provider == "openai" and not self.embeddings_url:
+            found.append(("EMBEDDINGS_URL", "required when EMBEDDINGS_PROVIDER is openai"))
         if self.llm_url and not self.llm_model:
             found.append(("LLM_MODEL", "required when LLM_URL is set"))
         return found

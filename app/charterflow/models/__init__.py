@@ -3,6 +3,7 @@
 from charterflow.db import Base
 from charterflow.models.audit import AuditEvent
 from charterflow.models.base import new_id, utcnow
+from charterflow.models.chunk import Chunk
 from charterflow.models.document import Document, DocumentStatus
 from charterflow.models.notebook import Notebook
 from charterflow.models.user import User
@@ -11,6 +12,7 @@ from charterflow.models.workspace import Membership, Role, Workspace
 __all__ = [
     "AuditEvent",
     "Base",
+    "Chunk",
     "Document",
     "DocumentStatus",
     "Membership",

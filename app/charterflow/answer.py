@@ -1,0 +1,174 @@
+"""Answers grounded in a notebook's documents, every statement cited.
+
+Retrieval is ``search.search``; only passages whose cosine similarity to the question reaches
+the embedder's ``min_similarity`` count as relevant, so an unrelated question gets "not found"
+rather than a citation to a passage that does not support it.
+
+- No ``LLM_URL``: *extractive* — the most relevant sentences of the relevant passages, each
+  followed by its citation marker; citations point at the exact sentence span.
+- ``LLM_URL`` (OpenAI-compatible chat completions): the model sees only the numbered relevant
+  passages and must cite them as ``[n]``; markers are renumbered to the citations returned,
+  markers naming no passage are dropped. If the model fails, the extractive answer is given
+  with a ``warning``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+import httpx
+from sqlalchemy.orm import Session
+
+from charterflow.ingest.chunking import sentences
+from charterflow.ingest.embeddings import Embedder, endpoint, supports
+from charterflow.logging import get_logger
+from charterflow.search import Hit, search
+from charterflow.settings import Settings
+
+log = get_logger("charterflow.answer")
+NOT_FOUND = "I could not find anything about that in this notebook's documents."
+MAX_SENTENCES = 3
+CANDIDATE_PASSAGES = 8
+_MARKER = re.compile(r"\[(\d{1,3})\]")
+SYSTEM_PROMPT = (
+    "You answer questions using ONLY the numbered passages provided. Cite every statement "
+    "with the number of the passage that supports it, like [1] or [2]. If the passages do "
+    "not contain the answer, say that you could not find it, and cite nothing. Be concise."
+)
+
+
+@dataclass
+class Citation:
+    document_id: str
+    document_title: str
+    chunk_id: str
+    text: str
+    start: int
+    end: int
+    page: int | None
+    score: float
+
+
+@dataclass
+class Answer:
+    answer: str
+    mode: Literal["extractive", "llm"]
+    citations: list[Citation] = field(default_factory=list)
+    warning: str | None = None
+
+
+class LLMError(RuntimeError):
+    """The language model could not give an answer (unreachable, error status, bad reply)."""
+
+
+def _cite(hit: Hit, start: int | None = None, end: int | None = None, score: float = 0) -> Citation:
+    s, e = (0, len(hit.text)) if start is None or end is None else (start, end)
+    return Citation(
+        document_id=hit.document_id,
+        document_title=hit.document_title,
+        chunk_id=hit.chunk_id,
+        text=hit.text[s:e],
+        start=hit.start + s,
+        end=hit.start + e,
+        page=hit.page,
+        score=round(score or hit.similarity, 4),
+    )
+
+
+def extractive(embedder: Embedder, question: str, passages: list[Hit]) -> Answer:
+    """The best sentences of ``passages`` (already relevant), each cited."""
+    spans = [(hit, s, e) for hit in passages for s, e in sentences(hit.text)]
+    if not spans:
+        return Answer(NOT_FOUND, "extractive")
+    q = embedder.embed([question])[0]
+    sims = embedder.embed([hit.text[s:e] for hit, s, e in spans]) @ q
+    ranked = sorted(range(len(spans)), key=lambda i: -float(sims[i]))
+    chosen: list[Citation] = []
+    seen: set[tuple[str, int, int] | str] = set()
+    for i in ranked:
+        hit, s, e = spans[i]
+        sim = float(sims[i])
+        if chosen and not supports(embedder, question, hit.text[s:e], sim):
+            continue  # the best sentence of a relevant passage is always kept
+        cite = _cite(hit, s, e, sim)
+        keys = {(cite.document_id, cite.start, cite.end), cite.text.casefold()}
+        if keys & seen:
+            continue  # the same sentence from an overlapping passage
+        seen |= keys
+        chosen.append(cite)
+        if len(chosen) == MAX_SENTENCES:
+            break
+    text = " ".join(f"{c.text} [{n}]" for n, c in enumerate(chosen, start=1))
+    return Answer(text, "extractive", chosen)
+
+
+def ask_llm(settings: Settings, question: str, passages: list[Hit]) -> Answer:
+    """Ask the chat model to answer from ``passages`` only; map its ``[n]`` to citations."""
+    if not settings.llm_url or not settings.llm_model:
+        raise LLMError("LLM_URL and LLM_MODEL are not set")
+    numbered = "\n\n".join(
+        f"[{n}] ({hit.document_title}{f', page {hit.page}' if hit.page else ''})\n{hit.text}"
+        for n, hit in enumerate(passages, start=1)
+    )
+    headers = {}
+    if settings.llm_api_key:
+        headers["Authorization"] = f"Bearer {settings.llm_api_key.get_secret_value()}"
+    body = {
+        "model": settings.llm_model,
+        "temperature": 0,
+        "messages": [
+            {"role": "system", "content": SYSTEM_PROMPT},
+            {"role": "user", "content": f"Passages:\n\n{numbered}\n\nQuestion: {question}"},
+        ],
+    }
+    try:
+        r = httpx.post(
+            endpoint(settings.llm_url, "/chat/completions"), json=body, headers=headers, timeout=60
+        )
+        r.raise_for_status()
+        content = str(r.json()["choices"][0]["message"]["content"]).strip()
+    except (httpx.HTTPError, KeyError, IndexError, TypeError, ValueError) as exc:
+        raise LLMError(type(exc).__name__) from exc
+    if not content:
+        raise LLMError("empty reply")
+    order: dict[int, int] = {}
+
+    def renumber(match: re.Match[str]) -> str:
+        n = int(match.group(1))
+        if not 1 <= n <= len(passages):
+            return ""
+        order.setdefault(n, len(order) + 1)
+        return f"[{order[n]}]"
+
+    text = re.sub(r" +([.,;:!?])", r"\1", _MARKER.sub(renumber, content)).strip()
+    citations = [_cite(passages[n - 1]) for n in order]
+    return Answer(text, "llm", citations)
+
+
+def answer(
+    db: Session,
+    settings: Settings,
+    embedder: Embedder,
+    notebook_id: str,
+    question: str,
+    top_k: int = 5,
+) -> Answer:
+    """Answer ``question`` from the notebook's documents, with citations."""
+    mode: Literal["extractive", "llm"] = "llm" if settings.llm_url else "extractive"
+    hits = search(db, embedder, notebook_id, question, limit=max(top_k, CANDIDATE_PASSAGES))
+    relevant = [h for h in hits if supports(embedder, question, h.text, h.similarity)]
+    relevant.sort(key=lambda h: -h.similarity)
+    relevant = relevant[:top_k]
+    if not relevant:
+        return Answer(NOT_FOUND, mode)
+    if settings.llm_url:
+        try:
+            return ask_llm(settings, question, relevant)
+        except LLMError as exc:
+            log.warning("LLM failed; answering extractively", error=str(exc))
+            fallback = extractive(embedder, question, relevant)
+            fallback.warning = f"The language model is unavailable ({exc}); extractive answer."
+            return fallback
+    return extractive(embedder, question, relevant)

@@ -1,0 +1,301 @@
+"""Ingest one document: claim it, fetch, parse, chunk, embed, store; the same code for the
+Dramatiq actor and the in-process development queue.
+
+Safety comes from the database, not from the queue: a worker *claims* a document with one
+conditional UPDATE (pending, or processing with an expired lease) that also counts the
+attempt; the attempt number is a fencing token, so a worker whose lease was taken over cannot
+write. Chunks are replaced and the document marked ``ready`` in one transaction, and
+``(document_id, ordinal)`` is unique: re-running never duplicates chunks. While it works, a
+worker renews its lease; a crashed worker's lease expires and the document is claimable again.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from enum import StrEnum
+
+import numpy as np
+from sqlalchemy import ColumnElement, Engine, delete, insert, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from charterflow.db import make_engine, make_session_factory, session_scope
+from charterflow.ingest import metrics
+from charterflow.ingest.chunking import TextChunk, chunk
+from charterflow.ingest.embeddings import Embedder, get_embedder
+from charterflow.ingest.errors import BadDocument, Busy, TransientError
+from charterflow.ingest.parsers import parse
+from charterflow.logging import get_logger
+from charterflow.models import Chunk, Document, DocumentStatus, new_id, utcnow
+from charterflow.settings import Settings
+from charterflow.storage import ObjectNotFound, Storage, StorageError, make_storage
+
+log = get_logger("charterflow.ingest")
+#: Test hook: seconds to pause after parsing, so a test can kill a worker mid-document.
+PAUSE_ENV = "CHARTERFLOW_TEST_INGEST_PAUSE_SECONDS"
+MAX_ERROR_CHARS = 500
+
+
+class Outcome(StrEnum):
+    ready = "ready"
+    failed = "failed"
+    skipped = "skipped"
+
+
+@dataclass
+class IngestContext:
+    """What ingestion needs; built once per process."""
+
+    settings: Settings
+    session_factory: sessionmaker[Session]
+    storage: Storage
+    engine: Engine | None = None
+    _embedder: Embedder | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> IngestContext:
+        engine = make_engine(settings, pool_size=settings.worker_threads + 2)
+        return cls(settings, make_session_factory(engine), make_storage(settings), engine)
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = get_embedder(self.settings)
+        return self._embedder
+
+    def close(self) -> None:
+        if self.engine is not None:
+            self.engine.dispose()
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if "://" in text or "password" in text.lower():
+        text = ""
+    return (f"{type(exc).__name__}: {text}" if text else type(exc).__name__)[:MAX_ERROR_CHARS]
+
+
+def claim(ctx: IngestContext, document_id: str) -> int | None:
+    """Take the document for this worker; returns the attempt number (the fencing token).
+
+    ``None`` when there is nothing to do (deleted, ready, failed); ``Busy`` when another
+    worker holds a live lease.
+    """
+    now = utcnow()
+    with session_scope(ctx.session_factory) as db:
+        attempt = db.scalar(
+            update(Document)
+            .where(
+                Document.id == document_id,
+                or_(
+                    Document.status == DocumentStatus.pending.value,
+                    (Document.status == DocumentStatus.processing.value)
+                    & (Document.lease_expires_at < now),
+                ),
+            )
+            .values(
+                status=DocumentStatus.processing.value,
+                attempts=Document.attempts + 1,
+                lease_expires_at=now + timedelta(seconds=ctx.settings.ingest_lease_seconds),
+                updated_at=now,
+            )
+            .returning(Document.attempts)
+        )
+        if attempt is not None:
+            return int(attempt)
+        status = db.scalar(select(Document.status).where(Document.id == document_id))
+    if status == DocumentStatus.processing.value:
+        raise Busy("another worker is processing this document")
+    return None
+
+
+def _fenced(document_id: str, attempt: int) -> list[ColumnElement[bool]]:
+    return [
+        Document.id == document_id,
+        Document.attempts == attempt,
+        Document.status == DocumentStatus.processing.value,
+    ]
+
+
+@contextmanager
+def keep_lease(ctx: IngestContext, document_id: str, attempt: int) -> Iterator[None]:
+    """Renew the lease every third of its length while the block runs."""
+    stop = threading.Event()
+    seconds = ctx.settings.ingest_lease_seconds
+
+    def renew() -> None:
+        while not stop.wait(seconds / 3):
+            try:
+                with session_scope(ctx.session_factory) as db:
+                    db.execute(
+                        update(Document)
+                        .where(*_fenced(document_id, attempt))
+                        .values(lease_expires_at=utcnow() + timedelta(seconds=seconds))
+                    )
+            except SQLAlchemyError as exc:
+                log.warning("lease renewal failed", document_id=document_id, error=_describe(exc))
+
+    thread = threading.Thread(target=renew, name=f"lease-{document_id[:8]}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(5)
+
+
+def _read(storage: Storage, key: str) -> bytes:
+    try:
+        return b"".join(storage.iter_bytes(key))
+    except ObjectNotFound as exc:
+        raise BadDocument("the uploaded file is missing from storage") from exc
+    except StorageError as exc:
+        raise TransientError(str(exc)) from exc
+
+
+def _store(
+    ctx: IngestContext,
+    doc: Document,
+    attempt: int,
+    pieces: list[TextChunk],
+    vectors: list[np.ndarray],
+) -> bool:
+    """Replace the document's chunks and mark it ready, only if we still own it."""
+    now = utcnow()
+    with session_scope(ctx.session_factory) as db:
+        owned = db.execute(
+            update(Document)
+            .where(*_fenced(doc.id, attempt))
+            .values(
+                status=DocumentStatus.ready.value,
+                error=None,
+                lease_expires_at=None,
+                chunk_count=len(pieces),
+                updated_at=now,
+            )
+        ).rowcount
+        if not owned:
+            db.rollback()
+            return False
+        db.execute(delete(Chunk).where(Chunk.document_id == doc.id))
+        db.execute(
+            insert(Chunk),
+            [
+                {
+                    "id": new_id(),
+                    "document_id": doc.id,
+                    "notebook_id": doc.notebook_id,
+                    "workspace_id": doc.workspace_id,
+                    "ordinal": piece.ordinal,
+                    "text": piece.text,
+                    "start": piece.start,
+                    "end": piece.end,
+                    "page": piece.page,
+                    "embedding": vector,
+                    "embedding_model": ctx.embedder.name,
+                    "created_at": now,
+                }
+                for piece, vector in zip(pieces, vectors, strict=True)
+            ],
+        )
+    return True
+
+
+def _finish(
+    ctx: IngestContext, document_id: str, attempt: int, status: DocumentStatus, error: str
+) -> None:
+    with session_scope(ctx.session_factory) as db:
+        db.execute(
+            update(Document)
+            .where(*_fenced(document_id, attempt))
+            .values(status=status.value, error=error[:MAX_ERROR_CHARS], lease_expires_at=None)
+        )
+
+
+def _test_pause() -> None:
+    seconds = float(os.environ.get(PAUSE_ENV, "0") or 0)
+    if seconds > 0:
+        log.warning("test pause", seconds=seconds)
+        time.sleep(seconds)
+
+
+def ingest(ctx: IngestContext, document_id: str) -> Outcome:
+    """Ingest one document. Returns the outcome, or raises ``TransientError`` (retry later)
+    after putting the document back to ``pending`` with the reason in ``error``."""
+    attempt = claim(ctx, document_id)
+    if attempt is None:
+        log.info("nothing to ingest", document_id=document_id)
+        return Outcome.skipped
+    started = time.perf_counter()
+    log.info("ingesting", document_id=document_id, attempt=attempt)
+    try:
+        with keep_lease(ctx, document_id, attempt):
+            with ctx.session_factory() as db:
+                doc = db.get(Document, document_id)
+            if doc is None:
+                return Outcome.skipped
+            extracted = parse(doc.media_type, _read(ctx.storage, doc.storage_key))
+            _test_pause()
+            pieces = chunk(extracted)
+            vectors = list(ctx.embedder.embed([p.text for p in pieces]))
+            if not _store(ctx, doc, attempt, pieces, vectors):
+                log.warning("lost the lease; result discarded", document_id=document_id)
+                return Outcome.skipped
+    except BadDocument as exc:
+        _finish(ctx, document_id, attempt, DocumentStatus.failed, str(exc))
+        metrics.observe(Outcome.failed, time.perf_counter() - started)
+        log.info("document failed", document_id=document_id, error=str(exc))
+        return Outcome.failed
+    except Exception as exc:
+        reason = _describe(exc)
+        if attempt >= ctx.settings.ingest_max_attempts:
+            message = f"gave up after {attempt} attempts: {reason}"
+            _finish(ctx, document_id, attempt, DocumentStatus.failed, message)
+            metrics.observe(Outcome.failed, time.perf_counter() - started)
+            log.error("document failed", document_id=document_id, error=message)
+            return Outcome.failed
+        _finish(ctx, document_id, attempt, DocumentStatus.pending, f"attempt {attempt}: {reason}")
+        metrics.retries.inc()
+        log.warning("ingestion will be retried", document_id=document_id, error=reason)
+        raise TransientError(reason) from exc
+    metrics.observe(Outcome.ready, time.perf_counter() - started)
+    log.info("document ready", document_id=document_id, chunks=len(pieces))
+    return Outcome.ready
+
+
+def request_reingest(db: Session, document: Document) -> None:
+    """Put a settled document back in the queue's hands (its chunks are replaced on success)."""
+    if document.status in {DocumentStatus.ready.value, DocumentStatus.failed.value}:
+        document.status = DocumentStatus.pending.value
+        document.attempts = 0
+        document.error = None
+
+
+def reindex(ctx: IngestContext, *, everything: bool = False, batch: int = 256) -> int:
+    """Re-embed chunks made by another model (or all); returns how many were re-embedded."""
+    embedder = ctx.embedder
+    done = 0
+    last_id = ""
+    while True:
+        with session_scope(ctx.session_factory) as db:
+            stmt = select(Chunk.id, Chunk.text).where(Chunk.id > last_id).order_by(Chunk.id)
+            if not everything:
+                stmt = stmt.where(Chunk.embedding_model != embedder.name)
+            rows = db.execute(stmt.limit(batch)).all()
+            if not rows:
+                return done
+            vectors = embedder.embed([text for _, text in rows])
+            for (chunk_id, _), vector in zip(rows, vectors, strict=True):
+                db.execute(
+                    update(Chunk)
+                    .where(Chunk.id == chunk_id)
+                    .values(embedding=vector, embedding_model=embedder.name)
+                )
+            done += len(rows)
+            last_id = rows[-1][0]

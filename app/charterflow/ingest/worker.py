@@ -1,0 +1,83 @@
+"""``charterflow worker``: Dramatiq worker threads, the health/metrics server and the sweep,
+in one process that stops cleanly on SIGTERM (in-flight documents finish or are redelivered)."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+
+from dramatiq import Worker
+
+from charterflow.ingest.actors import QUEUE, declare_ingest_actor, make_broker, queue_depth
+from charterflow.ingest.health import HealthServer
+from charterflow.ingest.pipeline import IngestContext, ingest
+from charterflow.ingest.sweep import sweep
+from charterflow.logging import configure_logging, get_logger
+from charterflow.settings import Settings, get_settings
+
+log = get_logger("charterflow.worker")
+STOP_TIMEOUT_MS = 30_000
+
+
+class _ActorQueue:
+    """``JobQueue`` for the sweep: re-queued documents go back through the broker."""
+
+    def __init__(self, send: object) -> None:
+        self._send = send
+
+    def enqueue_ingest(self, document_id: str) -> None:
+        self._send.send(document_id)  # type: ignore[attr-defined]
+
+
+def run(threads: int | None = None, settings: Settings | None = None) -> int:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.effective_log_format)
+    if not settings.redis_url:
+        print("REDIS_URL: the worker needs Redis (development ingests in-process)", file=sys.stderr)
+        return 2
+    ctx = IngestContext.from_settings(settings)
+    broker = make_broker(settings)
+    actor = declare_ingest_actor(broker, settings, lambda doc_id: ingest(ctx, doc_id))
+    worker = Worker(broker, worker_threads=threads or settings.worker_threads, worker_timeout=1000)
+    stop = threading.Event()
+
+    def consumers_alive() -> bool:
+        threads = [*worker.workers, *worker.consumers.values()]
+        return not stop.is_set() and bool(threads) and all(t.is_alive() for t in threads)
+
+    health = HealthServer(
+        settings.worker_health_port,
+        {"workers": consumers_alive, "broker": lambda: bool(broker.client.ping())},
+        lambda: queue_depth(broker),
+    )
+
+    def sweeper() -> None:
+        while not stop.wait(settings.sweep_interval_seconds):
+            try:
+                sweep(ctx.session_factory, _ActorQueue(actor), settings.ingest_max_attempts)
+            except Exception as exc:
+                log.error("sweep failed", error=type(exc).__name__)
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    worker.start()
+    health.start()
+    sweep_thread = threading.Thread(target=sweeper, name="sweep", daemon=True)
+    sweep_thread.start()
+    log.info(
+        "worker started",
+        queue=QUEUE,
+        threads=worker.worker_threads,
+        health_port=health.port,
+        embeddings=ctx.embedder.name,
+    )
+    try:
+        stop.wait()
+    finally:
+        log.info("worker stopping")
+        worker.stop(timeout=STOP_TIMEOUT_MS)
+        health.stop()
+        broker.close()
+        ctx.close()
+    return 0

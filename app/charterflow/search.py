@@ -1,0 +1,193 @@
+"""Hybrid retrieval over one notebook's chunks: lexical and vector rankings fused by
+reciprocal rank fusion (RRF, k=60), so neither score scale has to be calibrated.
+
+PostgreSQL: full-text search on the ``tsv`` GIN index (query terms OR-ed, ranked by
+``ts_rank_cd``) and cosine distance on the HNSW index. SQLite (development): BM25 and cosine
+computed in Python/numpy over the notebook's chunks. Callers must already have checked that
+the user may read the notebook: every query here is scoped to ``notebook_id``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from charterflow.ingest.embeddings import Embedder, terms
+from charterflow.models import Chunk, Document
+
+RRF_K = 60
+CANDIDATES = 50
+BM25_K1 = 1.2
+BM25_B = 0.75
+
+
+@dataclass
+class Hit:
+    chunk_id: str
+    document_id: str
+    document_title: str
+    text: str
+    start: int
+    end: int
+    page: int | None
+    score: float  # the fused RRF score (the ranking)
+    similarity: float  # cosine similarity to the query (the relevance threshold uses it)
+    lexical_rank: int | None
+    vector_rank: int | None
+
+
+def rrf(*rankings: list[str], k: int = RRF_K) -> dict[str, float]:
+    """Reciprocal rank fusion: each list adds ``1 / (k + rank)`` to its items."""
+    fused: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, item in enumerate(ranking, start=1):
+            fused[item] = fused.get(item, 0.0) + 1.0 / (k + rank)
+    return fused
+
+
+def _vector_literal(vector: np.ndarray) -> str:
+    return "[" + ",".join(f"{x:.7g}" for x in vector.tolist()) + "]"
+
+
+def _pg_lexical(db: Session, notebook_id: str, query: str, limit: int) -> list[str]:
+    rows = db.execute(
+        text(
+            """
+            WITH q AS (
+              SELECT replace(plainto_tsquery('english', :q)::text, ' & ', ' | ')::tsquery AS tq
+            )
+            SELECT c.id FROM chunks c, q
+            WHERE c.notebook_id = :nb AND c.tsv @@ q.tq
+            ORDER BY ts_rank_cd(c.tsv, q.tq) DESC, c.id
+            LIMIT :k
+            """
+        ),
+        {"q": query, "nb": notebook_id, "k": limit},
+    )
+    return [r[0] for r in rows]
+
+
+def _pg_vector(
+    db: Session, notebook_id: str, model: str, vector: np.ndarray, limit: int
+) -> list[str]:
+    # pgvector >= 0.8: keep scanning the HNSW index until enough rows pass the filter.
+    db.execute(text("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)"))
+    rows = db.execute(
+        text(
+            """
+            SELECT id FROM chunks
+            WHERE notebook_id = :nb AND embedding_model = :model
+            ORDER BY embedding <=> CAST(:v AS vector), id
+            LIMIT :k
+            """
+        ),
+        {"nb": notebook_id, "model": model, "v": _vector_literal(vector), "k": limit},
+    )
+    return [r[0] for r in rows]
+
+
+def bm25_rank(docs: list[tuple[str, str]], query: str, limit: int) -> list[str]:
+    """Ids of ``(id, text)`` pairs ranked by Okapi BM25 for ``query`` (matches only)."""
+    q_terms = set(terms(query))
+    if not q_terms or not docs:
+        return []
+    tokenised = [(doc_id, Counter(terms(body))) for doc_id, body in docs]
+    avg_len = sum(sum(tf.values()) for _, tf in tokenised) / len(tokenised) or 1.0
+    df = Counter(t for _, tf in tokenised for t in q_terms if t in tf)
+    n = len(tokenised)
+    scored: list[tuple[float, str]] = []
+    for doc_id, tf in tokenised:
+        length = sum(tf.values())
+        score = 0.0
+        for t in q_terms & tf.keys():
+            idf = math.log(1 + (n - df[t] + 0.5) / (df[t] + 0.5))
+            f = tf[t]
+            score += (
+                idf * f * (BM25_K1 + 1) / (f + BM25_K1 * (1 - BM25_B + BM25_B * length / avg_len))
+            )
+        if score > 0:
+            scored.append((score, doc_id))
+    scored.sort(key=lambda s: (-s[0], s[1]))
+    return [doc_id for _, doc_id in scored[:limit]]
+
+
+def _sqlite_rankings(
+    db: Session, notebook_id: str, model: str, query: str, vector: np.ndarray, limit: int
+) -> tuple[list[str], list[str]]:
+    rows = db.execute(
+        select(Chunk.id, Chunk.text, Chunk.embedding, Chunk.embedding_model).where(
+            Chunk.notebook_id == notebook_id
+        )
+    ).all()
+    lexical = bm25_rank([(r.id, r.text) for r in rows], query, limit)
+    same_model = [r for r in rows if r.embedding_model == model]
+    if not same_model:
+        return lexical, []
+    sims = np.stack([r.embedding for r in same_model]) @ vector
+    order = np.argsort(-sims, kind="stable")[:limit]
+    return lexical, [same_model[i].id for i in order]
+
+
+def rankings(
+    db: Session, embedder: Embedder, notebook_id: str, query: str, limit: int = CANDIDATES
+) -> tuple[list[str], list[str], np.ndarray]:
+    """The lexical and the vector ranking (chunk ids), and the query's vector."""
+    vector = embedder.embed([query])[0]
+    if db.get_bind().dialect.name == "postgresql":
+        lexical = _pg_lexical(db, notebook_id, query, limit)
+        semantic = _pg_vector(db, notebook_id, embedder.name, vector, limit)
+    else:
+        lexical, semantic = _sqlite_rankings(db, notebook_id, embedder.name, query, vector, limit)
+    return lexical, semantic, vector
+
+
+def search(
+    db: Session, embedder: Embedder, notebook_id: str, query: str, limit: int = 10
+) -> list[Hit]:
+    """The ``limit`` best chunks of the notebook for ``query``, best first."""
+    if not query.strip():
+        return []
+    lexical, semantic, vector = rankings(db, embedder, notebook_id, query, max(limit, CANDIDATES))
+    fused = rrf(lexical, semantic)
+    best = sorted(fused, key=lambda cid: (-fused[cid], cid))[:limit]
+    if not best:
+        return []
+    rows = {
+        c.id: (c, title)
+        for c, title in db.execute(
+            select(Chunk, Document.title)
+            .join(Document, Document.id == Chunk.document_id)
+            .where(Chunk.id.in_(best), Chunk.notebook_id == notebook_id)
+        ).all()
+    }
+    lex_rank = {cid: i for i, cid in enumerate(lexical, start=1)}
+    vec_rank = {cid: i for i, cid in enumerate(semantic, start=1)}
+    hits: list[Hit] = []
+    for cid in best:
+        if cid not in rows:
+            continue  # deleted since ranking
+        c, title = rows[cid]
+        similarity = (
+            float(np.dot(c.embedding, vector)) if c.embedding_model == embedder.name else 0.0
+        )
+        hits.append(
+            Hit(
+                chunk_id=c.id,
+                document_id=c.document_id,
+                document_title=title,
+                text=c.text,
+                start=c.start,
+                end=c.end,
+                page=c.page,
+                score=round(fused[cid], 6),
+                similarity=round(similarity, 4),
+                lexical_rank=lex_rank.get(cid),
+                vector_rank=vec_rank.get(cid),
+            )
+        )
+    return hits

@@ -1,0 +1,1 @@
+"""Benchmarks: each module writes JSON into bench/results/."""
