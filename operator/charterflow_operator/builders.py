@@ -12,6 +12,7 @@ import copy
 import hashlib
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -27,6 +28,12 @@ PLURAL = "charterflows"
 FIELD_MANAGER = "charterflow-operator"
 MANAGED_BY = "charterflow-operator"
 CHECKSUM_ANNOTATION = f"{GROUP}/config-checksum"
+# On a Job: the CharterFlow generation it was created for (a failed Job of an older one is retried).
+GENERATION_ANNOTATION = f"{GROUP}/generation"
+# On a CharterFlow: each new value of it requests one backup run now.
+BACKUP_NOW_ANNOTATION = f"{GROUP}/backup-now"
+# Job names become the `job-name` label of their pods, so they must fit a label value.
+MAX_JOB_NAME = 63
 API_PORT = 8080
 SERVICE_PORT = 80
 WORKER_HEALTH_PORT = 9191
@@ -84,6 +91,14 @@ DEFAULTS: dict[str, Any] = {
         "retentionDays": 7,
         "prefix": "backups/",
         "suspend": False,
+        "resources": {
+            "requests": {"cpu": "100m", "memory": "256Mi"},
+            "limits": {"cpu": "1", "memory": "512Mi"},
+        },
+    },
+    "migrations": {
+        "backoffLimit": 1,
+        "activeDeadlineSeconds": 3600,
         "resources": {
             "requests": {"cpu": "100m", "memory": "256Mi"},
             "limits": {"cpu": "1", "memory": "512Mi"},
@@ -155,6 +170,37 @@ def jwt_secret_name(owner: Owner) -> str:
 
 def backup_name(owner: Owner) -> str:
     return f"{owner.name}-backup"
+
+
+def image(owner: Owner) -> str:
+    """The image every pod and Job of the spec's version runs."""
+    return f"{owner.spec['image']['repository']}:{owner.spec['version']}"
+
+
+def _job_name(owner: Owner, kind: str, detail: str, salt: str) -> str:
+    """``<name>-<kind>[-<detail>]-<hash of salt>``, cut to fit a label value.
+
+    The hash keeps names that differ only in what the cut or the character mapping removed
+    (``1.0`` and ``1-0``, another repository) apart.
+    """
+    digest = hashlib.sha256(salt.encode()).hexdigest()[:8]
+    readable = re.sub(r"[^a-z0-9]+", "-", detail.lower()).strip("-")
+    stem = "-".join(part for part in (owner.name, kind, readable) if part)
+    return f"{stem[: MAX_JOB_NAME - len(digest) - 1].rstrip('-.')}-{digest}"
+
+
+def migration_job_name(owner: Owner, phase: str) -> str:
+    """``<name>-migrate-<version>-<hash>`` (expand) or ``<name>-contract-<version>-<hash>``."""
+    kind = "migrate" if phase == "expand" else "contract"
+    return _job_name(owner, kind, owner.spec["version"], image(owner))
+
+
+def restore_job_name(owner: Owner) -> str:
+    return _job_name(owner, "restore", "", json.dumps(owner.spec["restore"], sort_keys=True))
+
+
+def backup_now_job_name(owner: Owner, token: str) -> str:
+    return _job_name(owner, "backup-now", "", token)
 
 
 def selector_labels(owner: Owner, component: str) -> dict[str, str]:
@@ -356,11 +402,11 @@ def _pod_security() -> dict[str, Any]:
 
 
 def _pod_spec(owner: Owner, component: str, settings: Mapping[str, Any], container: dict) -> dict:
-    """The pod spec shared by API, worker and backup: restricted, /tmp as the only writable path."""
-    image = owner.spec["image"]
+    """The pod spec shared by every pod and Job: restricted, /tmp as the only writable path."""
+    image_spec = owner.spec["image"]
     container = {
-        "image": f"{image['repository']}:{owner.spec['version']}",
-        "imagePullPolicy": image["pullPolicy"],
+        "image": image(owner),
+        "imagePullPolicy": image_spec["pullPolicy"],
         **container,
         "envFrom": [{"configMapRef": {"name": config_name(owner)}}, *settings.get("envFrom", [])],
         "env": [*container.get("env", []), *_secret_env(owner), *settings.get("env", [])],
@@ -374,7 +420,7 @@ def _pod_spec(owner: Owner, component: str, settings: Mapping[str, Any], contain
         "containers": [container],
         "volumes": [{"name": "tmp", "emptyDir": {}}],
     }
-    if component != "backup":
+    if component in ("api", "worker"):
         pod["topologySpreadConstraints"] = [
             {
                 "maxSkew": 1,
@@ -386,19 +432,19 @@ def _pod_spec(owner: Owner, component: str, settings: Mapping[str, Any], contain
     for key in ("nodeSelector", "tolerations", "affinity", "priorityClassName"):
         if settings.get(key):
             pod[key] = settings[key]
-    if image.get("pullSecrets"):
-        pod["imagePullSecrets"] = image["pullSecrets"]
+    if image_spec.get("pullSecrets"):
+        pod["imagePullSecrets"] = image_spec["pullSecrets"]
     return pod
 
 
 def _template(
     owner: Owner, component: str, settings: Mapping[str, Any], container: dict, digest: str
 ) -> dict[str, Any]:
+    annotations = dict(settings.get("podAnnotations", {}))
+    if digest:
+        annotations[CHECKSUM_ANNOTATION] = digest
     return {
-        "metadata": {
-            "labels": labels(owner, component),
-            "annotations": {**settings.get("podAnnotations", {}), CHECKSUM_ANNOTATION: digest},
-        },
+        "metadata": {"labels": labels(owner, component), "annotations": annotations},
         "spec": _pod_spec(owner, component, settings, container),
     }
 
@@ -586,11 +632,9 @@ def network_policy(owner: Owner, component: str) -> Manifest:
     }
 
 
-def backup_cronjob(owner: Owner, digest: str) -> Manifest | None:
-    """`charterflow backup` on the schedule; Forbid keeps two runs from overlapping."""
+def backup_job_spec(owner: Owner, digest: str) -> dict[str, Any]:
+    """The Job spec of one `charterflow backup` run: scheduled, or on demand."""
     backup = owner.spec["backup"]
-    if not backup["enabled"]:
-        return None
     settings = {**owner.spec["worker"], "podAnnotations": {}}
     container = {
         "name": "backup",
@@ -603,6 +647,14 @@ def backup_cronjob(owner: Owner, digest: str) -> Manifest | None:
     }
     template = _template(owner, "backup", settings, container, digest)
     template["spec"]["restartPolicy"] = "Never"
+    return {"backoffLimit": 2, "template": template}
+
+
+def backup_cronjob(owner: Owner, digest: str) -> Manifest | None:
+    """`charterflow backup` on the schedule; Forbid keeps two runs from overlapping."""
+    backup = owner.spec["backup"]
+    if not backup["enabled"]:
+        return None
     spec: dict[str, Any] = {
         "schedule": backup["schedule"],
         "suspend": backup["suspend"],
@@ -612,7 +664,7 @@ def backup_cronjob(owner: Owner, digest: str) -> Manifest | None:
         "failedJobsHistoryLimit": 3,
         "jobTemplate": {
             "metadata": {"labels": labels(owner, "backup")},
-            "spec": {"backoffLimit": 2, "template": template},
+            "spec": backup_job_spec(owner, digest),
         },
     }
     if backup.get("timeZone"):
@@ -625,20 +677,107 @@ def backup_cronjob(owner: Owner, digest: str) -> Manifest | None:
     }
 
 
+def backup_now_job(owner: Owner, digest: str, token: str) -> Manifest:
+    """A backup run requested by the backup-now annotation: the CronJob's Job, made now.
+
+    Owned by the CharterFlow rather than the CronJob, so the CronJob's history limits leave it
+    alone; works with scheduled backups disabled too (a request is explicit).
+    """
+    meta = _meta(
+        owner,
+        backup_now_job_name(owner, token),
+        "backup",
+        annotations={BACKUP_NOW_ANNOTATION: token},
+    )
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": meta,
+        "spec": backup_job_spec(owner, digest),
+    }
+
+
+def _database_job(
+    owner: Owner, name: str, component: str, command: list[str], generation: int
+) -> Manifest:
+    """A run-once Job that prepares the database (restore, migrations), as the API would run.
+
+    The API's env, envFrom and scheduling apply (same database, same secrets); annotations,
+    resources and limits come from ``spec.migrations``. No ``ttlSecondsAfterFinished``: a
+    finished Job is the record of what ran, and a failed one keeps its pod for the logs.
+    """
+    migrations = owner.spec["migrations"]
+    settings = {**owner.spec["api"], "podAnnotations": migrations.get("podAnnotations", {})}
+    container = {
+        "name": component,
+        "command": command,
+        "resources": migrations["resources"],
+        # The last log lines become the pod's termination message when it fails.
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+    }
+    template = _template(owner, component, settings, container, "")
+    template["spec"]["restartPolicy"] = "Never"
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": _meta(
+            owner, name, component, annotations={GENERATION_ANNOTATION: str(generation)}
+        ),
+        "spec": {
+            "backoffLimit": migrations["backoffLimit"],
+            "activeDeadlineSeconds": migrations["activeDeadlineSeconds"],
+            "template": template,
+        },
+    }
+
+
+def migration_job(owner: Owner, phase: str, generation: int) -> Manifest:
+    """`charterflow migrate --phase expand` (before the rollout) or `contract` (after it)."""
+    return _database_job(
+        owner,
+        migration_job_name(owner, phase),
+        "migrate",
+        ["charterflow", "migrate", "--phase", phase],
+        generation,
+    )
+
+
+def restore_source(owner: Owner) -> dict[str, str]:
+    """``spec.restore`` resolved: which backup, of which instance, under which prefix."""
+    restore = owner.spec["restore"]
+    return {
+        "from": restore["from"],
+        "name": restore.get("name") or owner.name,
+        "prefix": restore.get("prefix", owner.spec["backup"]["prefix"]),
+    }
+
+
+def restore_job(owner: Owner, generation: int) -> Manifest:
+    """`charterflow restore` into the new instance's empty database (never ``--force``)."""
+    source = restore_source(owner)
+    command = ["charterflow", "restore", "--from", source["from"], "--name", source["name"]]
+    command += ["--prefix", source["prefix"]]
+    return _database_job(owner, restore_job_name(owner), "restore", command, generation)
+
+
 @dataclass
 class Children:
-    """Desired children in apply order; ``absent`` lists optional ones to delete if present."""
+    """Desired children in apply order; ``absent`` lists optional ones to delete if present.
+
+    ``digest`` is the configuration checksum the pods carry (on-demand backups reuse it).
+    """
 
     base: list[Manifest]
     workloads: list[Manifest]
     absent: list[tuple[str, str, str]]  # (apiVersion, kind, name)
+    digest: str = ""
 
 
 def build(owner: Owner, secrets: Mapping[str, Mapping[str, str]]) -> Children:
     """All desired children. ``secrets``: data of the referenced Secrets, by name.
 
-    ``base`` comes before the rollout gate (where the migration Job will go), ``workloads``
-    after it, so that new pods never start before the schema they need.
+    ``base`` comes before the rollout gate (restore and migration Jobs, see lifecycle.py),
+    ``workloads`` after it, so that new pods never start before the schema they need.
     """
     digest = checksum(config_data(owner), secrets)
     base = [
@@ -659,4 +798,4 @@ def build(owner: Owner, secrets: Mapping[str, Mapping[str, str]]) -> Children:
     workloads = [api_deployment(owner, digest), worker_deployment(owner, digest)]
     workloads += [m for *_, m in optional if m is not None]
     absent = [(v, k, n) for v, k, n, m in optional if m is None]
-    return Children(base, workloads, absent)
+    return Children(base, workloads, absent, digest)

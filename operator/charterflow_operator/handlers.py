@@ -31,6 +31,7 @@ CHILD_RESOURCES = [
     ("networking.k8s.io/v1", "ingresses"),
     ("networking.k8s.io/v1", "networkpolicies"),
     ("batch/v1", "cronjobs"),
+    ("batch/v1", "jobs"),  # lifecycle Jobs, and the backup Jobs that the CronJob creates
 ]
 # Backstop reconcile of every CharterFlow idle this long; children are watched, so this only
 # catches what a lost watch event missed.
@@ -111,10 +112,13 @@ async def stop_backstop(memo: kopf.Memo, **_: Any) -> None:
 
 
 def _controller(body: kopf.Body) -> str | None:
-    for ref in body.get("metadata", {}).get("ownerReferences") or []:
+    """The CharterFlow a child belongs to: its controller, else (a backup Job, which the
+    CronJob controls) the instance label that every child carries."""
+    metadata = body.get("metadata", {})
+    for ref in metadata.get("ownerReferences") or []:
         if ref.get("controller") and ref.get("apiVersion", "").startswith(builders.GROUP + "/"):
             return ref.get("name")
-    return None
+    return (metadata.get("labels") or {}).get("app.kubernetes.io/instance")
 
 
 def child_changed(
@@ -130,6 +134,19 @@ def child_changed(
 
 for _api_version, _plural in CHILD_RESOURCES:
     kopf.on.event(_api_version, _plural, labels=CHILD_LABELS, id=f"child-{_plural}")(child_changed)
+
+
+def _backup_requested(body: kopf.Body, **_: Any) -> bool:
+    token = body.get("metadata", {}).get("annotations", {}).get(builders.BACKUP_NOW_ANNOTATION)
+    handled = (body.get("status") or {}).get("backupRequest") or {}
+    return bool(token) and token != handled.get("token")
+
+
+@kopf.on.event(GROUP_VERSION, PLURAL, when=_backup_requested)
+def backup_now(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
+    """A new backup-now token. Not an update handler: Kopf leaves annotations under its own
+    prefix (ours, ``charterflow.app/``) out of the diff, so their changes fire no update."""
+    memo.reconciler.request(namespace, name)
 
 
 @kopf.index(GROUP_VERSION, PLURAL)

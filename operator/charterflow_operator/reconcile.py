@@ -8,13 +8,14 @@ one CharterFlow never overlap: requests that arrive during a pass coalesce into 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import math
 import secrets
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,7 +27,8 @@ from kubernetes.dynamic.exceptions import DynamicApiError, NotFoundError
 
 from charterflow_operator import builders, metrics
 from charterflow_operator.builders import FIELD_MANAGER, Manifest, Owner
-from charterflow_operator.status import Observed, compute
+from charterflow_operator.lifecycle import Lifecycle
+from charterflow_operator.status import Body, Observed, compute
 
 log = logging.getLogger(__name__)
 Key = tuple[str, str]  # (namespace, name)
@@ -47,11 +49,6 @@ def _api_message(exc: Exception) -> str:
     if isinstance(exc, ApiException):
         return f"{exc.status} {exc.reason}"
     return type(exc).__name__
-
-
-def rollout_gate(owner: Owner, kube: Kube) -> bool:
-    """Whether the new workloads may roll out; the migration Job (issue 7) will hook in here."""
-    return True
 
 
 @dataclass
@@ -83,6 +80,17 @@ class Kube:
         )
         return result.to_dict()
 
+    def create(self, manifest: Manifest) -> dict[str, Any]:
+        """Create once (Jobs: their pod template cannot be changed by a later apply)."""
+        res = self.resource(manifest["apiVersion"], manifest["kind"])
+        created = self.dynamic.create(
+            res,
+            body=manifest,
+            namespace=manifest["metadata"]["namespace"],
+            field_manager=FIELD_MANAGER,
+        )
+        return created.to_dict()
+
     def get(self, api_version: str, kind: str, namespace: str, name: str) -> dict | None:
         try:
             found = self.dynamic.get(self.resource(api_version, kind), name, namespace)
@@ -90,9 +98,18 @@ class Kube:
             return None
         return found.to_dict()
 
+    def list(self, api_version: str, kind: str, namespace: str, selector: str) -> list[dict]:
+        found = self.dynamic.get(
+            self.resource(api_version, kind), namespace=namespace, label_selector=selector
+        )
+        return found.to_dict().get("items") or []
+
     def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
+        """Delete with its dependents in the background (a Job's pods go too)."""
         with contextlib.suppress(NotFoundError):
-            self.dynamic.delete(self.resource(api_version, kind), name, namespace)
+            self.dynamic.delete(
+                self.resource(api_version, kind), name, namespace, propagation_policy="Background"
+            )
 
     def patch_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
         res = self.resource(builders.API_VERSION, builders.KIND)
@@ -108,11 +125,9 @@ class Kube:
 class Reconciler:
     """Reconciles CharterFlows; safe to call from any thread, one pass at a time per object."""
 
-    def __init__(
-        self, api_client: client.ApiClient, gate: Callable[[Owner, Kube], bool] = rollout_gate
-    ) -> None:
+    def __init__(self, api_client: client.ApiClient) -> None:
         self.kube = Kube(api_client)
-        self.gate = gate
+        self.lifecycle = Lifecycle(self.kube)
         self._lock = threading.Lock()
         self._states: dict[Key, _State] = {}
         self._last_pass: dict[Key, float] = {}
@@ -167,15 +182,16 @@ class Reconciler:
                 metrics.READY.remove(namespace, name)
             return
         owner = Owner.from_body(body)
-        observed = self._converge(owner)
+        observed = self._converge(owner, body)
+        observed = dataclasses.replace(observed, backups=self.lifecycle.backups(owner))
         status = compute(body, owner, observed, _now())
         metrics.READY.labels(namespace, name).set(1 if status.get("phase") == "Ready" else 0)
         old = body.get("status") or {}
         if status != old:
-            self.kube.patch_status(namespace, name, status)
+            self.kube.patch_status(namespace, name, merge_patch(old, status))
             self._announce(body, old, status)
 
-    def _converge(self, owner: Owner) -> Observed:
+    def _converge(self, owner: Owner, body: Body) -> Observed:
         if owner.spec["paused"]:
             return Observed(paused=True, **self._read_workloads(owner))
         try:
@@ -186,8 +202,15 @@ class Reconciler:
         try:
             for manifest in children.base:
                 self.kube.apply(manifest)
-            if not self.gate(owner, self.kube):
-                return Observed(**self._read_workloads(owner))
+            request = self.lifecycle.backup_request(owner, body, children.digest)
+            gate = self.lifecycle.before_rollout(owner, body)
+            if not gate.open:
+                return Observed(
+                    restore=gate.restore,
+                    migration=gate.migration,
+                    backup_request=request,
+                    **self._read_workloads(owner),
+                )
             applied = {(m["kind"], m["metadata"]["name"]): m for m in children.workloads}
             for manifest in children.workloads:
                 applied[(manifest["kind"], manifest["metadata"]["name"])] = self.kube.apply(
@@ -195,13 +218,19 @@ class Reconciler:
                 )
             for api_version, kind, child in children.absent:
                 self._prune(owner, api_version, kind, child)
+            api = applied[("Deployment", builders.api_name(owner))]
+            worker = applied[("Deployment", builders.worker_name(owner))]
+            migration = self.lifecycle.after_rollout(owner, body, api, worker)
         except (DynamicApiError, ApiException) as exc:
             log.warning("applying children of %s/%s failed", owner.namespace, owner.name)
             return Observed(apply_error=_api_message(exc), **self._read_workloads(owner))
         return Observed(
-            api=applied[("Deployment", builders.api_name(owner))],
-            worker=applied[("Deployment", builders.worker_name(owner))],
+            api=api,
+            worker=worker,
             cronjob=applied.get(("CronJob", builders.backup_name(owner))),
+            restore=gate.restore,
+            migration=migration,
+            backup_request=request,
         )
 
     def _read_workloads(self, owner: Owner) -> dict[str, Any]:
@@ -274,6 +303,18 @@ class Reconciler:
             kopf.event(dict(body), type=kind, reason=after[0] or new["phase"], message=message)
         except LookupError:  # outside a Kopf handler context (e.g. tests): no event queue
             log.info("%s", message)
+
+
+def merge_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON merge patch (RFC 7386) from ``old`` to ``new``: keys that went become null."""
+    patch: dict[str, Any] = {key: None for key in old if key not in new}
+    for key, value in new.items():
+        before = old.get(key)
+        if isinstance(value, Mapping) and isinstance(before, Mapping):
+            patch[key] = merge_patch(before, value)
+        else:
+            patch[key] = value
+    return patch
 
 
 def _ready_of(status: Mapping[str, Any]) -> tuple[str, str]:

@@ -10,14 +10,55 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from charterflow_operator import builders
 from charterflow_operator.builders import Owner
 
 Body = Mapping[str, Any]
 
+# States of a Step.
+WAITING = "Waiting"
+RUNNING = "Running"
+SUCCEEDED = "Succeeded"
+FAILED = "Failed"
+SKIPPED = "Skipped"
+
+
+@dataclass(frozen=True)
+class Step:
+    """Where one lifecycle Job (restore, migration) stands; ``job`` is empty when none runs."""
+
+    job: str
+    state: str
+    reason: str
+    message: str
+    finished: str | None = None
+
+
+def job_step(job: Body) -> Step:
+    """A Job's outcome from its conditions (``Failed``/``FailureTarget`` carry reason and
+    message, e.g. BackoffLimitExceeded or DeadlineExceeded)."""
+    name = job["metadata"]["name"]
+    status = job.get("status") or {}
+    true = {c["type"]: c for c in status.get("conditions") or [] if c.get("status") == "True"}
+    if "Complete" in true:
+        when = status.get("completionTime") or true["Complete"].get("lastTransitionTime")
+        return Step(name, SUCCEEDED, "Succeeded", f"Job {name} succeeded", when)
+    for kind in ("Failed", "FailureTarget"):
+        if kind in true:
+            failed = true[kind]
+            return Step(
+                name,
+                FAILED,
+                failed.get("reason") or "Failed",
+                f"Job {name} failed: {failed.get('message') or 'no message'}",
+                failed.get("lastTransitionTime"),
+            )
+    return Step(name, RUNNING, "Running", f"Job {name} is running")
+
 
 @dataclass(frozen=True)
 class Observed:
-    """What one reconcile saw or did."""
+    """What one reconcile saw or did. ``None`` for a step means it was not looked at."""
 
     api: Body | None = None
     worker: Body | None = None
@@ -25,6 +66,10 @@ class Observed:
     missing_secret: str | None = None
     apply_error: str | None = None
     paused: bool = False
+    restore: Step | None = None
+    migration: Step | None = None
+    backups: tuple[Body, ...] = ()
+    backup_request: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -37,6 +82,7 @@ class Rollout:
     complete: bool
     stalled: bool
     version: str | None
+    image: str | None
 
 
 def rollout(deployment: Body | None) -> Rollout | None:
@@ -55,7 +101,9 @@ def rollout(deployment: Body | None) -> Rollout | None:
         and int(status.get("replicas", 0)) == replicas
         and ready >= replicas
     )
-    labels = spec.get("template", {}).get("metadata", {}).get("labels", {})
+    template = spec.get("template", {})
+    labels = template.get("metadata", {}).get("labels", {})
+    containers = template.get("spec", {}).get("containers") or [{}]
     return Rollout(
         replicas=replicas,
         ready=ready,
@@ -63,6 +111,7 @@ def rollout(deployment: Body | None) -> Rollout | None:
         complete=complete,
         stalled=progressing.get("reason") == "ProgressDeadlineExceeded",
         version=labels.get("app.kubernetes.io/version"),
+        image=containers[0].get("image"),
     )
 
 
@@ -102,6 +151,48 @@ def _backup_condition(owner: Owner, cronjob: Body | None) -> dict[str, str]:
     return _condition("BackupScheduled", True, "Scheduled", f"backups run on '{schedule}'")
 
 
+def _step_condition(kind: str, step: Step) -> dict[str, str]:
+    if step.state == SUCCEEDED:
+        return _condition(kind, True, step.reason, step.message)
+    return _condition(kind, False, step.reason, step.message)
+
+
+def _carried(kind: str, old: Mapping[str, Any], reason: str, message: str) -> dict[str, str]:
+    """The previous condition of ``kind`` (nothing was checked this pass), else Unknown."""
+    for found in old.get("conditions", []):
+        if found.get("type") == kind:
+            return {k: found[k] for k in ("type", "status", "reason", "message") if k in found}
+    return _condition(kind, None, reason, message)
+
+
+def _migrations_condition(observed: Observed, old: Mapping[str, Any]) -> dict[str, str]:
+    if observed.migration is None:
+        return _carried("MigrationsComplete", old, "NotChecked", "children could not be applied")
+    return _step_condition("MigrationsComplete", observed.migration)
+
+
+def _restored_condition(observed: Observed, old: Mapping[str, Any]) -> dict[str, str]:
+    if observed.restore is None:
+        return _carried("Restored", old, "NotChecked", "children could not be applied")
+    return _step_condition("Restored", observed.restore)
+
+
+def _lifecycle_blocker(observed: Observed) -> dict[str, str] | None:
+    """A restore or migration that failed (Degraded) or holds the rollout back (Progressing)."""
+    restore, migration = observed.restore, observed.migration
+    if restore and restore.state == FAILED:
+        return _condition("Ready", False, "RestoreFailed", f"{restore.reason}: {restore.message}")
+    if migration and migration.state == FAILED:
+        return _condition(
+            "Ready", False, "MigrationFailed", f"{migration.reason}: {migration.message}"
+        )
+    if restore and restore.state in (WAITING, RUNNING):
+        return _condition("Ready", False, "Restoring", restore.message)
+    if migration and migration.state == RUNNING:
+        return _condition("Ready", False, "Migrating", migration.message)
+    return None
+
+
 def _ready(observed: Observed, api: Rollout | None, worker: Rollout | None) -> dict[str, str]:
     if observed.missing_secret:
         return _condition("Ready", False, "MissingSecret", observed.missing_secret)
@@ -112,12 +203,15 @@ def _ready(observed: Observed, api: Rollout | None, worker: Rollout | None) -> d
         return _condition(
             "Ready", serving, "Paused", "spec.paused is true: children are left as-is"
         )
+    if blocker := _lifecycle_blocker(observed):
+        return blocker
     if api is None or worker is None:
         return _condition("Ready", False, "Pending", "children are being created")
     for name, state in (("API", api), ("worker", worker)):
         if state.stalled:
             return _condition("Ready", False, "ProgressDeadlineExceeded", f"{name} rollout stalled")
-    if api.complete and worker.complete and serving:
+    migrated = observed.migration is None or observed.migration.state == SUCCEEDED
+    if api.complete and worker.complete and serving and migrated:
         return _condition("Ready", True, "AllComponentsReady", "API and workers are up to date")
     return _condition(
         "Ready",
@@ -127,13 +221,24 @@ def _ready(observed: Observed, api: Rollout | None, worker: Rollout | None) -> d
     )
 
 
+DEGRADED = {
+    "MissingSecret",
+    "ApplyFailed",
+    "ProgressDeadlineExceeded",
+    "RestoreFailed",
+    "MigrationFailed",
+}
+
+
 def _phase(observed: Observed, ready: Mapping[str, str], api: Rollout | None) -> str:
     if observed.paused:
         return "Paused"
     if ready["status"] == "True":
         return "Ready"
-    if ready["reason"] in {"MissingSecret", "ApplyFailed", "ProgressDeadlineExceeded"}:
+    if ready["reason"] in DEGRADED:
         return "Degraded"
+    if ready["reason"] in {"Restoring", "Migrating"}:
+        return "Progressing"
     return "Pending" if api is None else "Progressing"
 
 
@@ -153,6 +258,38 @@ def merge_conditions(
     return merged
 
 
+def last_backup(
+    jobs: tuple[Body, ...], cronjob: Body | None, old: Mapping[str, Any] | None
+) -> dict[str, Any] | None:
+    """The newest finished backup Job (scheduled or on demand); else what the CronJob or the
+    previous status knew (finished Jobs are pruned by the CronJob's history limits)."""
+    finished = [s for s in map(job_step, jobs) if s.state in (SUCCEEDED, FAILED) and s.finished]
+    if finished:
+        latest = max(finished, key=lambda step: (step.finished, step.job))
+        found: dict[str, Any] = {"time": latest.finished, "result": latest.state}
+        found["job"] = latest.job
+        if latest.state == FAILED:
+            found["message"] = f"{latest.reason}: {latest.message}"
+        return found
+    succeeded = ((cronjob or {}).get("status") or {}).get("lastSuccessfulTime")
+    if succeeded and (not old or old.get("time", "") < succeeded):
+        return {"time": succeeded, "result": SUCCEEDED}
+    return dict(old) if old else None
+
+
+def _restore_record(owner: Owner, observed: Observed, old: Mapping[str, Any]) -> dict | None:
+    """``status.restore``: written once when the restore Job succeeds, then only carried."""
+    if old.get("restore"):
+        return dict(old["restore"])
+    step = observed.restore
+    if step is None or step.state != SUCCEEDED or not step.job or not owner.spec.get("restore"):
+        return None
+    record = {**builders.restore_source(owner), "job": step.job}
+    if step.finished:
+        record["completionTime"] = step.finished
+    return record
+
+
 def compute(body: Body, owner: Owner, observed: Observed, now: str) -> dict[str, Any]:
     """The full ``status`` for ``body``; ``now`` stamps conditions that changed."""
     old = body.get("status") or {}
@@ -163,9 +300,11 @@ def compute(body: Body, owner: Owner, observed: Observed, now: str) -> dict[str,
         ready,
         _availability("ApiAvailable", "API", api),
         _availability("WorkerAvailable", "worker", worker),
-        _condition("MigrationsComplete", True, "NotRequired", "no migration gate yet"),
+        _migrations_condition(observed, old),
         _backup_condition(owner, observed.cronjob),
     ]
+    if owner.spec.get("restore") or old.get("restore"):
+        conditions.append(_restored_condition(observed, old))
     status: dict[str, Any] = {
         "phase": _phase(observed, ready, api),
         "observedGeneration": generation,
@@ -174,12 +313,15 @@ def compute(body: Body, owner: Owner, observed: Observed, now: str) -> dict[str,
         "api": _replicas(api),
         "worker": _replicas(worker),
     }
-    version = api.version if api and api.complete else old.get("version")
+    version = old.get("version")
+    if api and worker and api.complete and worker.complete:  # recorded once rolled out
+        version = api.version or version
     if version:
         status["version"] = version
-    last = (observed.cronjob or {}).get("status", {}) or {}
-    if last.get("lastSuccessfulTime"):
-        status["lastBackup"] = {"time": last["lastSuccessfulTime"], "result": "Succeeded"}
-    elif old.get("lastBackup"):
-        status["lastBackup"] = old["lastBackup"]
+    if restored := _restore_record(owner, observed, old):
+        status["restore"] = restored
+    if backup := last_backup(observed.backups, observed.cronjob, old.get("lastBackup")):
+        status["lastBackup"] = backup
+    if request := observed.backup_request or old.get("backupRequest"):
+        status["backupRequest"] = dict(request)
     return status

@@ -217,7 +217,7 @@ def test_sample_creates_every_child_and_becomes_ready(
     assert status["version"] == "0.1.0"
     for kind in ("Ready", "ApiAvailable", "WorkerAvailable", "BackupScheduled"):
         assert condition(body, kind)["status"] == "True", kind
-    assert condition(body, "MigrationsComplete")["reason"] == "NotRequired"
+    assert condition(body, "MigrationsComplete")["reason"] == "Succeeded"
 
     children = get(kube, ns, CHILD_KINDS + ",secret", "-l", "app.kubernetes.io/instance")
     names = sorted(f"{i['kind']}/{i['metadata']['name']}" for i in children["items"])

@@ -57,33 +57,41 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   verbs: [get, list, watch, patch]
 - apiGroups: [charterflow.app]
   resources: [charterflows/status]
-  verbs: [get, patch]
-# Children, applied with server-side apply (patch), pruned when a feature is turned off (delete).
+  verbs: [patch]
+# Children, applied with server-side apply (patch; create when the object is new).
 - apiGroups: [""]
   resources: [configmaps, services, serviceaccounts]
-  verbs: [get, list, watch, create, patch, delete]
+  verbs: [get, list, watch, create, patch]
 - apiGroups: [apps]
   resources: [deployments]
-  verbs: [get, list, watch, create, patch, delete]
+  verbs: [get, list, watch, create, patch]
+- apiGroups: [policy]
+  resources: [poddisruptionbudgets]
+  verbs: [get, list, watch, create, patch]
+- apiGroups: [networking.k8s.io]
+  resources: [networkpolicies]
+  verbs: [get, list, watch, create, patch]
+# Optional children are also deleted when their feature is turned off.
 - apiGroups: [autoscaling]
   resources: [horizontalpodautoscalers]
   verbs: [get, list, watch, create, patch, delete]
-- apiGroups: [policy]
-  resources: [poddisruptionbudgets]
-  verbs: [get, list, watch, create, patch, delete]
 - apiGroups: [networking.k8s.io]
-  resources: [ingresses, networkpolicies]
+  resources: [ingresses]
   verbs: [get, list, watch, create, patch, delete]
 - apiGroups: [batch]
-  resources: [cronjobs, jobs]
+  resources: [cronjobs]
+  verbs: [get, list, watch, create, patch, delete]
+# The migration Job that gates a version change (replaced by the next version's).
+- apiGroups: [batch]
+  resources: [jobs]
   verbs: [get, list, watch, create, patch, delete]
 # Secrets: read the referenced ones (to checksum them and to notice when they appear) and create
-# the generated JWT secret once. Never delete: a secret outlives its CharterFlow's mistakes.
+# the generated JWT secret once. Never update or delete: a secret outlives its CharterFlow.
 - apiGroups: [""]
   resources: [secrets]
-  verbs: [get, list, watch, create, patch]
-# Kubernetes Events for status transitions.
-- apiGroups: ["", events.k8s.io]
+  verbs: [get, list, watch, create]
+# Kubernetes Events for status transitions (Kopf posts core/v1 Events).
+- apiGroups: [""]
   resources: [events]
-  verbs: [create, patch]
+  verbs: [create]
 {{- end }}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import jsonschema
@@ -14,7 +15,7 @@ import pytest
 import yaml
 from charterflow_operator import builders
 
-from tests.unit.operator.conftest import SECRETS_PATH
+from tests.unit.operator.conftest import SAMPLE_PATH, SECRETS_PATH
 
 FREE_FORM = {"spec.api.affinity", "spec.worker.affinity"}
 
@@ -108,8 +109,13 @@ def validator(schema: dict[str, Any]) -> jsonschema.Draft7Validator:
     return jsonschema.Draft7Validator(to_jsonschema(schema))
 
 
-def test_sample_is_valid(validator: jsonschema.Draft7Validator, sample: dict[str, Any]) -> None:
-    assert list(validator.iter_errors(sample)) == []
+@pytest.mark.parametrize(
+    "path", sorted((SAMPLE_PATH.parent).glob("charterflow*.yaml")), ids=lambda p: p.name
+)
+def test_every_sample_is_valid(validator: jsonschema.Draft7Validator, path: Path) -> None:
+    resource = yaml.safe_load(path.read_text())
+    assert resource["kind"] == "CharterFlow"
+    assert list(validator.iter_errors(resource)) == []
 
 
 @pytest.mark.parametrize(
@@ -120,6 +126,11 @@ def test_sample_is_valid(validator: jsonschema.Draft7Validator, sample: dict[str
         (("spec", "image", "pullPolicy"), "Sometimes", "pullPolicy"),
         (("spec", "worker", "concurrency"), 0, "concurrency"),
         (("spec", "api", "replicas"), 101, "replicas"),
+        (("spec", "migrations", "backoffLimit"), -1, "backoffLimit"),
+        (("spec", "migrations", "activeDeadlineSeconds"), 0, "activeDeadlineSeconds"),
+        (("spec", "restore"), {"name": "prod"}, "from"),
+        (("spec", "restore"), {"from": ""}, "from"),
+        (("spec", "restore"), {"from": "latest", "name": "Not_A_Name"}, "name"),
     ],
 )
 def test_invalid_values_are_refused(
@@ -132,7 +143,7 @@ def test_invalid_values_are_refused(
     bad = copy.deepcopy(sample)
     target = bad
     for key in path[:-1]:
-        target = target[key]
+        target = target.setdefault(key, {})
     target[path[-1]] = value
     errors = list(validator.iter_errors(bad))
     assert errors, f"{path} = {value!r} was accepted"
@@ -153,6 +164,13 @@ def test_cross_field_rules_exist(schema: dict[str, Any]) -> None:
     assert "self.minReplicas <= self.maxReplicas" in rules["spec.worker.autoscaling"]
     assert "has(self.host)" in rules["spec.ingress"]
     assert "self.schedule.matches(" in rules["spec.backup"]
+    assert rules["spec.restore"] == "self == oldSelf"  # a restore is chosen once
+
+
+def test_restore_is_accepted(validator: jsonschema.Draft7Validator, sample: dict[str, Any]) -> None:
+    sample["spec"]["restore"] = {"from": "latest", "name": "prod", "prefix": "backups/"}
+    sample["spec"]["migrations"] = {"podAnnotations": {"sidecar.istio.io/inject": "false"}}
+    assert list(validator.iter_errors(sample)) == []
 
 
 @pytest.mark.parametrize(

@@ -1,11 +1,25 @@
-"""Status from observed children: phases, reasons, stable transition times, generations."""
+"""Status from observed children and lifecycle Jobs: phases, reasons, stable transition times,
+generations, the restore record, the last backup."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from charterflow_operator.builders import Owner
-from charterflow_operator.status import Observed, compute
+from charterflow_operator.reconcile import merge_patch
+from charterflow_operator.status import (
+    FAILED,
+    RUNNING,
+    SKIPPED,
+    SUCCEEDED,
+    WAITING,
+    Observed,
+    Step,
+    compute,
+    job_step,
+    last_backup,
+)
 
 T0, T1 = "2026-01-01T00:00:00Z", "2026-01-01T00:05:00Z"
 
@@ -14,13 +28,18 @@ def body(generation: int = 3, status: dict[str, Any] | None = None) -> dict[str,
     return {"metadata": {"name": "charterflow", "generation": generation}, "status": status or {}}
 
 
-def deployment(replicas: int, ready: int, *, updated: int | None = None) -> dict[str, Any]:
+def deployment(
+    replicas: int, ready: int, *, updated: int | None = None, version: str = "0.1.0"
+) -> dict[str, Any]:
     updated = replicas if updated is None else updated
     return {
         "metadata": {"generation": 2},
         "spec": {
             "replicas": replicas,
-            "template": {"metadata": {"labels": {"app.kubernetes.io/version": "0.1.0"}}},
+            "template": {
+                "metadata": {"labels": {"app.kubernetes.io/version": version}},
+                "spec": {"containers": [{"image": f"ghcr.io/charterflow/charterflow:{version}"}]},
+            },
         },
         "status": {
             "observedGeneration": 2,
@@ -36,8 +55,11 @@ def conditions(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c["type"]: c for c in status["conditions"]}
 
 
+MIGRATED = Step("cf-contract-0-1-0-abc", SUCCEEDED, "Succeeded", "Job cf-contract succeeded")
+
+
 def test_ready_when_both_rollouts_complete(owner: Owner) -> None:
-    seen = Observed(api=deployment(2, 2), worker=deployment(1, 1), cronjob=None)
+    seen = Observed(api=deployment(2, 2), worker=deployment(1, 1), migration=MIGRATED)
     status = compute(body(), owner, seen, T0)
     assert status["phase"] == "Ready"
     assert status["observedGeneration"] == 3
@@ -47,7 +69,8 @@ def test_ready_when_both_rollouts_complete(owner: Owner) -> None:
     assert status["url"] == "https://charterflow.example.com"
     found = conditions(status)
     assert found["Ready"]["status"] == "True"
-    assert found["MigrationsComplete"]["reason"] == "NotRequired"
+    assert found["MigrationsComplete"]["status"] == "True"
+    assert "Restored" not in found  # only with spec.restore
     assert all(c["observedGeneration"] == 3 for c in status["conditions"])
 
 
@@ -99,3 +122,173 @@ def test_backup_condition_follows_suspend(owner: Owner) -> None:
     status = compute(body(), owner, seen, T0)
     assert conditions(status)["BackupScheduled"]["status"] == "True"
     assert status["lastBackup"] == {"time": T0, "result": "Succeeded"}
+
+
+def job(name: str, kind: str | None = None, when: str = T0, **condition: str) -> dict[str, Any]:
+    """A Job as the API returns it; ``kind`` is its finished condition (Complete, Failed)."""
+    status: dict[str, Any] = {}
+    if kind:
+        status["conditions"] = [
+            {"type": kind, "status": "True", "lastTransitionTime": when, **condition}
+        ]
+        if kind == "Complete":
+            status["completionTime"] = when
+    return {"metadata": {"name": name}, "status": status}
+
+
+@pytest.mark.parametrize(
+    ("body", "state", "reason"),
+    [
+        (job("j"), RUNNING, "Running"),
+        (job("j", "Complete"), SUCCEEDED, "Succeeded"),
+        (job("j", "Failed", reason="BackoffLimitExceeded", message="limit"), FAILED, "Backoff"),
+        (job("j", "FailureTarget", reason="DeadlineExceeded", message="late"), FAILED, "Deadline"),
+    ],
+)
+def test_job_step_reads_the_jobs_conditions(body: dict, state: str, reason: str) -> None:
+    step = job_step(body)
+    assert (step.job, step.state) == ("j", state)
+    assert step.reason.startswith(reason)
+    assert step.finished == (None if state == RUNNING else T0)
+
+
+def test_first_migration_is_progressing(owner: Owner) -> None:
+    running = Step("cf-migrate-0-1-0-abc", RUNNING, "Running", "Job cf-migrate is running")
+    status = compute(body(), owner, Observed(migration=running), T0)
+    assert status["phase"] == "Progressing"
+    found = conditions(status)
+    assert found["Ready"]["reason"] == "Migrating"
+    migrations = found["MigrationsComplete"]
+    assert (migrations["status"], migrations["reason"]) == ("False", "Running")
+    assert "version" not in status
+
+
+def test_failed_migration_degrades_while_the_old_version_serves(owner: Owner) -> None:
+    failed = Step(
+        "cf-migrate-0-2-0-abc",
+        FAILED,
+        "BackoffLimitExceeded",
+        "Job cf-migrate-0-2-0-abc failed: Job has reached the specified backoff limit",
+        T0,
+    )
+    seen = Observed(api=deployment(2, 2), worker=deployment(1, 1), migration=failed)
+    status = compute(body(status={"version": "0.1.0"}), owner, seen, T0)
+    assert status["phase"] == "Degraded"
+    found = conditions(status)
+    assert found["Ready"]["reason"] == "MigrationFailed"
+    assert "BackoffLimitExceeded" in found["Ready"]["message"]
+    assert "backoff limit" in found["Ready"]["message"]
+    assert found["MigrationsComplete"]["reason"] == "BackoffLimitExceeded"
+    assert found["ApiAvailable"]["status"] == "True"  # the old pods keep serving
+    assert status["version"] == "0.1.0"
+
+
+def test_not_ready_until_contract_migrations_ran(owner: Owner) -> None:
+    new = {"api": deployment(2, 2, version="0.2.0"), "worker": deployment(1, 1, version="0.2.0")}
+    contract = Step("cf-contract-0-2-0-abc", RUNNING, "Running", "Job cf-contract is running")
+    status = compute(body(), owner, Observed(**new, migration=contract), T0)
+    assert (status["phase"], conditions(status)["Ready"]["reason"]) == ("Progressing", "Migrating")
+    assert status["version"] == "0.2.0"  # rolled out: recorded before the contract step
+    done = compute(body(status=status), owner, Observed(**new, migration=MIGRATED), T1)
+    assert done["phase"] == "Ready"
+
+
+def test_waiting_for_rollout_is_not_ready(owner: Owner) -> None:
+    waiting = Step("", WAITING, "WaitingForRollout", "contract migrations run once ...")
+    seen = Observed(api=deployment(2, 1, updated=1), worker=deployment(1, 1), migration=waiting)
+    status = compute(body(), owner, seen, T0)
+    assert status["phase"] == "Progressing"
+    assert conditions(status)["MigrationsComplete"]["reason"] == "WaitingForRollout"
+
+
+def restoring(owner: Owner) -> Owner:
+    spec = {**owner.spec, "restore": {"from": "latest", "name": "old"}}
+    return Owner(owner.name, owner.namespace, owner.uid, spec)
+
+
+def test_restore_runs_first_then_is_recorded_once(owner: Owner) -> None:
+    owner = restoring(owner)
+    wait = Step("", WAITING, "WaitingForRestore", "migrations run after the restore")
+    running = Step("cf-restore-abc", RUNNING, "Running", "Job cf-restore-abc is running")
+    status = compute(body(), owner, Observed(restore=running, migration=wait), T0)
+    assert status["phase"] == "Progressing"
+    found = conditions(status)
+    assert found["Ready"]["reason"] == "Restoring"
+    assert (found["Restored"]["status"], found["Restored"]["reason"]) == ("False", "Running")
+    assert found["MigrationsComplete"]["reason"] == "WaitingForRestore"
+    assert "restore" not in status
+
+    done = Step("cf-restore-abc", SUCCEEDED, "Restored", "Job cf-restore-abc succeeded", T1)
+    status = compute(body(status=status), owner, Observed(restore=done, migration=wait), T1)
+    assert conditions(status)["Restored"]["status"] == "True"
+    assert status["restore"] == {
+        "from": "latest",
+        "name": "old",
+        "prefix": "backups/",
+        "job": "cf-restore-abc",
+        "completionTime": T1,
+    }
+    paused = compute(body(status=status), owner, Observed(paused=True), T1)
+    assert paused["restore"] == status["restore"]  # carried, never recomputed
+    assert conditions(paused)["Restored"]["status"] == "True"
+
+
+def test_failed_restore_degrades(owner: Owner) -> None:
+    failed = Step("cf-restore-abc", FAILED, "BackoffLimitExceeded", "Job cf-restore failed", T0)
+    status = compute(body(), restoring(owner), Observed(restore=failed), T0)
+    assert status["phase"] == "Degraded"
+    assert conditions(status)["Ready"]["reason"] == "RestoreFailed"
+    assert conditions(status)["Restored"]["reason"] == "BackoffLimitExceeded"
+
+
+def test_restore_on_a_running_instance_is_not_applicable(owner: Owner) -> None:
+    skipped = Step("", SKIPPED, "NotApplicable", "spec.restore only bootstraps a new instance")
+    seen = Observed(
+        api=deployment(2, 2), worker=deployment(1, 1), restore=skipped, migration=MIGRATED
+    )
+    status = compute(body(), restoring(owner), seen, T0)
+    assert status["phase"] == "Ready"
+    restored = conditions(status)["Restored"]
+    assert (restored["status"], restored["reason"]) == ("False", "NotApplicable")
+    assert "restore" not in status
+
+
+def test_last_backup_is_the_newest_finished_job() -> None:
+    jobs = (
+        job("b-1", "Complete", "2026-01-01T03:00:05Z"),
+        job("b-2", "Failed", "2026-01-02T03:00:09Z", reason="DeadlineExceeded", message="late"),
+        job("b-3"),  # still running
+    )
+    latest = last_backup(jobs, None, None)
+    assert latest is not None
+    assert (latest["job"], latest["result"], latest["time"]) == (
+        "b-2",
+        "Failed",
+        "2026-01-02T03:00:09Z",
+    )
+    assert latest["message"].startswith("DeadlineExceeded: Job b-2 failed: late")
+    assert last_backup(jobs[:1], None, None) == {
+        "time": "2026-01-01T03:00:05Z",
+        "result": "Succeeded",
+        "job": "b-1",
+    }
+    old = {"time": T0, "result": "Succeeded", "job": "gone"}
+    assert last_backup((job("b-3"),), None, old) == old  # pruned Jobs: keep what was known
+
+
+def test_backup_request_is_recorded_and_kept(owner: Owner) -> None:
+    request = {"token": "t1", "job": "cf-backup-now-abc"}
+    seen = Observed(api=deployment(2, 2), worker=deployment(1, 1), backup_request=request)
+    status = compute(body(), owner, seen, T0)
+    assert status["backupRequest"] == request
+    later = compute(body(status=status), owner, Observed(api=deployment(2, 2)), T1)
+    assert later["backupRequest"] == request
+
+
+def test_merge_patch_removes_what_went() -> None:
+    old = {"phase": "Ready", "lastBackup": {"time": T0, "result": "Failed", "message": "x"}}
+    new = {"phase": "Ready", "lastBackup": {"time": T1, "result": "Succeeded"}}
+    assert merge_patch(old, new) == {
+        "phase": "Ready",
+        "lastBackup": {"time": T1, "result": "Succeeded", "message": None},
+    }

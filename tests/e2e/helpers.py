@@ -1,0 +1,196 @@
+"""Helpers for the e2e tests that install the chart and run the operator or the app as processes.
+
+Kept apart from ``conftest.py`` so that tests import them by name; nothing here is a fixture.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import copy
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+import uuid
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tests.e2e.conftest import KubeHandle
+from tests.support.processes import ManagedProcess, free_port, wait_until
+
+REPO = Path(__file__).resolve().parents[2]
+CHART = REPO / "charts" / "charterflow-operator"
+CRDS = REPO / "crds"
+SAMPLES = REPO / "manifests" / "samples"
+SAMPLE = SAMPLES / "charterflow.yaml"
+SECRETS = SAMPLES / "secrets.yaml"
+INSTALL = REPO / "manifests" / "install.yaml"
+CRD_NAMES = (
+    "charterflows.charterflow.app",
+    "kopfpeerings.kopf.dev",
+    "clusterkopfpeerings.kopf.dev",
+)
+READY_TIMEOUT = 120
+
+
+def install_crds(kube: KubeHandle) -> None:
+    """Apply every CRD of crds/ for real (cluster-scoped, shared, never deleted) and wait."""
+    for path in sorted(CRDS.glob("*.yaml")):
+        kube.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(path))
+    kube.kubectl("wait", "--for=condition=Established", *(f"crd/{name}" for name in CRD_NAMES))
+
+
+def helm(kube: KubeHandle, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run the pinned helm against the cluster under test."""
+    result = subprocess.run(
+        [str(kube.bin_dir / "helm"), *args],
+        env={**kube.env, "KUBECONFIG": str(kube.kubeconfig)},
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"helm {' '.join(args)} exited {result.returncode}:\n{result.stderr}")
+    return result
+
+
+@contextlib.contextmanager
+def scratch_namespace(kube: KubeHandle, prefix: str = "t-") -> Iterator[str]:
+    """A fresh namespace whose ``default`` ServiceAccount exists; deleted without waiting."""
+    name = f"{prefix}{uuid.uuid4().hex[:8]}"
+    kube.kubectl("create", "namespace", name)
+    try:
+        wait_until(
+            lambda: kube.kubectl("get", "sa", "default", "-n", name, check=False).returncode == 0,
+            timeout=60,
+            what=f"service account default in {name}",
+        )
+        yield name
+    finally:
+        kube.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+def get(kube: KubeHandle, ns: str, *what: str, kubeconfig: Path | None = None) -> dict[str, Any]:
+    extra = ["--kubeconfig", str(kubeconfig)] if kubeconfig else []
+    return json.loads(kube.kubectl(*extra, "get", "-n", ns, *what, "-o", "json").stdout)
+
+
+def apply(kube: KubeHandle, ns: str, *docs: Mapping[str, Any]) -> None:
+    kube.kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump_all(docs))
+
+
+def sample(name: str = "charterflow", path: Path = SAMPLE, **spec: Any) -> dict[str, Any]:
+    """A sample CharterFlow renamed, with top-level spec fields replaced."""
+    body = yaml.safe_load(path.read_text())
+    body["metadata"]["name"] = name
+    body["spec"].update(copy.deepcopy(spec))
+    return dict(body)
+
+
+def condition(body: Mapping[str, Any], kind: str) -> dict[str, Any]:
+    for found in body.get("status", {}).get("conditions", []):
+        if found["type"] == kind:
+            return dict(found)
+    return {}
+
+
+def wait_ready(kube: KubeHandle, ns: str, name: str = "charterflow") -> dict[str, Any]:
+    """Wait for phase Ready at the current generation; the last status is in the error."""
+    seen: dict[str, Any] = {}
+
+    def ready() -> bool:
+        seen.update(get(kube, ns, "charterflow", name))
+        status = seen.get("status") or {}
+        return bool(
+            status.get("phase") == "Ready"
+            and status.get("observedGeneration") == seen["metadata"]["generation"]
+        )
+
+    try:
+        wait_until(ready, timeout=READY_TIMEOUT, what=f"CharterFlow {ns}/{name}", interval=0.5)
+    except TimeoutError as exc:
+        raise AssertionError(f"{exc}; status: {json.dumps(seen.get('status'))}") from None
+    return seen
+
+
+def http_ok(url: str) -> bool:
+    """True when ``url`` answers 200 (connection errors count as not yet)."""
+    try:
+        with urllib.request.urlopen(url, timeout=3) as response:  # noqa: S310 - our http URL
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def decode_secret(secret: Mapping[str, Any]) -> dict[str, str]:
+    return {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
+
+
+def service_account_kubeconfig(kube: KubeHandle, namespace: str, account: str, path: Path) -> Path:
+    """A kubeconfig that authenticates as ``namespace/account`` with a TokenRequest token.
+
+    The server and CA come from the admin kubeconfig; only the credentials differ, so every
+    request made with it is authorised by the ServiceAccount's RBAC alone.
+    """
+    token = kube.kubectl("create", "token", account, "-n", namespace, "--duration=2h").stdout
+    admin = yaml.safe_load(kube.kubeconfig.read_text())
+    context = next(c for c in admin["contexts"] if c["name"] == admin["current-context"])
+    cluster = next(c for c in admin["clusters"] if c["name"] == context["context"]["cluster"])
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [cluster],
+        "users": [{"name": account, "user": {"token": token.strip()}}],
+        "contexts": [{"name": account, "context": {"cluster": cluster["name"], "user": account}}],
+        "current-context": account,
+    }
+    path.write_text(yaml.safe_dump(config))
+    path.chmod(0o600)
+    return path
+
+
+class OperatorProcess:
+    """``charterflow-operator`` (the console script) as a subprocess with the given environment.
+
+    ``env`` is what the operator's container would get; ``kubeconfig`` says whose credentials
+    it uses. Health and metrics listen on free ports instead of the configured ones.
+    """
+
+    def __init__(self, kubeconfig: Path, env: Mapping[str, str], log: Path) -> None:
+        self.health_port, self.metrics_port = free_port(), free_port()
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("KUBE")}
+        self.env = {
+            **inherited,
+            **env,
+            "KUBECONFIG": str(kubeconfig),
+            "HEALTH_PORT": str(self.health_port),
+            "METRICS_PORT": str(self.metrics_port),
+        }
+        self.log = log
+        script = Path(sys.executable).with_name("charterflow-operator")
+        self.process = ManagedProcess("charterflow-operator", [str(script)], log, env=self.env)
+
+    def __enter__(self) -> OperatorProcess:
+        self.process.start()
+        health = f"http://127.0.0.1:{self.health_port}/healthz"
+        self.process.wait_ready(lambda: http_ok(health), timeout=60)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.process.stop()
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def rss_mib(self) -> float:
+        """Resident memory of the operator process, in MiB."""
+        assert self.process.proc is not None
+        status = Path(f"/proc/{self.process.proc.pid}/status").read_text()
+        line = next(x for x in status.splitlines() if x.startswith("VmRSS:"))
+        return int(line.split()[1]) / 1024
