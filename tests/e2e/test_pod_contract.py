@@ -208,10 +208,14 @@ class Machine:
                     return str(paths[inside]) + value[len(inside) :]
             return value
 
-        image_env = {k: v.replace("$PATH", self.host_path) for k, v in self.image.env.items()}
-        env = {**image_env, "HOME": self.image.workdir, **self._env(f"{name}-0", spec)}
+        env = {**self.image.env, "HOME": self.image.workdir, **self._env(f"{name}-0", spec)}
+        # Localise the image's PATH entries only: the host's own PATH (spliced in for `$PATH`)
+        # may itself lie under a mapped directory such as /tmp, and must stay as it is.
+        image_path = env.pop("PATH", "$PATH").split(os.pathsep)
         env = {k: localise(v) for k, v in env.items()}
-        env["PATH"] = os.pathsep.join(localise(part) for part in env["PATH"].split(os.pathsep))
+        env["PATH"] = os.pathsep.join(
+            self.host_path if part == "$PATH" else localise(part) for part in image_path
+        )
 
         ports = {p["containerPort"]: free_port() for p in spec.get("ports", [])}
         for inside, local in ports.items():
