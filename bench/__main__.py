@@ -1,0 +1,85 @@
+"""``python -m bench`` (``make bench``): run every benchmark, then rewrite docs/benchmarks.md.
+
+Each benchmark writes ``bench/results/<name>.json``; one that fails is reported and the others
+still run (the table then shows the previous results of the failed one, dated by run.json).
+
+    python -m bench [--only api,search] [--quick] [--render]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+import time
+import traceback
+from collections.abc import Callable
+
+from bench import api, ingestion, kube, report, retrieval, search
+from bench.common import RESULTS, load_average, machine, read_results, write_result
+
+FULL: dict[str, Callable[[], object]] = {
+    "retrieval": lambda: retrieval.main(["--embedder", "hashing"]),
+    "api": lambda: write_result("api", api.run(repeats=3, duration=5, connections=16)),
+    "ingestion": lambda: write_result("ingestion", ingestion.run(documents=200, repeats=3)),
+    "search": lambda: write_result("search", search.run([10_000, 100_000], queries=40, repeats=3)),
+    "operator": lambda: write_result("operator", kube.run(repeats=3, many=50, many_repeats=3)),
+}
+#: Seconds instead of minutes: checks that every benchmark still runs, numbers meaningless.
+QUICK: dict[str, Callable[[], object]] = {
+    "retrieval": lambda: retrieval.main(["--embedder", "hashing", "--modules", "5"]),
+    "api": lambda: write_result("api", api.run(repeats=1, duration=1, connections=4)),
+    "ingestion": lambda: write_result("ingestion", ingestion.run(documents=10, repeats=1)),
+    "search": lambda: write_result("search", search.run([1_000, 2_000], queries=10, repeats=1)),
+    "operator": lambda: write_result("operator", kube.run(repeats=1, many=10, many_repeats=1)),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default="", help=f"comma list of: {', '.join(FULL)}")
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: a smoke run")
+    parser.add_argument("--render", action="store_true", help="only re-render the document")
+    args = parser.parse_args(argv)
+    suites = QUICK if args.quick else FULL
+    chosen = [s.strip() for s in args.only.split(",") if s.strip()] or list(suites)
+    if unknown := set(chosen) - set(suites):
+        parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
+
+    failed: list[str] = []
+    if not args.render:
+        began = time.monotonic()
+        load_before = load_average()
+        seconds: dict[str, float] = {}
+        for name in chosen:
+            print(f"== {name}", flush=True)
+            started = time.monotonic()
+            try:
+                suites[name]()
+            except Exception:
+                traceback.print_exc()
+                failed.append(name)
+            seconds[name] = round(time.monotonic() - started, 1)
+        command = "python -m bench" + (" " + " ".join(argv or sys.argv[1:])).rstrip()
+        run = {
+            "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+            "command": "make bench" if command == "python -m bench" else command,
+            "wall_seconds": round(time.monotonic() - began, 1),
+            "seconds": seconds,
+            "failed": failed,
+            "machine": machine(),
+            "load_before": load_before,
+            "load_after": load_average(),
+        }
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        (RESULTS / "run.json").write_text(json.dumps(run, indent=2) + "\n")
+    path = report.write(read_results())
+    print(f"wrote {path}")
+    if failed:
+        print(f"FAILED: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

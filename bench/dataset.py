@@ -1,0 +1,129 @@
+"""Notebooks full of chunks, loaded straight into PostgreSQL with COPY.
+
+Ingesting 100k chunks through the workers would benchmark ingestion (which has its own
+benchmark) for most of an hour; here the chunks of ``bench.corpus`` are embedded with the
+default embedder in a process pool and COPY'd in, then the indexes are built once, the way
+a bulk load should be done. The rows are the same ones ingestion writes.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from functools import lru_cache
+
+import psycopg
+from charterflow.ingest.embeddings import HashingEmbedder
+from charterflow.models import Membership, Notebook, Role, User, Workspace, new_id
+from charterflow.security import create_access_token
+from charterflow.settings import Settings
+from sqlalchemy import create_engine
+from sqlalchemy.orm import Session
+
+from bench import corpus
+
+CHUNKS_PER_DOCUMENT = 50
+BATCH = 2_000
+MODEL = HashingEmbedder.name
+
+
+@dataclass(frozen=True)
+class Owner:
+    """A user who owns a workspace with one notebook, and a token to act as them."""
+
+    user_id: str
+    workspace_id: str
+    notebook_id: str
+    token: str
+
+
+def seed_owner(settings: Settings, notebooks: int = 1) -> Owner:
+    """A user, their workspace and ``notebooks`` notebooks (the first one gets the chunks)."""
+    engine = create_engine(settings.sqlalchemy_url)
+    try:
+        with Session(engine) as db:
+            user = User(email=f"bench-{new_id()[:8]}@example.com", name="Bench", password_hash="x")
+            db.add(user)
+            db.flush()
+            workspace = Workspace(name="Bench", personal=True, created_by=user.id)
+            db.add(workspace)
+            db.flush()
+            db.add(Membership(workspace_id=workspace.id, user_id=user.id, role=Role.owner.value))
+            books = [
+                Notebook(workspace_id=workspace.id, title=f"Notebook {i}", created_by=user.id)
+                for i in range(notebooks)
+            ]
+            db.add_all(books)
+            db.commit()
+            owner = Owner(user.id, workspace.id, books[0].id, "")
+    finally:
+        engine.dispose()
+    return Owner(
+        owner.user_id,
+        owner.workspace_id,
+        owner.notebook_id,
+        create_access_token(settings, owner.user_id),
+    )
+
+
+def _embed_batch(texts: list[str]) -> list[str]:
+    """Vectors of ``texts`` as pgvector text literals (runs in a pool process)."""
+    vectors = HashingEmbedder().embed(texts)
+    return ["[" + ",".join(f"{x:.6g}" for x in row) + "]" for row in vectors.tolist()]
+
+
+@lru_cache(maxsize=4)
+def embedded(count: int, offset: int = 0) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Passages ``offset..offset+count`` and their vectors, computed once per process."""
+    texts = corpus.passages(count, offset)
+    batches = [texts[i : i + BATCH] for i in range(0, len(texts), BATCH)]
+    with ProcessPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        vectors = [v for batch in pool.map(_embed_batch, batches) for v in batch]
+    return tuple(texts), tuple(vectors)
+
+
+def _pg_url(settings: Settings) -> str:
+    return settings.sqlalchemy_url.replace("postgresql+psycopg://", "postgresql://")
+
+
+def load_chunks(settings: Settings, owner: Owner, count: int, offset: int = 0) -> None:
+    """Add chunks ``offset..offset+count`` to the owner's notebook, then rebuild the indexes."""
+    texts, vectors = embedded(count, offset)
+    with psycopg.connect(_pg_url(settings), autocommit=True) as conn:
+        conn.execute("DROP INDEX IF EXISTS ix_chunks_embedding_hnsw")
+        conn.execute("DROP INDEX IF EXISTS ix_chunks_tsv")
+        doc_ids = [new_id() for _ in range(0, count, CHUNKS_PER_DOCUMENT)]
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO documents (id, workspace_id, notebook_id, title, filename, "
+                "media_type, size_bytes, sha256, storage_key, status, attempts, chunk_count, "
+                "created_at, updated_at) VALUES (%s, %s, %s, %s, %s, 'text/plain', 0, '', %s, "
+                "'ready', 1, %s, now(), now())",
+                [
+                    (d, owner.workspace_id, owner.notebook_id, f"Source {offset + n}",
+                     f"source-{offset + n}.txt", f"bench/{d}", CHUNKS_PER_DOCUMENT)
+                    for n, d in enumerate(doc_ids)
+                ],
+            )  # fmt: skip
+            columns = (
+                'id, document_id, notebook_id, workspace_id, ordinal, text, start, "end", '
+                "embedding, embedding_model, created_at"
+            )
+            with cur.copy(f"COPY chunks ({columns}) FROM STDIN") as copy:
+                for i, (text, vector) in enumerate(zip(texts, vectors, strict=True)):
+                    ordinal = i % CHUNKS_PER_DOCUMENT
+                    copy.write_row(
+                        (new_id(), doc_ids[i // CHUNKS_PER_DOCUMENT], owner.notebook_id,
+                         owner.workspace_id, ordinal, text, ordinal * 800,
+                         ordinal * 800 + len(text), vector, MODEL, "now")
+                    )  # fmt: skip
+        conn.execute("SET maintenance_work_mem = '1GB'")
+        conn.execute("SET max_parallel_maintenance_workers = 1")
+        conn.execute(
+            "CREATE INDEX ix_chunks_embedding_hnsw ON chunks "
+            "USING hnsw (embedding vector_cosine_ops)"
+        )
+        conn.execute("CREATE INDEX ix_chunks_tsv ON chunks USING gin (tsv)")
+        conn.execute("VACUUM ANALYZE chunks")
+        conn.execute("VACUUM ANALYZE documents")

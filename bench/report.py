@@ -1,0 +1,386 @@
+"""Render ``docs/benchmarks.md`` from ``bench/results/*.json`` (and ``bench/analysis.md``).
+
+The numbers, the targets table and which target is missed by the most are computed here from
+the JSON; only the explanation of *why* (``bench/analysis.md``) is written by hand.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.common import ROOT
+
+ANALYSIS = Path(__file__).parent / "analysis.md"
+DOC = ROOT / "docs" / "benchmarks.md"
+Results = dict[str, dict[str, Any]]
+
+
+@dataclass
+class Target:
+    name: str
+    goal: str
+    measured: str
+    gap: float | None  # measured / allowed (above 1: missed by that factor); None: not run
+
+    @property
+    def met(self) -> bool | None:
+        return None if self.gap is None else self.gap <= 1
+
+
+def _fmt(value: float | None, digits: int = 1) -> str:
+    return "—" if value is None else f"{value:,.{digits}f}"
+
+
+def targets(results: Results) -> list[Target]:
+    out: list[Target] = []
+    api = results.get("api", {}).get("rows", [])
+    overheads = [
+        (r["workers"], 1 / r["rps_vs_bare_fastapi"])
+        for r in api
+        if r["server"] == "charterflow" and r["endpoint"] == "/health/live"
+        and r.get("rps_vs_bare_fastapi")
+    ]  # fmt: skip
+    worst = max(overheads, key=lambda o: o[1], default=None)
+    out.append(
+        Target(
+            "API overhead on /health/live",
+            "≤ 2x bare FastAPI",
+            f"{worst[1]:.2f}x ({worst[0]} worker{'s' if worst[0] > 1 else ''}, worst)"
+            if worst
+            else "not run",
+            worst[1] / 2 if worst else None,
+        )
+    )
+    sizes = results.get("search", {}).get("sizes", [])
+    big = max(sizes, key=lambda s: s["chunks"], default=None)
+    label = f"{big['chunks'] // 1000}k chunks" if big else ""
+    out.append(
+        Target(
+            f"search p95 ({label or '100k chunks'})",
+            "≤ 50 ms",
+            f"{big['hnsw']['p95_ms']:.1f} ms" if big else "not run",
+            big["hnsw"]["p95_ms"] / 50 if big else None,
+        )
+    )
+    out.append(
+        Target(
+            f"HNSW recall@10 vs exact ({label or '100k chunks'})",
+            "≥ 0.95",
+            f"{big['recall_at_10']:.3f}" if big else "not run",
+            0.95 / big["recall_at_10"] if big and big["recall_at_10"] else None,
+        )
+    )
+    op = results.get("operator", {})
+    one = op.get("one", {}).get("children_s", {}).get("median")
+    out.append(
+        Target(
+            "1 CharterFlow: all children after apply",
+            "≤ 2 s",
+            f"{one:.2f} s" if one is not None else "not run",
+            one / 2 if one is not None else None,
+        )
+    )
+    many = op.get("many", {})
+    ready = many.get("all_ready_s", {}).get("median")
+    out.append(
+        Target(
+            f"{many.get('instances', 50)} CharterFlows: all Ready after apply",
+            "≤ 60 s",
+            f"{ready:.1f} s" if ready is not None else "not run",
+            ready / 60 if ready is not None else None,
+        )
+    )
+    steady = op.get("steady", {})
+    effective = steady.get("effective_writes_per_pass")
+    requests = steady.get("write_requests_per_pass")
+    out.append(
+        Target(
+            "writes per steady-state reconcile pass",
+            "0",
+            f"{effective:g} effective ({_fmt(requests)} no-op apply requests)"
+            if effective is not None
+            else "not run",
+            None if effective is None else (0.0 if effective == 0 else math.inf),
+        )
+    )
+    rss = op.get("memory", {}).get("peak_rss_mib")
+    out.append(
+        Target(
+            "operator RSS (peak)",
+            "≤ 150 MiB",
+            f"{rss:.0f} MiB" if rss is not None else "not run",
+            rss / 150 if rss is not None else None,
+        )
+    )
+    return out
+
+
+def largest_gap(found: list[Target]) -> Target | None:
+    missed = [t for t in found if t.met is False]
+    return max(missed, key=lambda t: t.gap or 0, default=None)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _api(results: Results) -> str:
+    api = results.get("api")
+    if not api:
+        return "_not run_"
+    rows = [
+        [
+            r["server"],
+            str(r["workers"]),
+            r["endpoint"],
+            _fmt(r["rps"]),
+            _fmt(r["rps_vs_bare_fastapi"], 3),
+            _fmt(r["p50_ms"], 2),
+            _fmt(r["p99_ms"], 2),
+            ", ".join(_fmt(x, 0) for x in r["runs_rps"]),
+        ]
+        for r in api["rows"]
+    ]
+    head = ["server", "workers", "endpoint", "req/s", "x bare", "p50 ms", "p99 ms", "runs req/s"]
+    note = (
+        f"{api['connections']} keep-alive connections, {api['window_seconds']:g} s windows "
+        f"(after 1 s warm-up) x {api['repeats']}, median shown; the two servers alternate."
+    )
+    return f"{note}\n\n{_table(head, rows)}"
+
+
+def _ingestion(results: Results) -> str:
+    ing = results.get("ingestion")
+    if not ing:
+        return "_not run_"
+    rows = [
+        [
+            str(r["workers"]),
+            str(r["threads_per_worker"]),
+            _fmt(r["documents_per_second"], 2),
+            _fmt(r["chunks_per_second"]),
+            _fmt(r["speedup_vs_1_worker"], 2),
+            str(r["chunks"]),
+            str(r["failed"]),
+            ", ".join(_fmt(x["documents_per_second"], 1) for x in r["runs"]),
+        ]
+        for r in ing["rows"]
+    ]
+    mix = ", ".join(f"{n} {kind}" for kind, n in ing["mix"].items())
+    head = ["workers", "threads", "docs/s", "chunks/s", "x 1 worker", "chunks", "failed", "runs"]
+    return f"{ing['documents']} documents ({mix}), median of {ing['repeats']}.\n\n" + _table(
+        head, rows
+    )
+
+
+def _search(results: Results) -> str:
+    s = results.get("search")
+    if not s:
+        return "_not run_"
+    rows = [
+        [
+            f"{e['chunks']:,}",
+            _fmt(e["hnsw"]["p50_ms"], 1),
+            _fmt(e["hnsw"]["p95_ms"], 1),
+            _fmt(e["exact"]["p50_ms"], 1),
+            _fmt(e["exact"]["p95_ms"], 1),
+            _fmt(e["speedup_p95"], 2),
+            f"{e['recall_at_10']:.3f}",
+            _tuned_recall(e),
+            " · ".join(f"{k} {v:g}" for k, v in e["phases_median_ms"].items()),
+        ]
+        for e in s["sizes"]
+    ]
+    head = [
+        "chunks",
+        "HNSW p50 ms",
+        "HNSW p95 ms",
+        "exact p50 ms",
+        "exact p95 ms",
+        "exact/HNSW p95",
+        "recall@10",
+        "recall@10, larger ef_search",
+        "median ms per step",
+    ]
+    note = (
+        f"{s['queries']} queries x {s['repeats']} repeats (median of the per-run percentiles), "
+        f"embedder `{s['embedder']}`; the exact baseline is the same search with index scans "
+        "off."
+    )
+    return f"{note}\n\n{_table(head, rows)}"
+
+
+def _tuned_recall(entry: dict[str, Any]) -> str:
+    prefix = "recall_at_10_ef_search_"
+    tuned = [(k.removeprefix(prefix), v) for k, v in entry.items() if k.startswith(prefix)]
+    return ", ".join(f"{v:.3f} ({k})" for k, v in tuned) or "—"
+
+
+def _operator(results: Results) -> str:
+    op = results.get("operator")
+    if not op:
+        return "_not run_"
+    one, many, steady, mem = op["one"], op["many"], op["steady"], op["memory"]
+    n = many["instances"]
+    writes = ", ".join(f"{k} {v}" for k, v in sorted(steady["write_requests"].items()))
+    cpu_share = f"{steady['operator_cpu_share'] * 100:.1f}% of a core"
+    memory = "{idle_rss_mib:.0f} / {peak_rss_mib:.0f} / {final_rss_mib:.0f} MiB".format(**mem)
+    rows = [
+        ["1 CharterFlow: all children", _med(one, "children_s", "s"), _runs(one, "children_s")],
+        ["1 CharterFlow: Ready", _med(one, "ready_s", "s"), _runs(one, "ready_s")],
+        [f"{n} CharterFlows: all children", _med(many, "all_children_s", "s"),
+         _runs(many, "all_children_s")],
+        [f"{n} CharterFlows: all Ready", _med(many, "all_ready_s", "s"),
+         _runs(many, "all_ready_s")],
+        [f"operator CPU seconds, {n} to Ready", _med(many, "operator_cpu_s", "s"),
+         _runs(many, "operator_cpu_s")],
+        ["API write requests per new CharterFlow", _med(many, "api_writes_per_instance"),
+         _runs(many, "api_writes_per_instance")],
+        ["steady state: passes per second", f"{steady['passes_per_second']:.2f}",
+         f"{steady['passes']} passes in {steady['seconds']:.0f} s"],
+        ["steady state: effective writes per pass", f"{steady['effective_writes_per_pass']:g}",
+         ", ".join(steady["changed"]) or "nothing changed"],
+        ["steady state: write requests per pass", f"{steady['write_requests_per_pass']:.1f}",
+         writes],
+        ["steady state: operator CPU per pass",
+         f"{steady['operator_cpu_s_per_pass'] * 1000:.1f} ms", cpu_share],
+        ["operator RSS idle / peak / end", memory, ""],
+    ]  # fmt: skip
+    note = (
+        f"Backstop resync {op['resync_seconds']} s (to force passes in the steady-state window), "
+        f"polled every {op['poll_seconds']} s; children per CharterFlow: {one['children']}."
+    )
+    return f"{note}\n\n{_table(['measure', 'median', 'runs / detail'], rows)}"
+
+
+def _med(section: dict[str, Any], key: str, unit: str = "") -> str:
+    return f"{section[key]['median']:g} {unit}".strip()
+
+
+def _runs(section: dict[str, Any], key: str) -> str:
+    return ", ".join(f"{v:g}" for v in section[key]["runs"])
+
+
+def _retrieval(results: Results) -> str:
+    r = results.get("retrieval")
+    if not r:
+        return "_not run_"
+    rows = []
+    for embedder, report in r.items():
+        if not isinstance(report, dict) or "results" not in report:
+            continue
+        for method, scores in report["results"].items():
+            rows.append(
+                [
+                    embedder,
+                    method,
+                    f"{scores['ndcg@10']:.3f}",
+                    f"{scores['recall@10']:.3f}",
+                    str(report["queries"]),
+                ]
+            )
+    note = (
+        "Known-item retrieval over Python standard-library docstrings (`bench/retrieval.py`): "
+        "quality, not speed; the semantic row is refreshed only where its extra is installed."
+    )
+    return f"{note}\n\n{_table(['embedder', 'ranking', 'nDCG@10', 'recall@10', 'queries'], rows)}"
+
+
+def _plan(results: Results) -> str:
+    plan = results.get("search", {}).get("lexical_plan")
+    if not plan:
+        return ""
+    body = "\n".join(plan["plan"])
+    return (
+        f"Plan of the lexical query for “{plan['query']}” at the largest size "
+        f"(`EXPLAIN ANALYZE`, recorded by this run):\n\n```\n{body}\n```\n"
+    )
+
+
+def render(results: Results, analysis: str = "") -> str:
+    run = results.get("run", {})
+    machine = run.get("machine") or next(
+        (r["machine"] for r in results.values() if isinstance(r.get("machine"), dict)), {}
+    )
+    found = targets(results)
+    worst = largest_gap(found)
+    target_rows = [
+        [
+            t.name,
+            t.goal,
+            t.measured,
+            {True: "met", False: "**missed**", None: "—"}[t.met],
+            "—" if t.gap is None or math.isinf(t.gap) else f"{t.gap:.2f}",
+        ]
+        for t in found
+    ]
+    gap_line = (
+        f"**Largest gap:** {worst.name}: {worst.measured} against {worst.goal}"
+        + ("" if worst.gap is None or math.isinf(worst.gap) else f" ({worst.gap:.1f}x over).")
+        if worst
+        else "**Every target is met.**"
+    )
+    seconds = run.get("seconds", {})
+    timing = ", ".join(f"{k} {v:.0f} s" for k, v in seconds.items())
+    return f"""# Benchmarks
+
+Generated by `{run.get("command", "make bench")}` (`python -m bench`) on {run.get("date", "?")}
+in {run.get("wall_seconds", 0) / 60:.1f} min ({timing}). Do not edit: rerun instead.
+Raw results: `bench/results/*.json`.
+
+**Machine:** {machine.get("cpu", "?")}, {machine.get("cores", "?")} cores, \
+{machine.get("ram_gib", "?")} GiB RAM, Python {machine.get("python", "?")}, \
+Linux {machine.get("kernel", "?")}. Load average (1/5/15 min) before: {_load(run, "load_before")};
+after: {_load(run, "load_after")}. The machine is shared, so every speed is also given as a
+ratio to a baseline measured in the same run, and every figure is a median of repeats.
+
+## Targets
+
+Goals, not test assertions. Gap = measured / allowed (above 1: missed by that factor).
+
+{_table(["target", "goal", "measured", "", "gap"], target_rows)}
+
+{gap_line}
+
+## API
+
+{_api(results)}
+
+## Ingestion
+
+{_ingestion(results)}
+
+## Search
+
+{_search(results)}
+
+## Operator
+
+{_operator(results)}
+
+## Retrieval quality
+
+{_retrieval(results)}
+
+## Where the time goes
+
+{_plan(results)}
+{analysis.strip()}
+"""
+
+
+def _load(run: dict[str, Any], key: str) -> str:
+    return " / ".join(f"{x:g}" for x in run.get(key, [])) or "?"
+
+
+def write(results: Results) -> Path:
+    analysis = ANALYSIS.read_text() if ANALYSIS.exists() else ""
+    analysis = re.sub(r"<!--.*?-->", "", analysis, flags=re.S)  # notes to editors
+    DOC.write_text(render(results, analysis))
+    return DOC

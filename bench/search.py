@@ -1,0 +1,188 @@
+"""Hybrid search latency at 10k and 100k chunks; HNSW against an exact scan, and HNSW's recall.
+
+The code measured is ``charterflow.search.search`` itself, on a real PostgreSQL + pgvector
+with the migration's indexes. "Exact" is the same query with index scans turned off, so the
+vector ranking becomes a full scan and sort (the ground truth); the lexical side keeps its GIN
+bitmap scan either way. recall@10 compares the vector rankings (top 10) of the two.
+The phases of the slowest configuration are timed separately (embed, lexical SQL, vector SQL,
+fetch) so the table can say where the time goes.
+
+    python -m bench.search [--sizes 10000,100000] [--queries 100] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from charterflow.db import make_session_factory
+from charterflow.ingest.embeddings import HashingEmbedder
+from charterflow.search import CANDIDATES, _pg_lexical, _pg_vector, search
+from charterflow.settings import Settings
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
+
+from bench import corpus
+from bench.common import median, percentile, services, write_result
+from bench.dataset import Owner, load_chunks, seed_owner
+
+K = 10
+#: A larger HNSW candidate list than pgvector's default (40), to show what recall it buys.
+TUNED_EF_SEARCH = 200
+
+
+@contextmanager
+def session(settings: Settings, exact: bool, ef_search: int | None = None) -> Iterator[Session]:
+    """A session whose every transaction runs with the given planner / HNSW settings."""
+    options = []
+    if exact:
+        options.append("-c enable_indexscan=off")
+    if ef_search:
+        options.append(f"-c hnsw.ef_search={ef_search}")
+    engine = create_engine(settings.sqlalchemy_url, connect_args={"options": " ".join(options)})
+    try:
+        with make_session_factory(engine)() as db:
+            yield db
+    finally:
+        engine.dispose()
+
+
+def timed(fn: Callable[[], object], queries: int) -> list[float]:
+    """Milliseconds of each call."""
+    out = []
+    for _ in range(queries):
+        started = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - started) * 1000)
+    return out
+
+
+def latency(settings: Settings, owner: Owner, questions: list[str], exact: bool) -> list[float]:
+    """Milliseconds of each hybrid search (one warm-up pass first)."""
+    embedder = HashingEmbedder()
+    with session(settings, exact) as db:
+        for q in questions[:10]:
+            search(db, embedder, owner.notebook_id, q)
+        out = []
+        for q in questions:
+            started = time.perf_counter()
+            search(db, embedder, owner.notebook_id, q)
+            out.append((time.perf_counter() - started) * 1000)
+            db.rollback()  # the next query is a new transaction, as in the API
+    return out
+
+
+def recall(
+    settings: Settings, owner: Owner, questions: list[str], ef_search: int | None = None
+) -> float:
+    """Mean share of the exact top 10 (by cosine) that the HNSW scan also returns."""
+    embedder = HashingEmbedder()
+    vectors = embedder.embed(questions)
+    found = []
+    with (
+        session(settings, exact=False, ef_search=ef_search) as approx,
+        session(settings, exact=True) as exact,
+    ):
+        for vector in vectors:
+            got = set(_pg_vector(approx, owner.notebook_id, embedder.name, vector, K))
+            truth = _pg_vector(exact, owner.notebook_id, embedder.name, vector, K)
+            found.append(len(got & set(truth)) / max(len(truth), 1))
+    return round(sum(found) / len(found), 4)
+
+
+def phases(settings: Settings, owner: Owner, questions: list[str]) -> dict[str, float]:
+    """Median milliseconds of each step of one search, HNSW configuration."""
+    embedder = HashingEmbedder()
+    vectors = embedder.embed(questions)
+    spent: dict[str, list[float]] = {"embed": [], "lexical_sql": [], "vector_sql": []}
+    with session(settings, exact=False) as db:
+        for q, v in zip(questions, vectors, strict=True):
+            for name, fn in (
+                ("embed", lambda q=q: embedder.embed([q])),
+                ("lexical_sql", lambda q=q: _pg_lexical(db, owner.notebook_id, q, CANDIDATES)),
+                (
+                    "vector_sql",
+                    lambda v=v: _pg_vector(db, owner.notebook_id, embedder.name, v, CANDIDATES),
+                ),
+            ):
+                spent[name].extend(timed(fn, 1))
+            db.rollback()  # one transaction per question, as in ``latency``
+    return {name: round(median(values), 2) for name, values in spent.items()}
+
+
+def explain(settings: Settings, owner: Owner, question: str) -> list[str]:
+    """The lexical query's plan with timings (the profile of the slow part, for the doc)."""
+    with session(settings, exact=False) as db:
+        rows = db.execute(
+            text(
+                """
+                EXPLAIN (ANALYZE, COSTS OFF)
+                WITH q AS (
+                  SELECT replace(plainto_tsquery('english', :q)::text, ' & ', ' | ')::tsquery AS tq
+                )
+                SELECT c.id FROM chunks c, q
+                WHERE c.notebook_id = :nb AND c.tsv @@ q.tq
+                ORDER BY ts_rank_cd(c.tsv, q.tq) DESC, c.id
+                LIMIT :k
+                """
+            ),
+            {"q": question, "nb": owner.notebook_id, "k": CANDIDATES},
+        )
+        return [r[0] for r in rows]
+
+
+def run(sizes: list[int], queries: int, repeats: int) -> dict[str, Any]:
+    questions = corpus.queries(queries)
+    results: list[dict[str, Any]] = []
+    with services(redis=False) as svc:
+        settings = svc.database("search")
+        owner = seed_owner(settings)
+        loaded = 0
+        for size in sorted(sizes):
+            started = time.perf_counter()
+            load_chunks(settings, owner, size - loaded, offset=loaded)
+            load_seconds = time.perf_counter() - started
+            loaded = size
+            entry: dict[str, Any] = {"chunks": size, "load_and_index_seconds": round(load_seconds)}
+            for method, exact in (("hnsw", False), ("exact", True)):
+                runs = [latency(settings, owner, questions, exact) for _ in range(repeats)]
+                entry[method] = {
+                    "p50_ms": round(median([percentile(r, 50) for r in runs]), 2),
+                    "p95_ms": round(median([percentile(r, 95) for r in runs]), 2),
+                    "runs_p95_ms": [round(percentile(r, 95), 2) for r in runs],
+                }
+            entry["speedup_p95"] = round(entry["exact"]["p95_ms"] / entry["hnsw"]["p95_ms"], 2)
+            entry["recall_at_10"] = recall(settings, owner, questions)
+            entry[f"recall_at_10_ef_search_{TUNED_EF_SEARCH}"] = recall(
+                settings, owner, questions, TUNED_EF_SEARCH
+            )
+            entry["phases_median_ms"] = phases(settings, owner, questions)
+            results.append(entry)
+            print(f"search: {entry}", flush=True)
+        plan = explain(settings, owner, questions[0])
+    return {
+        "benchmark": "hybrid search (charterflow.search.search) on PostgreSQL + pgvector",
+        "embedder": HashingEmbedder.name,
+        "queries": queries,
+        "repeats": repeats,
+        "sizes": results,
+        "lexical_plan": {"query": questions[0], "plan": plan},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--queries", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    write_result("search", run(sizes, args.queries, args.repeats))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

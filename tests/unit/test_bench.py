@@ -1,0 +1,144 @@
+"""Smoke test of the benchmark suite: its modules import, and the report renders sample results.
+
+Nothing here is timed: speed is what ``make bench`` measures, not what tests assert.
+"""
+
+from __future__ import annotations
+
+import importlib
+import math
+from typing import Any
+
+import pytest
+
+from bench import corpus, load, report
+from bench.common import percentile
+
+MODULES = [
+    "bench.__main__",
+    "bench.api",
+    "bench.common",
+    "bench.corpus",
+    "bench.dataset",
+    "bench.hello",
+    "bench.ingestion",
+    "bench.kube",
+    "bench.load",
+    "bench.report",
+    "bench.retrieval",
+    "bench.search",
+]
+
+MACHINE = {"cpu": "Test CPU 9000", "cores": 2, "ram_gib": 8.0, "python": "3.11.7", "kernel": "6"}
+
+
+def api_row(server: str, workers: int, endpoint: str, rps: float, vs: float) -> dict[str, Any]:
+    return {
+        "server": server,
+        "workers": workers,
+        "endpoint": endpoint,
+        "rps": rps,
+        "p50_ms": 1.5,
+        "p99_ms": 4.0,
+        "runs_rps": [rps, rps],
+        "rps_vs_bare_fastapi": vs,
+    }
+
+
+def sample_results() -> dict[str, dict[str, Any]]:
+    """Results shaped like the benchmarks write them; search misses its target by 4x."""
+    return {
+        "run": {
+            "date": "2030-01-02 03:04 UTC",
+            "command": "make bench",
+            "wall_seconds": 720.0,
+            "seconds": {"api": 200.0, "search": 300.0},
+            "machine": MACHINE,
+            "load_before": [1.0, 1.0, 1.0],
+            "load_after": [2.0, 2.0, 2.0],
+        },
+        "api": {
+            "connections": 16,
+            "window_seconds": 5,
+            "repeats": 3,
+            "rows": [
+                api_row("bare FastAPI", 1, "/health/live", 10_000, 1.0),
+                api_row("charterflow", 1, "/health/live", 4_000, 0.4),
+            ],
+        },
+        "search": {
+            "queries": 40,
+            "repeats": 3,
+            "embedder": "hashing-v1",
+            "sizes": [
+                {
+                    "chunks": 100_000,
+                    "hnsw": {"p50_ms": 150.0, "p95_ms": 200.0},
+                    "exact": {"p50_ms": 180.0, "p95_ms": 240.0},
+                    "speedup_p95": 1.2,
+                    "recall_at_10": 0.95,
+                    "phases_median_ms": {"embed": 0.3, "lexical_sql": 140.0},
+                }
+            ],
+            "lexical_plan": {"query": "Return a logger", "plan": ["Seq Scan on chunks c"]},
+        },
+    }
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_every_bench_module_imports(name: str) -> None:
+    assert importlib.import_module(name).__doc__
+
+
+def test_the_report_names_the_machine_the_numbers_and_the_largest_gap() -> None:
+    page = report.render(sample_results(), analysis="Why: the lexical query ranks every row.")
+
+    assert "Test CPU 9000, 2 cores, 8.0 GiB RAM, Python 3.11.7" in page
+    assert "2030-01-02 03:04 UTC" in page
+    assert "| charterflow | 1 | /health/live | 4,000.0 | 0.400 |" in page
+    assert "| API overhead on /health/live | ≤ 2x bare FastAPI | 2.50x" in page
+    assert "| search p95 (100k chunks) | ≤ 50 ms | 200.0 ms | **missed** | 4.00 |" in page
+    assert "**Largest gap:** search p95 (100k chunks): 200.0 ms" in page
+    assert "Seq Scan on chunks c" in page
+    assert page.rstrip().endswith("Why: the lexical query ranks every row.")
+    assert page.count("_not run_") == 3  # ingestion, operator, retrieval
+
+
+def test_targets_not_run_are_neither_met_nor_missed() -> None:
+    found = {t.name: t for t in report.targets({})}
+    assert all(t.met is None and t.measured == "not run" for t in found.values())
+    assert report.largest_gap(list(found.values())) is None
+
+
+def test_a_steady_state_write_misses_its_zero_target_without_a_finite_gap() -> None:
+    results = {
+        "operator": {
+            "steady": {"effective_writes_per_pass": 0.5, "write_requests_per_pass": 11.0},
+        }
+    }
+    (writes,) = [t for t in report.targets(results) if t.name.startswith("writes")]
+    assert writes.met is False
+    assert writes.gap is not None
+    assert math.isinf(writes.gap)
+
+
+def test_percentile_interpolates() -> None:
+    values = [float(x) for x in range(1, 101)]
+    assert percentile(values, 50) == pytest.approx(50.5)
+    assert percentile(values, 99) == pytest.approx(99.01)
+    assert percentile([], 99) == 0.0
+
+
+def test_the_load_tool_writes_plain_http_requests() -> None:
+    raw = load._request("POST", "http://127.0.0.1:8000/a?b=1", ["X-A: 1"], b'{"q": 1}')
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.split(b"\r\n")[0] == b"POST /a?b=1 HTTP/1.1"
+    assert b"Content-Length: 8" in head
+    assert b"X-A: 1" in head
+    assert body == b'{"q": 1}'
+
+
+def test_corpus_passages_are_distinct_and_stable() -> None:
+    first = corpus.passages(50)
+    assert len(set(first)) == 50
+    assert corpus.passages(10, offset=40) == first[40:]
