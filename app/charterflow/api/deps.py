@@ -23,6 +23,7 @@ from charterflow.security import InvalidToken, decode_access_token
 from charterflow.settings import Settings
 
 T = TypeVar("T")
+M = TypeVar("M", Notebook, Document)
 _ID = re.compile(r"^[0-9a-f]{32}$")
 bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <access_token>`")
 
@@ -117,46 +118,40 @@ def require_role(db: Session, workspace_id: str, user: User, needed: Role) -> Me
     return membership
 
 
-def _notebook(db: Session, notebook_id: str, user: User, needed: Role) -> Notebook:
-    notebook = db.get(Notebook, notebook_id) if is_id(notebook_id) else None
-    if notebook is None:
-        raise not_found("Notebook")
+def _in_my_workspace(db: Session, model: type[M], object_id: str, user: User, needed: Role) -> M:
+    """The notebook or document ``object_id`` if the caller holds ``needed`` in its workspace.
+
+    Outside the caller's workspaces it is 404 under the object's own name, so ids cannot be
+    probed; inside, a role below ``needed`` is 403.
+    """
+    found = db.get(model, object_id) if is_id(object_id) else None
+    if found is None:
+        raise not_found(model.__name__)
     try:
-        require_role(db, notebook.workspace_id, user, needed)
+        require_role(db, found.workspace_id, user, needed)
     except HTTPException as exc:
-        raise not_found("Notebook") if exc.status_code == 404 else exc from None
-    return notebook
+        raise not_found(model.__name__) if exc.status_code == 404 else exc from None
+    return found
 
 
 def get_readable_notebook(notebook_id: str, db: DbSession, user: CurrentUser) -> Notebook:
-    return _notebook(db, notebook_id, user, Role.viewer)
+    return _in_my_workspace(db, Notebook, notebook_id, user, Role.viewer)
 
 
 def get_writable_notebook(notebook_id: str, db: DbSession, user: CurrentUser) -> Notebook:
-    return _notebook(db, notebook_id, user, Role.editor)
+    return _in_my_workspace(db, Notebook, notebook_id, user, Role.editor)
 
 
 ReadableNotebook = Annotated[Notebook, Depends(get_readable_notebook)]
 WritableNotebook = Annotated[Notebook, Depends(get_writable_notebook)]
 
 
-def _document(db: Session, document_id: str, user: User, needed: Role) -> Document:
-    document = db.get(Document, document_id) if is_id(document_id) else None
-    if document is None:
-        raise not_found("Document")
-    try:
-        require_role(db, document.workspace_id, user, needed)
-    except HTTPException as exc:
-        raise not_found("Document") if exc.status_code == 404 else exc from None
-    return document
-
-
 def get_readable_document(document_id: str, db: DbSession, user: CurrentUser) -> Document:
-    return _document(db, document_id, user, Role.viewer)
+    return _in_my_workspace(db, Document, document_id, user, Role.viewer)
 
 
 def get_writable_document(document_id: str, db: DbSession, user: CurrentUser) -> Document:
-    return _document(db, document_id, user, Role.editor)
+    return _in_my_workspace(db, Document, document_id, user, Role.editor)
 
 
 ReadableDocument = Annotated[Document, Depends(get_readable_document)]

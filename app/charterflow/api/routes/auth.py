@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 
 from charterflow.api.deps import AppSettings, CurrentUser, DbSession, enforce_rate_limit
 from charterflow.api.errors import errors
-from charterflow.models import Membership, Role, User, Workspace
+from charterflow.models import User
 from charterflow.schemas.auth import LoginIn, RegisterIn, RegisterOut, TokenOut, UserOut
 from charterflow.security import (
     create_access_token,
@@ -17,6 +17,7 @@ from charterflow.security import (
     verify_password,
 )
 from charterflow.services import audit
+from charterflow.services.workspaces import create_owned_workspace
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -42,23 +43,10 @@ def register(body: RegisterIn, request: Request, db: DbSession, settings: AppSet
     user = User(email=body.email, name=body.name, password_hash=hash_password(body.password))
     db.add(user)
     db.flush()
-    workspace = Workspace(name=f"{body.name}'s workspace", personal=True, created_by=user.id)
-    db.add(workspace)
-    db.flush()
-    db.add(Membership(workspace_id=workspace.id, user_id=user.id, role=Role.owner.value))
     audit.record(
         db, request, "user.register", target_type="user", target_id=user.id, actor_id=user.id
     )
-    audit.record(
-        db,
-        request,
-        "workspace.create",
-        target_type="workspace",
-        target_id=workspace.id,
-        workspace_id=workspace.id,
-        actor_id=user.id,
-        personal=True,
-    )
+    create_owned_workspace(db, request, user, f"{body.name}'s workspace", personal=True)
     try:
         db.commit()
     except IntegrityError:  # a concurrent registration won the unique email

@@ -27,6 +27,7 @@ from charterflow.schemas.workspaces import (
 )
 from charterflow.services import audit
 from charterflow.services.cleanup import delete_objects
+from charterflow.services.workspaces import create_owned_workspace
 
 router = APIRouter(prefix="/workspaces", tags=["workspaces"])
 
@@ -78,19 +79,7 @@ def list_workspaces(db: DbSession, user: CurrentUser, page: PageParams) -> Page[
 def create_workspace(
     body: WorkspaceIn, request: Request, db: DbSession, user: CurrentUser
 ) -> WorkspaceOut:
-    workspace = Workspace(name=body.name, created_by=user.id)
-    db.add(workspace)
-    db.flush()
-    db.add(Membership(workspace_id=workspace.id, user_id=user.id, role=Role.owner.value))
-    audit.record(
-        db,
-        request,
-        "workspace.create",
-        target_type="workspace",
-        target_id=workspace.id,
-        workspace_id=workspace.id,
-        actor_id=user.id,
-    )
+    workspace = create_owned_workspace(db, request, user, body.name)
     db.commit()
     return _out(workspace, Role.owner.value)
 
