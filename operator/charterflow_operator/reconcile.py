@@ -252,9 +252,9 @@ class Reconciler:
 
     def _secret_data(self, owner: Owner) -> dict[str, dict[str, str]]:
         """Data of every referenced Secret (for the checksum); raises on a missing one."""
-        if not owner.spec["auth"].get("jwtSecretRef"):
-            self._ensure_jwt_secret(owner)
         data: dict[str, dict[str, str]] = {}
+        if not owner.spec["auth"].get("jwtSecretRef"):
+            data[builders.jwt_secret_name(owner)] = self._ensure_jwt_secret(owner)
         for ref in builders.secret_refs(owner):
             if ref.name not in data:
                 try:
@@ -272,22 +272,25 @@ class Reconciler:
                 )
         return data
 
-    def _ensure_jwt_secret(self, owner: Owner) -> None:
-        """Create ``<name>-jwt`` once; an existing one is never overwritten or rotated."""
+    def _ensure_jwt_secret(self, owner: Owner) -> dict[str, str]:
+        """Create ``<name>-jwt`` once, never overwriting or rotating it; returns its data."""
         name = builders.jwt_secret_name(owner)
         try:
-            self.kube.core.read_namespaced_secret(name, owner.namespace)
-            return
+            return dict(self.kube.core.read_namespaced_secret(name, owner.namespace).data or {})
         except ApiException as exc:
             if exc.status != 404:
                 raise
         manifest = builders.jwt_secret(owner, secrets.token_urlsafe(48))
         try:
-            self.kube.core.create_namespaced_secret(owner.namespace, manifest)
-            log.info("generated JWT secret %s/%s", owner.namespace, name)
+            created = self.kube.core.create_namespaced_secret(owner.namespace, manifest)
         except ApiException as exc:
-            if exc.status != 409:  # another pass created it first: keep that one
+            if exc.status != 409:
                 raise
+            # another pass created it first: keep that one
+            created = self.kube.core.read_namespaced_secret(name, owner.namespace)
+        else:
+            log.info("generated JWT secret %s/%s", owner.namespace, name)
+        return dict(created.data or {})
 
     def _announce(
         self, body: Mapping[str, Any], old: Mapping[str, Any], new: Mapping[str, Any]
