@@ -1,10 +1,11 @@
 """Hybrid retrieval over one notebook's chunks: lexical and vector rankings fused by
 reciprocal rank fusion (RRF, k=60), so neither score scale has to be calibrated.
 
-PostgreSQL: full-text search on the ``tsv`` GIN index (query terms OR-ed, ranked by
-``ts_rank_cd``) and cosine distance on the HNSW index. SQLite (development): BM25 and cosine
-computed in Python/numpy over the notebook's chunks. Callers must already have checked that
-the user may read the notebook: every query here is scoped to ``notebook_id``.
+PostgreSQL: full-text search on the ``tsv`` GIN index (all query terms first, then looser
+levels; ranked by ``ts_rank_cd``) and cosine distance on the HNSW index. SQLite
+(development): BM25 and cosine computed in Python/numpy over the notebook's chunks. Callers
+must already have checked that the user may read the notebook: every query here is scoped to
+``notebook_id``.
 """
 
 from __future__ import annotations
