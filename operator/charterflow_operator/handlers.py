@@ -34,8 +34,9 @@ CHILD_RESOURCES = [
     ("batch/v1", "jobs"),  # lifecycle Jobs, and the backup Jobs that the CronJob creates
 ]
 # Backstop reconcile of every CharterFlow idle this long; children are watched, so this only
-# catches what a lost watch event missed.
+# catches what a lost watch event missed (and retries, sooner, passes the API server refused).
 BACKSTOP_SECONDS = float(os.environ.get("RESYNC_SECONDS", "60"))
+BACKSTOP_TICK_SECONDS = 1.0
 log = logging.getLogger(__name__)
 
 
@@ -87,11 +88,12 @@ def instances(namespace: str, name: str, **_: Any) -> dict:
 
 async def _backstop(memo: kopf.Memo, known: kopf.Index) -> None:
     """Reconcile each CharterFlow that had no pass for a minute: a missed watch event cannot
-    leave drift behind. Not a Kopf timer, because Kopf timers put a finalizer on the object."""
+    leave drift behind; one whose children were refused is retried sooner, with backoff.
+    Not a Kopf timer, because Kopf timers put a finalizer on the object."""
     while True:
-        await asyncio.sleep(BACKSTOP_SECONDS / 4)
+        await asyncio.sleep(min(BACKSTOP_TICK_SECONDS, BACKSTOP_SECONDS))
         for namespace, name in list(known):
-            if memo.reconciler.idle_for(namespace, name) < BACKSTOP_SECONDS:
+            if not memo.reconciler.pass_due(namespace, name, BACKSTOP_SECONDS):
                 continue
             try:
                 await asyncio.to_thread(memo.reconciler.request, namespace, name)

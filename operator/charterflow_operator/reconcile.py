@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import json
 import logging
 import math
 import secrets
@@ -23,7 +24,7 @@ import kopf
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
-from kubernetes.dynamic.exceptions import DynamicApiError, NotFoundError
+from kubernetes.dynamic.exceptions import NotFoundError
 
 from charterflow_operator import builders, metrics
 from charterflow_operator.builders import FIELD_MANAGER, Manifest, Owner
@@ -42,13 +43,19 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _api_message(exc: Exception) -> str:
-    """The API server's message, without request bodies (which may carry secret values)."""
-    if isinstance(exc, DynamicApiError):
-        return f"{exc.status} {exc.reason}: {exc.summary()}"
-    if isinstance(exc, ApiException):
-        return f"{exc.status} {exc.reason}"
-    return type(exc).__name__
+def _api_message(exc: ApiException) -> str:
+    """``403 Forbidden: <the API server's Status message>``; never the request body (which
+    may carry secret values) nor the response headers."""
+    message = ""
+    with contextlib.suppress(TypeError, ValueError, AttributeError):
+        message = str(json.loads(exc.body or "").get("message") or "")
+    return f"{exc.status} {exc.reason}: {message}" if message else f"{exc.status} {exc.reason}"
+
+
+def _namespace_terminating(exc: ApiException) -> bool:
+    """The refusal that every create meets in a namespace being deleted: not an RBAC gap, and
+    nothing to fix; the namespace's deletion removes the CharterFlow soon."""
+    return exc.status == 403 and "because it is being terminated" in _api_message(exc)
 
 
 @dataclass
@@ -131,11 +138,16 @@ class Reconciler:
         self._lock = threading.Lock()
         self._states: dict[Key, _State] = {}
         self._last_pass: dict[Key, float] = {}
+        self._refusals: dict[Key, int] = {}  # passes in a row whose apply was refused
 
-    def idle_for(self, namespace: str, name: str) -> float:
-        """Seconds since the last pass over this CharterFlow ended (infinite if none)."""
-        ended = self._last_pass.get((namespace, name))
-        return math.inf if ended is None else time.monotonic() - ended
+    def pass_due(self, namespace: str, name: str, backstop: float) -> bool:
+        """Whether the backstop should reconcile this CharterFlow now: idle for ``backstop``
+        seconds, or sooner (with backoff) while the API server keeps refusing its children,
+        since a refusal (a quota, an admission webhook) often goes away with no event to us."""
+        key = (namespace, name)
+        ended = self._last_pass.get(key)
+        idle = math.inf if ended is None else time.monotonic() - ended
+        return idle >= retry_delay(self._refusals.get(key, 0), backstop)
 
     def request(self, namespace: str, name: str) -> None:
         """Reconcile now, or (if a pass is running) make that pass run once more."""
@@ -178,11 +190,17 @@ class Reconciler:
         if body is None or body["metadata"].get("deletionTimestamp"):
             with self._lock:  # gone or going: garbage collection removes the children
                 self._states.pop((namespace, name), None)
+            self._refusals.pop((namespace, name), None)
             with contextlib.suppress(KeyError):
                 metrics.READY.remove(namespace, name)
             return
         owner = Owner.from_body(body)
         observed = self._converge(owner, body)
+        key = (namespace, name)
+        if observed.apply_error:
+            self._refusals[key] = self._refusals.get(key, 0) + 1
+        else:
+            self._refusals.pop(key, None)
         observed = dataclasses.replace(observed, backups=self.lifecycle.backups(owner))
         status = compute(body, owner, observed, _now())
         metrics.READY.labels(namespace, name).set(1 if status.get("phase") == "Ready" else 0)
@@ -196,10 +214,7 @@ class Reconciler:
             return Observed(paused=True, **self._read_workloads(owner))
         try:
             secret_data = self._secret_data(owner)
-        except MissingSecretError as exc:
-            return Observed(missing_secret=str(exc), **self._read_workloads(owner))
-        children = builders.build(owner, secret_data)
-        try:
+            children = builders.build(owner, secret_data)
             for manifest in children.base:
                 self.kube.apply(manifest)
             request = self.lifecycle.backup_request(owner, body, children.digest)
@@ -221,9 +236,17 @@ class Reconciler:
             api = applied[("Deployment", builders.api_name(owner))]
             worker = applied[("Deployment", builders.worker_name(owner))]
             migration = self.lifecycle.after_rollout(owner, body, api, worker)
-        except (DynamicApiError, ApiException) as exc:
-            log.warning("applying children of %s/%s failed", owner.namespace, owner.name)
-            return Observed(apply_error=_api_message(exc), **self._read_workloads(owner))
+        except MissingSecretError as exc:
+            return Observed(missing_secret=str(exc), **self._read_workloads(owner))
+        except ApiException as exc:  # the dynamic client's DynamicApiError is one too
+            message = _api_message(exc)
+            if _namespace_terminating(exc):
+                log.info("%s/%s: its namespace is being deleted", owner.namespace, owner.name)
+            else:
+                log.warning(
+                    "applying children of %s/%s refused: %s", owner.namespace, owner.name, message
+                )
+            return Observed(apply_error=message, **self._read_workloads(owner))
         return Observed(
             api=api,
             worker=worker,
@@ -306,6 +329,17 @@ class Reconciler:
             kopf.event(dict(body), type=kind, reason=after[0] or new["phase"], message=message)
         except LookupError:  # outside a Kopf handler context (e.g. tests): no event queue
             log.info("%s", message)
+
+
+RETRY_FIRST_SECONDS = 5.0
+
+
+def retry_delay(refusals: int, backstop: float) -> float:
+    """Seconds of idleness before the next backstop pass: 5, 10, 20, ... after refused passes,
+    never more than ``backstop`` (which is also the delay when nothing was refused)."""
+    if refusals <= 0:
+        return backstop
+    return min(backstop, RETRY_FIRST_SECONDS * 2 ** min(refusals - 1, 16))
 
 
 def merge_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:

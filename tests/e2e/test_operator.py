@@ -55,8 +55,10 @@ class Operator:
             "METRICS_PORT": str(self.metrics_port),
         }
         script = Path(sys.executable).with_name("charterflow-operator")
-        log = self.log_dir / f"operator-{id(self)}-{self.starts}.log"
-        self.process = ManagedProcess("charterflow-operator", [str(script)], log, env=env).start()
+        self.log = self.log_dir / f"operator-{id(self)}-{self.starts}.log"
+        self.process = ManagedProcess(
+            "charterflow-operator", [str(script)], self.log, env=env
+        ).start()
         self.process.wait_ready(lambda: _get(f"http://127.0.0.1:{health}/healthz"), timeout=60)
 
     def stop(self) -> None:
@@ -66,6 +68,15 @@ class Operator:
     def restart(self) -> None:
         self.stop()
         self.start()
+
+    def log_size(self) -> int:
+        return self.log.stat().st_size
+
+    def log_since(self, offset: int) -> str:
+        """What the running process logged after ``offset`` bytes."""
+        with self.log.open("rb") as handle:
+            handle.seek(offset)
+            return handle.read().decode(errors="replace")
 
     def passes(self) -> int:
         """Successful reconcile passes of the running process."""
@@ -375,6 +386,41 @@ def test_missing_secret_is_reported_then_picked_up(
 
     apply_secrets(kube, ns)
     wait_ready(kube, ns)
+
+
+def test_a_refused_child_is_reported_then_retried(
+    kube: KubeHandle, operator: Operator, ns: str
+) -> None:
+    """A ResourceQuota makes the API server refuse the Services: the CharterFlow says so in its
+    Ready condition and the log says so in one line (no traceback). Deleting the quota sends
+    the operator no event; its retry with backoff finds out and finishes the job."""
+    logged = operator.log_size()
+    apply_secrets(kube, ns)
+    quota = {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": {"name": "no-services"},
+        "spec": {"hard": {"services": "0"}},
+    }
+    apply(kube, ns, quota)
+    apply(kube, ns, sample())
+
+    def refused() -> bool:
+        return condition(cf(kube, ns), "Ready").get("reason") == "ApplyFailed"
+
+    wait_until(refused, timeout=60, what="ApplyFailed reported")
+    body = cf(kube, ns)
+    assert body["status"]["phase"] == "Degraded"
+    message = condition(body, "Ready")["message"]
+    assert message.startswith("403 Forbidden: "), message
+    assert "quota" in message, message
+    assert kube.kubectl("get", "deploy", "-n", ns, "-o", "name").stdout.strip() == ""
+
+    kube.kubectl("delete", "resourcequota", "no-services", "-n", ns)
+    wait_ready(kube, ns)
+    log = operator.log_since(logged)
+    assert f"applying children of {ns}/charterflow refused: 403 Forbidden" in log
+    assert "Traceback" not in log
 
 
 def test_paused_changes_nothing(kube: KubeHandle, operator: Operator, ns: str) -> None:

@@ -95,16 +95,20 @@ def can_i(kube: KubeHandle, config: Path, *request: str) -> bool:
     return done.stdout.strip() == "yes"
 
 
+# Where each record of the operator's log starts (its format: "%(asctime)s %(levelname)s ...").
+RECORD_START = re.compile(r"^(?=\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)", re.MULTILINE)
+
+
 def refusals(log: str) -> list[str]:
-    """Operator log lines that report the API server refusing a request.
+    """Operator log records (a traceback included) that report the API server refusing.
 
     A namespace that another test is deleting refuses new objects with "forbidden" too; that is
-    not RBAC, and a cluster-wide operator may meet such leftovers, so those lines are left out.
+    not RBAC, and a cluster-wide operator meets such leftovers, so those records are left out.
     """
     return [
-        line
-        for line in log.splitlines()
-        if re.search("forbidden", line, re.IGNORECASE) and "being terminated" not in line
+        record
+        for record in RECORD_START.split(log)
+        if re.search("forbidden", record, re.IGNORECASE) and "being terminated" not in record
     ]
 
 
@@ -192,17 +196,26 @@ def test_namespaced_install_is_confined_to_its_namespaces(
 
 
 def test_refusals_are_recognised() -> None:
-    """The refusal filter recognises Kopf's and the client's refusal lines (else it proves
-    nothing): both real formats, and the namespace-termination case that is not RBAC."""
-    kopf_line = (
+    """The refusal filter recognises Kopf's and the client's refusal records (else it proves
+    nothing), tracebacks whole, and leaves out the namespace-termination case (not RBAC)."""
+    kopf_record = (
         "2025-01-01 00:00:00,403 ERROR kopf._core.reactor.running: "
         'APIForbiddenError(\'clusterkopfpeerings.kopf.dev "cf" is forbidden: User '
-        '"system:serviceaccount:s:cf" cannot patch resource "clusterkopfpeerings"\')'
+        '"system:serviceaccount:s:cf" cannot patch resource "clusterkopfpeerings"\')\n'
     )
-    client_line = "HTTP response body: ... Reason: Forbidden"
-    terminating = 'configmaps "x" is forbidden: unable to create new content in namespace t-1 '
-    terminating += "because it is being terminated"
-    assert refusals("\n".join([kopf_line, "ok", client_line, terminating])) == [
-        kopf_line,
-        client_line,
-    ]
+    client_record = (
+        "2025-01-01 00:00:01,000 ERROR kopf.objects: Handler 'reconcile' failed\n"
+        "Traceback (most recent call last):\n"
+        "kubernetes.client.exceptions.ForbiddenException: (403)\n"
+        "Reason: Forbidden\n"
+    )
+    ok = "2025-01-01 00:00:02,000 INFO charterflow_operator.reconcile: ok\n"
+    terminating = (
+        "2025-01-01 00:00:03,000 ERROR kopf.objects: Handler 'reconcile' failed\n"
+        "kubernetes.client.exceptions.ForbiddenException: (403)\n"
+        "Reason: Forbidden\n"
+        'HTTP response body: {"message": "configmaps \\"x\\" is forbidden: unable to create '
+        'new content in namespace t-1 because it is being terminated"}\n'
+    )
+    log = kopf_record + ok + client_record + terminating
+    assert refusals(log) == [kopf_record, client_record]
