@@ -188,11 +188,7 @@ class Reconciler:
     def reconcile(self, namespace: str, name: str) -> None:
         body = self.kube.get(builders.API_VERSION, builders.KIND, namespace, name)
         if body is None or body["metadata"].get("deletionTimestamp"):
-            with self._lock:  # gone or going: garbage collection removes the children
-                self._states.pop((namespace, name), None)
-            self._refusals.pop((namespace, name), None)
-            with contextlib.suppress(KeyError):
-                metrics.READY.remove(namespace, name)
+            self._forget(namespace, name)  # garbage collection removes the children
             return
         owner = Owner.from_body(body)
         observed = self._converge(owner, body)
@@ -206,8 +202,20 @@ class Reconciler:
         metrics.READY.labels(namespace, name).set(1 if status.get("phase") == "Ready" else 0)
         old = body.get("status") or {}
         if status != old:
-            self.kube.patch_status(namespace, name, merge_patch(old, status))
+            try:
+                self.kube.patch_status(namespace, name, merge_patch(old, status))
+            except NotFoundError:  # deleted during the pass (its namespace, say): nobody to tell
+                self._forget(namespace, name)
+                return
             self._announce(body, old, status)
+
+    def _forget(self, namespace: str, name: str) -> None:
+        """Drop what is kept about a CharterFlow that is gone or going."""
+        with self._lock:
+            self._states.pop((namespace, name), None)
+        self._refusals.pop((namespace, name), None)
+        with contextlib.suppress(KeyError):
+            metrics.READY.remove(namespace, name)
 
     def _converge(self, owner: Owner, body: Body) -> Observed:
         if owner.spec["paused"]:

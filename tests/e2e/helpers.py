@@ -10,6 +10,7 @@ import contextlib
 import copy
 import json
 import os
+import re
 import subprocess
 import sys
 import urllib.request
@@ -153,6 +154,15 @@ def service_account_kubeconfig(kube: KubeHandle, namespace: str, account: str, p
     path.write_text(yaml.safe_dump(config))
     path.chmod(0o600)
     return path
+
+
+# Where each record of the operator's log starts (its format: "%(asctime)s %(levelname)s ...").
+RECORD_START = re.compile(r"^(?=\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)", re.MULTILINE)
+
+
+def log_records(log: str) -> list[str]:
+    """The operator's log cut into records: a traceback stays with the line that logged it."""
+    return [record for record in RECORD_START.split(log) if record]
 
 
 class OperatorProcess:

@@ -22,6 +22,7 @@ import pytest
 import yaml
 
 from tests.e2e.conftest import KubeHandle
+from tests.e2e.helpers import log_records
 from tests.support.processes import ManagedProcess, free_port, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -418,9 +419,13 @@ def test_a_refused_child_is_reported_then_retried(
 
     kube.kubectl("delete", "resourcequota", "no-services", "-n", ns)
     wait_ready(kube, ns)
-    log = operator.log_since(logged)
-    assert f"applying children of {ns}/charterflow refused: 403 Forbidden" in log
-    assert "Traceback" not in log
+    told = [
+        record
+        for record in log_records(operator.log_since(logged))
+        if f"applying children of {ns}/charterflow refused: 403 Forbidden" in record
+    ]
+    assert told, "the refusal was not logged"
+    assert all(record.count("\n") == 1 for record in told), told[0]  # one line, no traceback
 
 
 def test_paused_changes_nothing(kube: KubeHandle, operator: Operator, ns: str) -> None:

@@ -29,6 +29,7 @@ from tests.e2e.helpers import (
     get,
     helm,
     install_crds,
+    log_records,
     sample,
     scratch_namespace,
     service_account_kubeconfig,
@@ -95,10 +96,6 @@ def can_i(kube: KubeHandle, config: Path, *request: str) -> bool:
     return done.stdout.strip() == "yes"
 
 
-# Where each record of the operator's log starts (its format: "%(asctime)s %(levelname)s ...").
-RECORD_START = re.compile(r"^(?=\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)", re.MULTILINE)
-
-
 def refusals(log: str) -> list[str]:
     """Operator log records (a traceback included) that report the API server refusing.
 
@@ -107,7 +104,7 @@ def refusals(log: str) -> list[str]:
     """
     return [
         record
-        for record in RECORD_START.split(log)
+        for record in log_records(log)
         if re.search("forbidden", record, re.IGNORECASE) and "being terminated" not in record
     ]
 
