@@ -24,6 +24,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from charterflow import __version__
@@ -596,7 +597,7 @@ def backup(args: argparse.Namespace, settings: Settings) -> int:
     import psycopg
 
     try:
-        run_backup(
+        manifest = run_backup(
             settings,
             name=args.name or settings.charterflow_instance,
             prefix=settings.backup_prefix if args.prefix is None else args.prefix,
@@ -609,7 +610,20 @@ def backup(args: argparse.Namespace, settings: Settings) -> int:
         )
     except (LifecycleError, StorageError, psycopg.Error) as exc:
         return _report("backup", exc, settings)
+    if settings.backup_result_file:
+        _write_result(Path(settings.backup_result_file), manifest)
     return 0
+
+
+def _write_result(path: Path, manifest: dict[str, Any]) -> None:
+    """The backup's key, size and checksum where the operator reads them (a container's
+    termination message holds at most 4 KiB, so not the document list). The backup itself is
+    written already: failing to say so is a warning, not a failed backup."""
+    result = {key: manifest[key] for key in ("key", "size", "sha256")}
+    try:
+        path.write_text(json.dumps(result, separators=(",", ":")) + "\n")
+    except OSError as exc:
+        print(f"charterflow backup: warning: cannot write {path}: {exc}", file=sys.stderr)
 
 
 def restore(args: argparse.Namespace, settings: Settings) -> int:

@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     backup_retention_days: int = Field(
         7, ge=0, description="Backups older than this are pruned, but the newest; 0: keep all."
     )
+    backup_result_file: str | None = Field(
+        None,
+        description="`charterflow backup` writes its result (JSON: key, size, sha256) here; the "
+        "operator sets `/dev/termination-log`, so the CharterFlow's status names the backup.",
+    )
     pg_dump: str | None = Field(None, description="`pg_dump` used by backups; unset: from PATH.")
     pg_restore: str | None = Field(
         None, description="`pg_restore` used by restores; unset: from PATH."

@@ -30,6 +30,8 @@ MANAGED_BY = "charterflow-operator"
 CHECKSUM_ANNOTATION = f"{GROUP}/config-checksum"
 # On a Job: the CharterFlow generation it was created for (a failed Job of an older one is retried).
 GENERATION_ANNOTATION = f"{GROUP}/generation"
+# Kubernetes' default terminationMessagePath; the kubelet mounts it writable (read-only root).
+TERMINATION_LOG = "/dev/termination-log"
 # On a CharterFlow: each new value of it requests one backup run now.
 BACKUP_NOW_ANNOTATION = f"{GROUP}/backup-now"
 # Job names become the `job-name` label of their pods, so they must fit a label value.
@@ -642,8 +644,13 @@ def backup_job_spec(owner: Owner, digest: str) -> dict[str, Any]:
         "env": [
             {"name": "BACKUP_PREFIX", "value": backup["prefix"]},
             {"name": "BACKUP_RETENTION_DAYS", "value": str(backup["retentionDays"])},
+            # The result (key, size, sha256) becomes the container's termination message,
+            # which status.lastBackup reports; a failure's message is the end of its log.
+            {"name": "BACKUP_RESULT_FILE", "value": TERMINATION_LOG},
         ],
         "resources": backup["resources"],
+        "terminationMessagePath": TERMINATION_LOG,
+        "terminationMessagePolicy": "FallbackToLogsOnError",
     }
     template = _template(owner, "backup", settings, container, digest)
     template["spec"]["restartPolicy"] = "Never"

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 JOB = ("batch/v1", "Job")
+# Set by the Job controller on each pod it creates.
+JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 
 
 @dataclass(frozen=True)
@@ -183,3 +185,14 @@ class Lifecycle:
     def backups(self, owner: Owner) -> tuple[dict[str, Any], ...]:
         """Every backup Job of the instance (scheduled and on demand), for status.lastBackup."""
         return tuple(self.kube.list(*JOB, owner.namespace, _selector(owner, "backup")))
+
+    def termination_message(self, owner: Owner, job: str) -> str | None:
+        """The termination message of the Job's last finished pod (the kubelet copies what
+        the container wrote to its terminationMessagePath); None when no pod says anything."""
+        said: list[tuple[str, str]] = []
+        for pod in self.kube.list("v1", "Pod", owner.namespace, f"{JOB_NAME_LABEL}={job}"):
+            for status in (pod.get("status") or {}).get("containerStatuses") or []:
+                ended = (status.get("state") or {}).get("terminated") or {}
+                if ended.get("message"):
+                    said.append((ended.get("finishedAt") or "", ended["message"]))
+        return max(said)[1] if said else None

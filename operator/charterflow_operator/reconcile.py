@@ -29,7 +29,14 @@ from kubernetes.dynamic.exceptions import NotFoundError
 from charterflow_operator import builders, metrics
 from charterflow_operator.builders import FIELD_MANAGER, Manifest, Owner
 from charterflow_operator.lifecycle import Lifecycle
-from charterflow_operator.status import Body, Observed, compute
+from charterflow_operator.status import (
+    Body,
+    Observed,
+    backup_words,
+    compute,
+    newest_backup,
+    reported,
+)
 
 log = logging.getLogger(__name__)
 Key = tuple[str, str]  # (namespace, name)
@@ -197,7 +204,9 @@ class Reconciler:
             self._refusals[key] = self._refusals.get(key, 0) + 1
         else:
             self._refusals.pop(key, None)
-        observed = dataclasses.replace(observed, backups=self.lifecycle.backups(owner))
+        backups = self.lifecycle.backups(owner)
+        words = self._backup_words(owner, backups, (body.get("status") or {}).get("lastBackup"))
+        observed = dataclasses.replace(observed, backups=backups, backup_words=words)
         status = compute(body, owner, observed, _now())
         metrics.READY.labels(namespace, name).set(1 if status.get("phase") == "Ready" else 0)
         old = body.get("status") or {}
@@ -263,6 +272,16 @@ class Reconciler:
             migration=migration,
             backup_request=request,
         )
+
+    def _backup_words(
+        self, owner: Owner, backups: tuple[dict[str, Any], ...], old: Mapping[str, Any] | None
+    ) -> dict[str, str] | None:
+        """What the pod of the newest finished backup Job said, read once per Job (status
+        carries it afterwards): the key written, or why it failed."""
+        latest = newest_backup(backups)
+        if latest is None or reported(old, latest):
+            return None
+        return backup_words(self.lifecycle.termination_message(owner, latest.job))
 
     def _read_workloads(self, owner: Owner) -> dict[str, Any]:
         ns = owner.namespace

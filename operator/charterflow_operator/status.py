@@ -6,6 +6,7 @@ world yields an identical status (the operator then writes nothing).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,9 @@ from charterflow_operator import builders
 from charterflow_operator.builders import Owner
 
 Body = Mapping[str, Any]
+
+# Longest line of a failed backup's log that status.lastBackup.message repeats.
+MESSAGE_LIMIT = 300
 
 # States of a Step.
 WAITING = "Waiting"
@@ -69,6 +73,7 @@ class Observed:
     restore: Step | None = None
     migration: Step | None = None
     backups: tuple[Body, ...] = ()
+    backup_words: Mapping[str, str] | None = None  # what the newest backup's pod said
     backup_request: Mapping[str, str] | None = None
 
 
@@ -258,18 +263,52 @@ def merge_conditions(
     return merged
 
 
-def last_backup(
-    jobs: tuple[Body, ...], cronjob: Body | None, old: Mapping[str, Any] | None
-) -> dict[str, Any] | None:
-    """The newest finished backup Job (scheduled or on demand); else what the CronJob or the
-    previous status knew (finished Jobs are pruned by the CronJob's history limits)."""
+def newest_backup(jobs: tuple[Body, ...]) -> Step | None:
+    """The backup Job (scheduled or on demand) that finished last, if any."""
     finished = [s for s in map(job_step, jobs) if s.state in (SUCCEEDED, FAILED) and s.finished]
-    if finished:
-        latest = max(finished, key=lambda step: (step.finished, step.job))
+    return max(finished, key=lambda step: (step.finished, step.job)) if finished else None
+
+
+def backup_words(termination_message: str | None) -> dict[str, str]:
+    """What a backup pod said in its termination message: on success the JSON result that
+    ``charterflow backup`` writes (``key``); on failure the end of its log (``message``)."""
+    text = (termination_message or "").strip()
+    if not text:
+        return {}
+    try:
+        result = json.loads(text)
+    except ValueError:
+        return {"message": text.splitlines()[-1].strip()[:MESSAGE_LIMIT]}
+    key = result.get("key") if isinstance(result, dict) else None
+    return {"key": key} if isinstance(key, str) and key else {}
+
+
+def reported(last: Mapping[str, Any] | None, latest: Step) -> bool:
+    """Whether ``status.lastBackup`` already tells this finished Job's outcome."""
+    return bool(last) and (last.get("job"), last.get("result")) == (latest.job, latest.state)
+
+
+def last_backup(
+    jobs: tuple[Body, ...],
+    cronjob: Body | None,
+    old: Mapping[str, Any] | None,
+    words: Mapping[str, str] | None = None,
+) -> dict[str, Any] | None:
+    """The newest finished backup Job (scheduled or on demand) with what its pod said
+    (``words``, from ``backup_words``); else what the CronJob or the previous status knew
+    (the CronJob's history limits prune old Jobs). A Job's pod is asked once: a status that
+    already reports that Job is carried as it is."""
+    latest = newest_backup(jobs)
+    if latest:
+        if not words and old and reported(old, latest):
+            return dict(old)
+        words = words or {}
         found: dict[str, Any] = {"time": latest.finished, "result": latest.state}
         found["job"] = latest.job
+        if latest.state == SUCCEEDED and words.get("key"):
+            found["key"] = words["key"]
         if latest.state == FAILED:
-            found["message"] = f"{latest.reason}: {latest.message}"
+            found["message"] = f"{latest.reason}: {words.get('message') or latest.message}"
         return found
     succeeded = ((cronjob or {}).get("status") or {}).get("lastSuccessfulTime")
     if succeeded and (not old or old.get("time", "") < succeeded):
@@ -320,7 +359,9 @@ def compute(body: Body, owner: Owner, observed: Observed, now: str) -> dict[str,
         status["version"] = version
     if restored := _restore_record(owner, observed, old):
         status["restore"] = restored
-    if backup := last_backup(observed.backups, observed.cronjob, old.get("lastBackup")):
+    if backup := last_backup(
+        observed.backups, observed.cronjob, old.get("lastBackup"), observed.backup_words
+    ):
         status["lastBackup"] = backup
     if request := observed.backup_request or old.get("backupRequest"):
         status["backupRequest"] = dict(request)

@@ -231,6 +231,10 @@ def test_backup_now_runs_one_backup_per_token(
         what="lastBackup reports the on-demand Job",
     )
     assert cf(kube, ns)["status"]["lastBackup"]["result"] == "Succeeded"
+    # The key comes from the pod's termination message (kwok's stage plays the container).
+    (pod,) = get(kube, ns, "pod", "-l", f"batch.kubernetes.io/job-name={first}")["items"]
+    key = f"kwok/{pod['metadata']['name']}.dump"
+    assert cf(kube, ns)["status"]["lastBackup"].get("key") == key
 
     apply(kube, ns, sample(logLevel="DEBUG"))  # more passes, same token
     operator.restart()

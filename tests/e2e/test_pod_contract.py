@@ -20,6 +20,7 @@ by the builders' unit tests and tests/unit/test_dockerfiles.py).
 from __future__ import annotations
 
 import base64
+import json
 import os
 import re
 import shlex
@@ -110,6 +111,7 @@ class Container:
     argv: list[str]
     env: dict[str, str]
     cwd: Path
+    termination_log: Path  # the kubelet's file at terminationMessagePath
     ports: dict[int, int] = field(default_factory=dict)  # containerPort -> local port
 
     def local_port(self, port: int | str) -> int:
@@ -201,6 +203,10 @@ class Machine:
             paths[mount["mountPath"]] = scratch / f"volume-{mount['name']}"
         for local in paths.values():
             local.mkdir(parents=True, exist_ok=True)
+        # The kubelet mounts an empty, writable file there; its content is the termination message.
+        termination_log = scratch / "termination-log"
+        termination_log.touch()
+        paths[spec.get("terminationMessagePath", "/dev/termination-log")] = termination_log
 
         def localise(value: str) -> str:
             for inside in sorted(paths, key=len, reverse=True):
@@ -230,7 +236,8 @@ class Machine:
         argv = [expand(arg, env) for arg in argv]
         program = shutil.which(argv[0], path=env["PATH"])
         assert program, f"{argv[0]} is not on the container's PATH"
-        return Container(pod, spec, [program, *argv[1:]], env, paths[self.image.workdir], ports)
+        workdir = paths[self.image.workdir]
+        return Container(pod, spec, [program, *argv[1:]], env, workdir, termination_log, ports)
 
 
 # --- the instance ------------------------------------------------------------------------------
@@ -482,7 +489,14 @@ def test_backup_cronjob_writes_a_backup_to_s3(
     machine: tuple[Machine, Pods], expanded: None, services: Services
 ) -> None:
     host, pods = machine
-    run_job(host, pods.backup, "the backup CronJob's container")
+    (spec,) = pods.backup["containers"]
+    container = host.container(pods.backup, spec["name"])
+    done = container.run()
+    assert done.returncode == 0, f"backup exited {done.returncode}:\n{done.stderr}"
     keys = s3_keys(services, f"backups/{INSTANCE}/")
     assert any(key.endswith(".dump") for key in keys), keys
     assert any(key.endswith(".json") for key in keys), keys
+    # The termination message that status.lastBackup.key comes from names the dump written.
+    result = json.loads(container.termination_log.read_text())
+    assert result["key"] in keys
+    assert len(container.termination_log.read_bytes()) <= 4096  # the kubelet's limit

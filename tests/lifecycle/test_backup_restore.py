@@ -8,6 +8,7 @@ covers every table in ``public``, so tables added later are covered without chan
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ class Populated:
     documents: dict[str, str]  # id -> sha256 of the uploaded bytes
     before: dict[str, tuple[int, str]]
     manifest_key: str
+    result: str  # what the backup wrote to BACKUP_RESULT_FILE (its termination message)
 
 
 def _app_settings(inst: Instance, redis_url: str) -> Settings:
@@ -126,12 +128,13 @@ def populated(
     before = inst.tables()
     assert before["documents"][0] == len(FILES)
     assert before.get("chunks", (1,))[0] > 0  # when the table exists, it has rows
-    done = inst.cli("backup")
+    result = inst.workdir / "termination-log"
+    done = inst.cli("backup", BACKUP_RESULT_FILE=str(result))
     assert done.returncode == 0, done.stderr
     manifests = [k for k in inst.objects("backups/acme/") if k.endswith(".json")]
     assert len(manifests) == 1
     assert inst.tables() == before  # a backup changes nothing
-    return Populated(inst, settings, owner, documents, before, manifests[0])
+    return Populated(inst, settings, owner, documents, before, manifests[0], result.read_text())
 
 
 def test_backup_writes_a_verifiable_encrypted_dump_and_a_manifest(populated: Populated) -> None:
@@ -160,6 +163,13 @@ def test_backup_writes_a_verifiable_encrypted_dump_and_a_manifest(populated: Pop
     assert manifest["created"].startswith(
         populated.manifest_key.rsplit("/", 1)[1][:4]  # the year of the stamp in the key
     )
+    # What the operator puts in status.lastBackup: one short line naming this very dump.
+    assert json.loads(populated.result) == {
+        "key": dump_key,
+        "size": manifest["size"],
+        "sha256": manifest["sha256"],
+    }
+    assert populated.result.count("\n") == 1
 
 
 def test_restore_into_a_dropped_database_brings_back_every_row_and_document(
@@ -261,11 +271,13 @@ def test_backup_of_an_unreachable_database_fails_readably_and_writes_nothing(
 ) -> None:
     inst = make_instance(migrated=False)
     url = f"postgresql://postgres:{PASSWORD}@127.0.0.1:{free_port()}/gone"
-    done = inst.cli("backup", DATABASE_URL=url)
+    result = inst.workdir / "termination-log"
+    done = inst.cli("backup", DATABASE_URL=url, BACKUP_RESULT_FILE=str(result))
     assert done.returncode == 1
     assert "cannot connect to the database" in done.stderr
     assert "Traceback" not in done.stderr
     assert inst.objects() == {}
+    assert not result.exists()  # a failed backup names no key
 
 
 def test_a_pg_dump_failure_fails_the_backup_and_writes_nothing(

@@ -90,6 +90,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get, list, watch, create]
+# Pods of finished backup Jobs: read-only, for the key (or the error) in their termination
+# message, which status.lastBackup reports. Once per Job; never create, change or delete pods.
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [list]
 # Kubernetes Events for status transitions (Kopf posts core/v1 Events).
 - apiGroups: [""]
   resources: [events]

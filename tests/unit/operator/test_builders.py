@@ -243,6 +243,9 @@ def test_backup_cronjob(owner: Owner) -> None:
     env = {e["name"]: e for e in container["env"]}
     assert env["BACKUP_RETENTION_DAYS"]["value"] == "7"
     assert "DATABASE_URL" in env
+    # The result goes to the termination message (status.lastBackup.key); a failure's is its log.
+    assert env["BACKUP_RESULT_FILE"]["value"] == container["terminationMessagePath"]
+    assert container["terminationMessagePolicy"] == "FallbackToLogsOnError"
     off = respec(owner, backup__enabled=False)
     assert ("batch/v1", "CronJob", "charterflow-backup") in builders.build(off, SECRETS).absent
 

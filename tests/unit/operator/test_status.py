@@ -16,6 +16,7 @@ from charterflow_operator.status import (
     WAITING,
     Observed,
     Step,
+    backup_words,
     compute,
     job_step,
     last_backup,
@@ -274,6 +275,44 @@ def test_last_backup_is_the_newest_finished_job() -> None:
     }
     old = {"time": T0, "result": "Succeeded", "job": "gone"}
     assert last_backup((job("b-3"),), None, old) == old  # pruned Jobs: keep what was known
+
+
+def test_last_backup_reports_what_its_pod_said() -> None:
+    done = (job("b-1", "Complete", T1),)
+    said = backup_words('{"key":"backups/cf/20260101T030005Z.dump","size":1,"sha256":"ab"}\n')
+    latest = last_backup(done, None, None, said)
+    assert latest is not None
+    assert latest["key"] == "backups/cf/20260101T030005Z.dump"
+    # Asked once: a status that already reports this Job is carried, key and all.
+    assert last_backup(done, None, latest) == latest
+    # A newer Job replaces it, and says nothing of the older key until its own pod speaks.
+    newer = (*done, job("b-2", "Complete", "2026-01-03T03:00:00Z"))
+    assert "key" not in (last_backup(newer, None, latest, {}) or {})
+
+    failed = (job("b-3", "Failed", T1, reason="BackoffLimitExceeded", message="limit"),)
+    log_tail = "connecting...\ncharterflow backup: error: cannot connect to the database\n"
+    told = last_backup(failed, None, None, backup_words(log_tail))
+    assert told is not None
+    assert told["message"] == (
+        "BackoffLimitExceeded: charterflow backup: error: cannot connect to the database"
+    )
+    assert "key" not in told
+
+
+@pytest.mark.parametrize(
+    ("message", "words"),
+    [
+        ('{"key": "backups/cf/x.dump"}', {"key": "backups/cf/x.dump"}),
+        ('{"size": 3}', {}),  # JSON without a key names nothing
+        ('["backups/cf/x.dump"]', {}),
+        ("", {}),
+        (None, {}),
+        ("line one\nthe last words  \n\n", {"message": "the last words"}),
+        ("x" * 1000, {"message": "x" * 300}),
+    ],
+)
+def test_backup_words(message: str | None, words: dict[str, str]) -> None:
+    assert backup_words(message) == words
 
 
 def test_backup_request_is_recorded_and_kept(owner: Owner) -> None:
