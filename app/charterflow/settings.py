@@ -121,6 +121,12 @@ class Settings(BaseSettings):
     sweep_interval_seconds: float = Field(
         60, gt=0, description="How often the worker re-queues documents whose lease expired."
     )
+    ingest_pending_requeue_seconds: int = Field(
+        900,
+        ge=60,
+        description="A document `pending` this long is queued again (its job may have been "
+        "lost with Redis); a duplicate job is harmless.",
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -159,6 +159,24 @@ def test_sweep_requeues_expired_leases_and_fails_exhausted_ones(tmp_path: Path) 
     assert sweep(ctx.session_factory, queue, max_attempts=3).requeued == []  # idempotent
 
 
+def test_sweep_queues_again_what_stayed_pending_for_long(tmp_path: Path) -> None:
+    """A job lost with Redis leaves its document ``pending`` with nothing to pick it up."""
+    ctx = make_ctx(tmp_path)
+    long_ago = utcnow() - timedelta(hours=1)
+    lost = add_document(ctx, b"a", filetypes.TXT, updated_at=long_ago)
+    fresh = add_document(ctx, b"b", filetypes.TXT)
+    done = add_document(ctx, b"c", filetypes.TXT, status="ready", updated_at=long_ago)
+    queue = RecordingQueue()
+    result = sweep(ctx.session_factory, queue, max_attempts=3, pending_requeue_seconds=600)
+    assert (result.reenqueued, queue.enqueued) == ([lost], [lost])
+    assert document(ctx, lost).updated_at > long_ago  # touched: the window starts again
+    # The next sweeps leave it alone until the window passes again, and it can be ingested.
+    assert sweep(ctx.session_factory, queue, max_attempts=3).reenqueued == []
+    assert ingest(ctx, lost) is Outcome.ready
+    assert {document(ctx, d).status for d in (fresh, done)} == {"pending", "ready"}
+    assert queue.enqueued == [lost]
+
+
 def test_pdf_text_keeps_pages_and_exact_offsets() -> None:
     extracted = parse(filetypes.PDF, pdf(["First page text.", "Second page text."]))
     assert extracted.text == "First page text.\n\nSecond page text."

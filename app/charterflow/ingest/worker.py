@@ -55,7 +55,12 @@ def run(threads: int | None = None, settings: Settings | None = None) -> int:
     def sweeper() -> None:
         while not stop.wait(settings.sweep_interval_seconds):
             try:
-                sweep(ctx.session_factory, _ActorQueue(actor), settings.ingest_max_attempts)
+                sweep(
+                    ctx.session_factory,
+                    _ActorQueue(actor),
+                    settings.ingest_max_attempts,
+                    pending_requeue_seconds=settings.ingest_pending_requeue_seconds,
+                )
             except Exception as exc:
                 log.error("sweep failed", error=type(exc).__name__)
 

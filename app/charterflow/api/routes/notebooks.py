@@ -230,6 +230,7 @@ def upload_document(
         ) from None
     try:
         request.app.state.jobs.enqueue_ingest(doc.id)
-    except Exception:  # the row is safe and stays pending; the worker's sweep picks it up
-        log.exception("enqueue failed", document_id=doc.id)
+    except Exception as exc:  # the row is safe and stays pending: the worker's sweep queues
+        # it again after INGEST_PENDING_REQUEUE_SECONDS; /health/ready shows Redis down.
+        log.error("enqueue failed", document_id=doc.id, error=f"{type(exc).__name__}: {exc}")
     return doc
