@@ -33,7 +33,7 @@ from charterflow.models import Document, Membership, Notebook, Role, Workspace
 from charterflow.schemas.common import Page, Title
 from charterflow.schemas.notebooks import DocumentOut, NotebookIn, NotebookOut, NotebookUpdate
 from charterflow.services import audit
-from charterflow.services.cleanup import delete_objects
+from charterflow.services.cleanup import delete_with_documents
 from charterflow.services.filetypes import UnsupportedType
 from charterflow.services.uploads import UploadTooLarge, store_document
 
@@ -154,20 +154,7 @@ def update_notebook(
 def delete_notebook(
     notebook: WritableNotebook, request: Request, db: DbSession, user: CurrentUser
 ) -> Response:
-    keys = list(db.scalars(select(Document.storage_key).where(Document.notebook_id == notebook.id)))
-    db.delete(notebook)
-    audit.record(
-        db,
-        request,
-        "notebook.delete",
-        target_type="notebook",
-        target_id=notebook.id,
-        workspace_id=notebook.workspace_id,
-        actor_id=user.id,
-        documents=len(keys),
-    )
-    db.commit()
-    delete_objects(request.app.state.storage, keys)
+    delete_with_documents(db, request, notebook, actor_id=user.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

@@ -15,7 +15,7 @@ from charterflow.api.deps import (
     require_role,
 )
 from charterflow.api.errors import AUTHED, errors
-from charterflow.models import AuditEvent, Document, Membership, Role, User, Workspace
+from charterflow.models import AuditEvent, Membership, Role, User, Workspace
 from charterflow.schemas.common import Page
 from charterflow.schemas.workspaces import (
     AuditEventOut,
@@ -26,7 +26,7 @@ from charterflow.schemas.workspaces import (
     WorkspaceOut,
 )
 from charterflow.services import audit
-from charterflow.services.cleanup import delete_objects
+from charterflow.services.cleanup import delete_with_documents
 from charterflow.services.workspaces import create_owned_workspace
 
 router = APIRouter(prefix="/workspaces", tags=["workspaces"])
@@ -135,22 +135,7 @@ def delete_workspace(
     assert workspace is not None
     if workspace.personal:
         raise HTTPException(status.HTTP_409_CONFLICT, "A personal workspace cannot be deleted")
-    keys = list(
-        db.scalars(select(Document.storage_key).where(Document.workspace_id == workspace.id))
-    )
-    db.delete(workspace)
-    audit.record(
-        db,
-        request,
-        "workspace.delete",
-        target_type="workspace",
-        target_id=workspace_id,
-        workspace_id=workspace_id,
-        actor_id=user.id,
-        documents=len(keys),
-    )
-    db.commit()
-    delete_objects(request.app.state.storage, keys)
+    delete_with_documents(db, request, workspace, actor_id=user.id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
