@@ -6,6 +6,8 @@
   it exists, else standalone. ``OPERATOR_STANDALONE=true`` skips peering.
 - ``OPERATOR_PRIORITY``: this replica's peering priority. Unset: derived from ``POD_NAME`` so
   that replicas of one Deployment never tie (Kopf freezes every peer on a tie).
+- ``OPERATOR_PEERING_LIFETIME`` (60): seconds after which a standby takes over from a leader
+  that stopped renewing its claim (crashed); a leader that exits cleanly hands over at once.
 - ``HEALTH_PORT`` (8080): liveness at ``/healthz``; ``METRICS_PORT`` (9090): Prometheus.
 - ``RESYNC_SECONDS`` (60): backstop reconcile of idle CharterFlows. ``LOG_LEVEL`` (INFO).
 """

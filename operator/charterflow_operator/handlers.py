@@ -68,6 +68,8 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     # Only warnings from Kopf itself become Events; our transitions are posted explicitly.
     settings.posting.level = logging.WARNING
     settings.execution.max_workers = int(os.environ.get("OPERATOR_WORKERS", "8"))
+    # A standby takes over from a leader that stopped renewing its peering claim this long ago.
+    settings.peering.lifetime = int(os.environ.get("OPERATOR_PEERING_LIFETIME", "60"))
     memo.reconciler = Reconciler(_kube_client())
     metrics.serve(int(os.environ.get("METRICS_PORT", "9090")))
 

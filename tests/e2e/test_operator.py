@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import signal
 import sys
 import urllib.request
 import uuid
@@ -65,6 +67,13 @@ class Operator:
     def stop(self) -> None:
         if self.process:
             self.process.stop()
+
+    def kill(self) -> None:
+        """SIGKILL, as when its node is lost: no clean shutdown, no goodbye to its peers."""
+        assert self.process is not None
+        assert self.process.proc is not None
+        os.killpg(self.process.proc.pid, signal.SIGKILL)
+        self.process.proc.wait(10)
 
     def restart(self) -> None:
         self.stop()
@@ -516,6 +525,52 @@ def test_two_replicas_never_fight(kube: KubeHandle, crd: None, ns: str, tmp_path
             wait_ready(kube, ns)
             assert leader.passes() > 0
             assert standby.passes() == 0
+        finally:
+            standby.stop()
+    finally:
+        leader.stop()
+
+
+def test_a_standby_takes_over_when_the_leader_dies(
+    kube: KubeHandle, crd: None, ns: str, tmp_path: Path
+) -> None:
+    """The leader is killed (no clean shutdown): once its peering claim runs out, the standby
+    reconciles a change made after the leader died."""
+    kube.kubectl("apply", "--server-side", "-f", str(PEERINGS))
+    kube.kubectl("wait", "--for=condition=Established", "crd/kopfpeerings.kopf.dev")
+    peering = {"apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": "cf"}}
+    apply(kube, ns, peering)
+    env = {
+        "WATCH_NAMESPACES": ns,
+        "OPERATOR_STANDALONE": "",
+        "OPERATOR_PEERING": "cf",
+        "OPERATOR_PEERING_LIFETIME": "15",
+    }
+    leader = Operator(kube, tmp_path, **env, OPERATOR_PRIORITY="100")
+    standby = Operator(kube, tmp_path, **env, OPERATOR_PRIORITY="50")
+    leader.start()
+    try:
+        standby.start()
+        try:
+            wait_until(
+                lambda: len(get(kube, ns, "kopfpeering", "cf").get("status") or {}) == 2,
+                timeout=60,
+                what="both replicas registered",
+            )
+            apply_secrets(kube, ns)
+            apply(kube, ns, sample())
+            wait_ready(kube, ns)
+            assert standby.passes() == 0
+
+            leader.kill()
+            apply(kube, ns, sample(logLevel="DEBUG"))
+            wait_until(
+                lambda: get(kube, ns, "cm", "charterflow-config")["data"]["LOG_LEVEL"] == "DEBUG",
+                timeout=READY_TIMEOUT,
+                what="the standby applies the change",
+            )
+            wait_ready(kube, ns)
+            assert standby.passes() > 0
         finally:
             standby.stop()
     finally:
