@@ -336,6 +336,7 @@ def notebook_page(
         "notebook": notebook,
         "workspace": db.get(Workspace, notebook.workspace_id),
         "documents": documents.items,
+        "documents_total": documents.total,
         "can_edit": Role(membership.role).allows(Role.editor),
         "max_upload_bytes": settings.max_upload_bytes,
         "max_upload_mb": f"{settings.max_upload_bytes / 1024 / 1024:g}",

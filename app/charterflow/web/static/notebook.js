@@ -13,6 +13,12 @@
   const rowTemplate = document.getElementById("document-row");
   const UNSETTLED = new Set(["pending", "processing"]);
   const POLL_MS = 1500;
+  const PAGE_SIZE = 100; // the API's largest page
+  const more = document.getElementById("documents-more");
+  // Rows that came from the listing (the server's first page, then "Show more" pages), in
+  // its order; rows of files uploaded here are added too but do not move the next offset.
+  let listed = documents.children.length;
+  let total = Number(root.dataset.documentsTotal);
 
   const field = (el, name) => el.querySelector(`[data-field="${name}"]`);
 
@@ -59,11 +65,40 @@
     if (waiting && pollTimer === null) pollTimer = setTimeout(poll, delay);
   }
 
+  function showCount() {
+    document.getElementById("documents-shown").textContent = String(documents.children.length);
+    document.getElementById("documents-total").textContent = String(total);
+    more.hidden = listed >= total || documents.children.length >= total;
+  }
+
+  async function listPage(offset) {
+    const page = await api("GET", `${base}/documents?limit=${PAGE_SIZE}&offset=${offset}`);
+    page.items.forEach(upsertDocument);
+    total = page.total;
+    return page.items.length;
+  }
+
+  more.addEventListener("click", async () => {
+    more.disabled = true;
+    try {
+      listed += await listPage(listed);
+      showError(documentsError, "");
+    } catch (err) {
+      showError(documentsError, `Could not load more documents. ${err.message}`, err.status);
+    } finally {
+      more.disabled = false;
+      showCount();
+    }
+  });
+
   async function poll() {
     pollTimer = null;
     try {
-      const page = await api("GET", `${base}/documents?limit=100`);
-      page.items.forEach(upsertDocument);
+      // Every page that is shown, so that a row past the first hundred updates too.
+      for (let offset = 0; offset < Math.max(listed, 1); offset += PAGE_SIZE) {
+        await listPage(offset);
+      }
+      showCount();
       showError(documentsError, "");
     } catch (err) {
       showError(documentsError, `Could not refresh the status. ${err.message}`, err.status);
@@ -84,6 +119,9 @@
     try {
       await api("DELETE", `/api/v1/documents/${encodeURIComponent(row.dataset.documentId)}`);
       row.remove();
+      total = Math.max(0, total - 1);
+      listed = Math.max(0, listed - 1); // re-reading a row is harmless, skipping one is not
+      showCount();
       documentsEmpty.hidden = documents.children.length > 0;
       showError(documentsError, "");
     } catch (err) {
