@@ -125,5 +125,8 @@ def load_chunks(settings: Settings, owner: Owner, count: int, offset: int = 0) -
             "USING hnsw (embedding vector_cosine_ops)"
         )
         conn.execute("CREATE INDEX ix_chunks_tsv ON chunks USING gin (tsv)")
+        # ANALYZE also fills pg_stats.most_common_elems for chunks.tsv, the term frequencies that
+        # search uses to leave common terms out of its looser lexical levels. A deployment gets
+        # them from autovacuum; a bulk load like this one should not wait for it.
         conn.execute("VACUUM ANALYZE chunks")
         conn.execute("VACUUM ANALYZE documents")

@@ -2,20 +2,22 @@
 reciprocal rank fusion (RRF, k=60), so neither score scale has to be calibrated.
 
 PostgreSQL: full-text search on the ``tsv`` GIN index (all query terms first, then looser
-levels; ranked by ``ts_rank_cd``) and cosine distance on the HNSW index. SQLite
-(development): BM25 and cosine computed in Python/numpy over the notebook's chunks. Callers
-must already have checked that the user may read the notebook: every query here is scoped to
-``notebook_id``.
+levels without the table's most common terms; ranked by ``ts_rank_cd``) and cosine distance
+on the HNSW index. SQLite (development): BM25 and cosine computed in Python/numpy over the
+notebook's chunks. Callers must already have checked that the user may read the notebook:
+every query here is scoped to ``notebook_id``.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections import Counter
 from dataclasses import dataclass
+from weakref import WeakKeyDictionary
 
 import numpy as np
-from sqlalchemy import select, text
+from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.orm import Session
 
 from charterflow.ingest.embeddings import Embedder, terms
@@ -25,6 +27,17 @@ RRF_K = 60
 CANDIDATES = 50
 BM25_K1 = 1.2
 BM25_B = 0.75
+#: HNSW candidate list (pgvector's default is 40); see ``_pg_vector``.
+HNSW_EF_SEARCH = 200
+#: Terms in more than this share of all chunks are left out of the looser lexical levels. With
+#: the pool below, 0.05-0.3 measured the same p95 at 100k chunks; 0.2 changed the fewest top 10s.
+COMMON_TERM_SHARE = 0.2
+#: The looser lexical levels rank at most this many of their matches (any ones, not the best).
+LOOSE_LEVEL_POOL = 1000
+#: Seconds that one engine's term frequencies are reused (ANALYZE changes them rarely).
+FREQUENCIES_TTL = 60.0
+
+_frequencies: WeakKeyDictionary[Engine, tuple[float, dict[str, float]]] = WeakKeyDictionary()
 
 
 @dataclass
@@ -55,22 +68,25 @@ def _vector_literal(vector: np.ndarray) -> str:
     return "[" + ",".join(f"{x:.7g}" for x in vector.tolist()) + "]"
 
 
-HNSW_EF_SEARCH = 200
-
-
 def _pg_lexical(db: Session, notebook_id: str, query: str, limit: int) -> list[str]:
     """Chunks with every query term first, then with all terms but one, then with any term.
 
     Matching any term at once lets common words match most of a large notebook, and ranking all
     of those rows dominated search time (240 of 250 ms at 100k chunks, docs/benchmarks.md).
     Rows with more of the terms are few and rank first anyway; each looser level only fills
-    what the stricter ones left.
+    what the stricter ones left. The looser levels also leave out the terms that are in more
+    than ``COMMON_TERM_SHARE`` of all chunks: such a term barely changes a ranking (BM25 gives
+    it an idf near zero; ``ts_rank_cd`` has no idf and would let it dominate) but makes its level
+    match most of the notebook. Those levels can still match thousands of rows, so each ranks
+    only ``LOOSE_LEVEL_POOL`` of its matches: they only fill the tail of the candidate list,
+    where RRF gives little weight anyway.
     """
     lexemes = _lexemes(db, query)
     ids: list[str] = []
-    for tsquery in _tsquery_levels(lexemes):
+    for level, tsquery in enumerate(_tsquery_levels(lexemes, _uncommon(db, lexemes))):
         seen = set(ids)
-        found = _pg_lexical_match(db, notebook_id, tsquery, limit)
+        pool = LOOSE_LEVEL_POOL if level > 0 else None
+        found = _pg_lexical_match(db, notebook_id, tsquery, limit, pool)
         ids += [cid for cid in found if cid not in seen][: limit - len(ids)]
         if len(ids) >= limit:
             break
@@ -78,51 +94,118 @@ def _pg_lexical(db: Session, notebook_id: str, query: str, limit: int) -> list[s
 
 
 def _lexemes(db: Session, query: str) -> list[str]:
-    """The query's stemmed terms (stop words removed), quoted as tsquery literals."""
+    """The query's distinct stemmed terms (stop words removed), quoted as tsquery literals."""
     tsquery = db.execute(text("SELECT plainto_tsquery('english', :q)::text"), {"q": query})
-    return [part.strip() for part in (tsquery.scalar() or "").split(" & ") if part.strip()]
+    parts = (part.strip() for part in (tsquery.scalar() or "").split(" & "))
+    return list(dict.fromkeys(part for part in parts if part))
 
 
-def _tsquery_levels(lexemes: list[str], max_terms: int = 8) -> list[str]:
-    """``a & b & c``, then ``(b & c) | (a & c) | (a & b)``, then ``a | b | c``."""
-    if not lexemes:
-        return []
-    levels = [" & ".join(lexemes)]
-    if 3 <= len(lexemes) <= max_terms:
-        levels.append(
-            " | ".join(
-                "(" + " & ".join(lexemes[:i] + lexemes[i + 1 :]) + ")" for i in range(len(lexemes))
-            )
-        )
-    if len(lexemes) >= 2:
-        levels.append(" | ".join(lexemes))
-    return levels
+def _uncommon(db: Session, lexemes: list[str]) -> list[str]:
+    """The terms the looser levels keep: those in at most ``COMMON_TERM_SHARE`` of all chunks."""
+    frequencies = _lexeme_frequencies(db)
+    return [lex for lex in lexemes if frequencies.get(_unquote(lex), 0.0) <= COMMON_TERM_SHARE]
 
 
-def _pg_lexical_match(db: Session, notebook_id: str, tsquery: str, limit: int) -> list[str]:
-    rows = db.execute(
+def _unquote(lexeme: str) -> str:
+    """A tsquery literal (``'it''s'``) back to its lexeme (``it's``)."""
+    return lexeme[1:-1].replace("''", "'").replace("\\\\", "\\")
+
+
+def _lexeme_frequencies(db: Session) -> dict[str, float]:
+    """Share of chunks that contain each common lexeme, from ``ANALYZE``'s statistics of ``tsv``.
+
+    PostgreSQL keeps them in ``pg_stats.most_common_elems`` (table-wide; autovacuum refreshes
+    them as chunks come and go), so no query has to count. Empty until the table has been
+    analysed: then every term stays in every level.
+    """
+    bind = db.get_bind()
+    engine = bind.engine if isinstance(bind, Connection) else bind
+    now = time.monotonic()
+    cached = _frequencies.get(engine)
+    if cached and cached[0] > now:
+        return cached[1]
+    row = db.execute(
         text(
             """
-            WITH q AS (SELECT CAST(:tq AS tsquery) AS tq)
-            SELECT c.id FROM chunks c, q
-            WHERE c.notebook_id = :nb AND c.tsv @@ q.tq
-            ORDER BY ts_rank_cd(c.tsv, q.tq) DESC, c.id
-            LIMIT :k
+            SELECT most_common_elems::text::text[], most_common_elem_freqs FROM pg_stats
+            WHERE schemaname = current_schema() AND tablename = 'chunks' AND attname = 'tsv'
             """
-        ),
-        {"tq": tsquery, "nb": notebook_id, "k": limit},
-    )
+        )
+    ).first()
+    # The frequencies list ends with a few summary values; zip() drops them.
+    frequencies = dict(zip(row[0] or [], row[1] or [], strict=False)) if row else {}
+    _frequencies[engine] = (now + FREQUENCIES_TTL, frequencies)
+    return frequencies
+
+
+def _tsquery_levels(
+    lexemes: list[str], loose: list[str] | None = None, max_terms: int = 8
+) -> list[str]:
+    """``a & b & c``, then ``(b & c) | (a & c) | (a & b)``, then ``a | b | c``.
+
+    The first level has every term; the looser ones are built from ``loose`` (by default every
+    term), and a level that would repeat the one before it is left out.
+    """
+    if not lexemes:
+        return []
+    loose = lexemes if loose is None else loose
+    levels = [" & ".join(lexemes)]
+    if 3 <= len(loose) <= max_terms:
+        levels.append(
+            " | ".join(
+                "(" + " & ".join(loose[:i] + loose[i + 1 :]) + ")" for i in range(len(loose))
+            )
+        )
+    if loose:
+        levels.append(" | ".join(loose))
+    return [level for i, level in enumerate(levels) if i == 0 or level != levels[i - 1]]
+
+
+#: One lexical level: its matches ranked by ``ts_rank_cd``.
+MATCH_SQL = """
+    WITH q AS (SELECT CAST(:tq AS tsquery) AS tq)
+    SELECT c.id FROM chunks c, q
+    WHERE c.notebook_id = :nb AND c.tsv @@ q.tq
+    ORDER BY ts_rank_cd(c.tsv, q.tq) DESC, c.id
+    LIMIT :k
+"""
+#: A looser level: only ``:pool`` of its matches (the first the index yields) are ranked.
+POOLED_MATCH_SQL = """
+    WITH q AS (SELECT CAST(:tq AS tsquery) AS tq)
+    SELECT m.id FROM (
+        SELECT c.id, c.tsv FROM chunks c, q
+        WHERE c.notebook_id = :nb AND c.tsv @@ q.tq
+        LIMIT :pool
+    ) m, q
+    ORDER BY ts_rank_cd(m.tsv, q.tq) DESC, m.id
+    LIMIT :k
+"""
+
+
+def _pg_lexical_match(
+    db: Session, notebook_id: str, tsquery: str, limit: int, pool: int | None = None
+) -> list[str]:
+    """The ``limit`` best matches of ``tsquery``; with ``pool``, of only that many matches."""
+    sql = MATCH_SQL if pool is None else POOLED_MATCH_SQL
+    rows = db.execute(text(sql), {"tq": tsquery, "nb": notebook_id, "k": limit, "pool": pool})
     return [r[0] for r in rows]
 
 
 def _pg_vector(
-    db: Session, notebook_id: str, model: str, vector: np.ndarray, limit: int
+    db: Session,
+    notebook_id: str,
+    model: str,
+    vector: np.ndarray,
+    limit: int,
+    ef_search: int = HNSW_EF_SEARCH,
 ) -> list[str]:
     # pgvector >= 0.8: keep scanning the HNSW index until enough rows pass the filter.
     db.execute(text("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)"))
-    # A wider candidate list than pgvector's default of 40: recall@10 against an exact scan
-    # rose from 0.80 to 0.98 at 10k chunks for a few milliseconds (docs/benchmarks.md).
-    db.execute(text("SELECT set_config('hnsw.ef_search', :ef, true)"), {"ef": str(HNSW_EF_SEARCH)})
+    # A wider candidate list than pgvector's default of 40: recall@10 against an exact scan rose
+    # from 0.80 to 0.97 at 10k chunks and from 0.43 to 0.67 at 100k. 400 reached 0.78 at 100k for
+    # ~5 ms, but at 10k the planner then prices HNSW above a 24 ms exact scan and picks that;
+    # 1000 (the maximum) reaches 0.88 at 100k for ~20 ms (bench/analysis.md).
+    db.execute(text("SELECT set_config('hnsw.ef_search', :ef, true)"), {"ef": str(ef_search)})
     rows = db.execute(
         text(
             """
