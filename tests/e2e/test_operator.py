@@ -130,8 +130,8 @@ def make_namespace(kube: KubeHandle) -> Iterator[Any]:
     """Creates ``cfop-*`` namespaces (watched by our operator only); deletes them afterwards."""
     made: list[str] = []
 
-    def make() -> str:
-        name = f"{PREFIX}{uuid.uuid4().hex[:8]}"
+    def make(prefix: str = PREFIX) -> str:
+        name = f"{prefix}{uuid.uuid4().hex[:8]}"
         kube.kubectl("create", "namespace", name)
         wait_until(
             lambda: kube.kubectl("get", "sa", "default", "-n", name, check=False).returncode == 0,
@@ -149,6 +149,13 @@ def make_namespace(kube: KubeHandle) -> Iterator[Any]:
 @pytest.fixture
 def ns(make_namespace: Any) -> str:
     return make_namespace()
+
+
+@pytest.fixture
+def peers_ns(make_namespace: Any) -> str:
+    """A namespace that the module's standalone operator does not watch (not ``cfop-*``), for
+    the tests in which only peered replicas may reconcile."""
+    return make_namespace("cfpeer-")
 
 
 def sample(name: str = "charterflow", **spec: Any) -> dict[str, Any]:
@@ -500,13 +507,15 @@ def test_twenty_instances_and_a_quiet_restart(
     assert writes_snapshot(kube, namespaces) == before
 
 
-def test_two_replicas_never_fight(kube: KubeHandle, crd: None, ns: str, tmp_path: Path) -> None:
+def test_two_replicas_never_fight(
+    kube: KubeHandle, crd: None, peers_ns: str, tmp_path: Path
+) -> None:
     """With peering, the lower-priority replica stands by: it makes no reconcile pass at all."""
     kube.kubectl("apply", "--server-side", "-f", str(PEERINGS))
     kube.kubectl("wait", "--for=condition=Established", "crd/kopfpeerings.kopf.dev")
     peering = {"apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": "cf"}}
-    apply(kube, ns, peering)
-    env = {"WATCH_NAMESPACES": ns, "OPERATOR_STANDALONE": "", "OPERATOR_PEERING": "cf"}
+    apply(kube, peers_ns, peering)
+    env = {"WATCH_NAMESPACES": peers_ns, "OPERATOR_STANDALONE": "", "OPERATOR_PEERING": "cf"}
     leader = Operator(kube, tmp_path, **env, OPERATOR_PRIORITY="100")
     standby = Operator(kube, tmp_path, **env, OPERATOR_PRIORITY="50")
     leader.start()
@@ -514,15 +523,15 @@ def test_two_replicas_never_fight(kube: KubeHandle, crd: None, ns: str, tmp_path
         standby.start()
         try:
             wait_until(
-                lambda: len(get(kube, ns, "kopfpeering", "cf").get("status") or {}) == 2,
+                lambda: len(get(kube, peers_ns, "kopfpeering", "cf").get("status") or {}) == 2,
                 timeout=60,
                 what="both replicas registered",
             )
-            apply_secrets(kube, ns)
-            apply(kube, ns, sample())
-            wait_ready(kube, ns)
-            apply(kube, ns, sample(logLevel="DEBUG"))  # a second change while both are up
-            wait_ready(kube, ns)
+            apply_secrets(kube, peers_ns)
+            apply(kube, peers_ns, sample())
+            wait_ready(kube, peers_ns)
+            apply(kube, peers_ns, sample(logLevel="DEBUG"))  # a second change while both are up
+            wait_ready(kube, peers_ns)
             assert leader.passes() > 0
             assert standby.passes() == 0
         finally:
@@ -532,16 +541,16 @@ def test_two_replicas_never_fight(kube: KubeHandle, crd: None, ns: str, tmp_path
 
 
 def test_a_standby_takes_over_when_the_leader_dies(
-    kube: KubeHandle, crd: None, ns: str, tmp_path: Path
+    kube: KubeHandle, crd: None, peers_ns: str, tmp_path: Path
 ) -> None:
     """The leader is killed (no clean shutdown): once its peering claim runs out, the standby
     reconciles a change made after the leader died."""
     kube.kubectl("apply", "--server-side", "-f", str(PEERINGS))
     kube.kubectl("wait", "--for=condition=Established", "crd/kopfpeerings.kopf.dev")
     peering = {"apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": "cf"}}
-    apply(kube, ns, peering)
+    apply(kube, peers_ns, peering)
     env = {
-        "WATCH_NAMESPACES": ns,
+        "WATCH_NAMESPACES": peers_ns,
         "OPERATOR_STANDALONE": "",
         "OPERATOR_PEERING": "cf",
         "OPERATOR_PEERING_LIFETIME": "15",
@@ -553,23 +562,24 @@ def test_a_standby_takes_over_when_the_leader_dies(
         standby.start()
         try:
             wait_until(
-                lambda: len(get(kube, ns, "kopfpeering", "cf").get("status") or {}) == 2,
+                lambda: len(get(kube, peers_ns, "kopfpeering", "cf").get("status") or {}) == 2,
                 timeout=60,
                 what="both replicas registered",
             )
-            apply_secrets(kube, ns)
-            apply(kube, ns, sample())
-            wait_ready(kube, ns)
+            apply_secrets(kube, peers_ns)
+            apply(kube, peers_ns, sample())
+            wait_ready(kube, peers_ns)
             assert standby.passes() == 0
 
             leader.kill()
-            apply(kube, ns, sample(logLevel="DEBUG"))
-            wait_until(
-                lambda: get(kube, ns, "cm", "charterflow-config")["data"]["LOG_LEVEL"] == "DEBUG",
-                timeout=READY_TIMEOUT,
-                what="the standby applies the change",
-            )
-            wait_ready(kube, ns)
+            apply(kube, peers_ns, sample(logLevel="DEBUG"))
+
+            def applied() -> bool:
+                config = get(kube, peers_ns, "cm", "charterflow-config")
+                return config["data"]["LOG_LEVEL"] == "DEBUG"
+
+            wait_until(applied, timeout=READY_TIMEOUT, what="the standby applies the change")
+            wait_ready(kube, peers_ns)
             assert standby.passes() > 0
         finally:
             standby.stop()
