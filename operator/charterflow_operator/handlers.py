@@ -1,7 +1,8 @@
 """Kopf wiring: which events trigger a reconcile, and the operator settings chosen on purpose.
 
 Every trigger (create, update, resume, a child's change, a referenced Secret's change, the
-backstop loop) ends in the same idempotent ``Reconciler.request``; Kopf only decides *when*.
+backstop loop) puts the CharterFlow's key on the reconciler's work queue and returns; the
+queue's threads run the same idempotent ``Reconciler.request``. Kopf only decides *when*.
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ CHILD_RESOURCES = [
 # catches what a lost watch event missed (and retries, sooner, passes the API server refused).
 BACKSTOP_SECONDS = float(os.environ.get("RESYNC_SECONDS", "60"))
 BACKSTOP_TICK_SECONDS = 1.0
-log = logging.getLogger(__name__)
 
 
 def _kube_client() -> client.ApiClient:
@@ -67,19 +67,19 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.watching.connect_timeout = 30
     # Only warnings from Kopf itself become Events; our transitions are posted explicitly.
     settings.posting.level = logging.WARNING
-    settings.execution.max_workers = int(os.environ.get("OPERATOR_WORKERS", "8"))
     # A standby takes over from a leader that stopped renewing its peering claim this long ago.
     settings.peering.lifetime = int(os.environ.get("OPERATOR_PEERING_LIFETIME", "60"))
     memo.reconciler = Reconciler(_kube_client())
+    memo.reconciler.queue.start(int(os.environ.get("OPERATOR_WORKERS", "8")))
     metrics.serve(int(os.environ.get("METRICS_PORT", "9090")))
 
 
 @kopf.on.resume(GROUP_VERSION, PLURAL)
 @kopf.on.create(GROUP_VERSION, PLURAL)
 @kopf.on.update(GROUP_VERSION, PLURAL)
-def reconcile(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
+async def reconcile(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
     """The CharterFlow itself changed (or the operator started): converge it."""
-    memo.reconciler.request(namespace, name)
+    memo.reconciler.enqueue(namespace, name)
 
 
 @kopf.index(GROUP_VERSION, PLURAL)
@@ -97,10 +97,7 @@ async def _backstop(memo: kopf.Memo, known: kopf.Index) -> None:
         for namespace, name in list(known):
             if not memo.reconciler.pass_due(namespace, name, BACKSTOP_SECONDS):
                 continue
-            try:
-                await asyncio.to_thread(memo.reconciler.request, namespace, name)
-            except Exception:
-                log.exception("backstop reconcile of %s/%s failed", namespace, name)
+            memo.reconciler.enqueue(namespace, name)
 
 
 @kopf.on.startup()
@@ -125,7 +122,7 @@ def _controller(body: kopf.Body) -> str | None:
     return (metadata.get("labels") or {}).get("app.kubernetes.io/instance")
 
 
-def child_changed(
+async def child_changed(
     type: str | None, body: kopf.Body, namespace: str, memo: kopf.Memo, **_: Any
 ) -> None:
     """A child changed or vanished: reconcile its owner (undoes drift, refreshes status)."""
@@ -133,7 +130,7 @@ def child_changed(
         return  # the initial listing; resume handlers cover it
     owner = _controller(body)
     if owner:
-        memo.reconciler.request(namespace, owner)
+        memo.reconciler.enqueue(namespace, owner)
 
 
 for _api_version, _plural in CHILD_RESOURCES:
@@ -147,10 +144,10 @@ def _backup_requested(body: kopf.Body, **_: Any) -> bool:
 
 
 @kopf.on.event(GROUP_VERSION, PLURAL, when=_backup_requested)
-def backup_now(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
+async def backup_now(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
     """A new backup-now token. Not an update handler: Kopf leaves annotations under its own
     prefix (ours, ``charterflow.app/``) out of the diff, so their changes fire no update."""
-    memo.reconciler.request(namespace, name)
+    memo.reconciler.enqueue(namespace, name)
 
 
 @kopf.index(GROUP_VERSION, PLURAL)
@@ -160,7 +157,7 @@ def secret_users(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict:
 
 
 @kopf.on.event("v1", "secrets")
-def secret_changed(
+async def secret_changed(
     type: str | None,
     namespace: str,
     name: str,
@@ -172,4 +169,4 @@ def secret_changed(
     if type is None:
         return
     for owner in secret_users.get((namespace, name), []):
-        memo.reconciler.request(namespace, owner)
+        memo.reconciler.enqueue(namespace, owner)

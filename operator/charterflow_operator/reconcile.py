@@ -20,7 +20,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import kopf
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
@@ -37,6 +36,7 @@ from charterflow_operator.status import (
     newest_backup,
     reported,
 )
+from charterflow_operator.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
 Key = tuple[str, str]  # (namespace, name)
@@ -125,6 +125,43 @@ class Kube:
                 self.resource(api_version, kind), name, namespace, propagation_policy="Background"
             )
 
+    def post_event(self, about: Mapping[str, Any], kind: str, reason: str, message: str) -> None:
+        """A core/v1 Event on ``about`` (what ``kubectl describe`` shows); an Event that cannot
+        be written (its namespace is being deleted, say) is logged in one line, never raised."""
+        meta = about["metadata"]
+        now = dt.datetime.now(dt.UTC)
+        event = client.CoreV1Event(
+            metadata=client.V1ObjectMeta(
+                generate_name=f"{meta['name']}.", namespace=meta["namespace"]
+            ),
+            involved_object=client.V1ObjectReference(
+                api_version=about["apiVersion"],
+                kind=about["kind"],
+                name=meta["name"],
+                namespace=meta["namespace"],
+                uid=meta.get("uid"),
+                resource_version=meta.get("resourceVersion"),
+            ),
+            type=kind,
+            reason=reason,
+            message=message[:1024],
+            first_timestamp=now,
+            last_timestamp=now,
+            count=1,
+            source=client.V1EventSource(component=FIELD_MANAGER),
+            reporting_component=FIELD_MANAGER,
+        )
+        try:
+            self.core.create_namespaced_event(meta["namespace"], event)
+        except ApiException as exc:
+            log.warning(
+                "event %s on %s/%s not written: %s",
+                reason,
+                meta["namespace"],
+                meta["name"],
+                _api_message(exc),
+            )
+
     def patch_status(self, namespace: str, name: str, status: Mapping[str, Any]) -> None:
         res = self.resource(builders.API_VERSION, builders.KIND)
         self.dynamic.patch(
@@ -137,7 +174,9 @@ class Kube:
 
 
 class Reconciler:
-    """Reconciles CharterFlows; safe to call from any thread, one pass at a time per object."""
+    """Reconciles CharterFlows; safe to call from any thread, one pass at a time per object.
+
+    ``enqueue`` is how events ask for a pass; ``request`` runs one in the calling thread."""
 
     def __init__(self, api_client: client.ApiClient) -> None:
         self.kube = Kube(api_client)
@@ -145,7 +184,16 @@ class Reconciler:
         self._lock = threading.Lock()
         self._states: dict[Key, _State] = {}
         self._last_pass: dict[Key, float] = {}
-        self._refusals: dict[Key, int] = {}  # passes in a row whose apply was refused
+        self._refusals: dict[Key, int] = {}  # passes in a row refused (or failed)
+        self.queue = WorkQueue(lambda key: self.request(*key), self._failed)
+
+    def enqueue(self, namespace: str, name: str) -> None:
+        """Ask for a pass (from Kopf's handlers); returns at once: the queue's threads run it."""
+        self.queue.put((namespace, name))
+
+    def _failed(self, key: Key) -> None:
+        """A pass raised: the backstop retries it with backoff, as a refused one."""
+        self._refusals[key] = self._refusals.get(key, 0) + 1
 
     def pass_due(self, namespace: str, name: str, backstop: float) -> bool:
         """Whether the backstop should reconcile this CharterFlow now: idle for ``backstop``
@@ -350,12 +398,10 @@ class Reconciler:
         after = _ready_of(new)
         if old.get("phase") == new["phase"] and before == after:
             return
+        kind = "Warning" if new["phase"] == "Degraded" else "Normal"
         message = f"phase {new['phase']}: {after[1]}"
-        try:
-            kind = "Warning" if new["phase"] == "Degraded" else "Normal"
-            kopf.event(dict(body), type=kind, reason=after[0] or new["phase"], message=message)
-        except LookupError:  # outside a Kopf handler context (e.g. tests): no event queue
-            log.info("%s", message)
+        log.info("%s/%s %s", body["metadata"]["namespace"], body["metadata"]["name"], message)
+        self.kube.post_event(body, kind, after[0] or new["phase"], message)
 
 
 RETRY_FIRST_SECONDS = 5.0
