@@ -10,6 +10,7 @@
   that stopped renewing its claim (crashed); a leader that exits cleanly hands over at once.
 - ``HEALTH_PORT`` (8080): liveness at ``/healthz``; ``METRICS_PORT`` (9090): Prometheus.
 - ``RESYNC_SECONDS`` (60): backstop reconcile of idle CharterFlows. ``LOG_LEVEL`` (INFO).
+- ``OPERATOR_WORKERS`` (8): threads that run reconcile passes (one CharterFlow at a time each).
 """
 
 from __future__ import annotations
