@@ -9,6 +9,7 @@ Waits are for conditions, bounded only so that a broken build fails instead of h
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -507,15 +508,17 @@ def test_twenty_instances_and_a_quiet_restart(
     assert writes_snapshot(kube, namespaces) == before
 
 
-def test_two_replicas_never_fight(
-    kube: KubeHandle, crd: None, peers_ns: str, tmp_path: Path
-) -> None:
-    """With peering, the lower-priority replica stands by: it makes no reconcile pass at all."""
+@contextlib.contextmanager
+def peered_pair(
+    kube: KubeHandle, ns: str, tmp_path: Path, **env: str
+) -> Iterator[tuple[Operator, Operator]]:
+    """A leader (priority 100) and a standby (50) in one KopfPeering, both registered in it;
+    both stopped afterwards (a stopped one is left alone)."""
     kube.kubectl("apply", "--server-side", "-f", str(PEERINGS))
     kube.kubectl("wait", "--for=condition=Established", "crd/kopfpeerings.kopf.dev")
     peering = {"apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": "cf"}}
-    apply(kube, peers_ns, peering)
-    env = {"WATCH_NAMESPACES": peers_ns, "OPERATOR_STANDALONE": "", "OPERATOR_PEERING": "cf"}
+    apply(kube, ns, peering)
+    env = {"WATCH_NAMESPACES": ns, "OPERATOR_STANDALONE": "", "OPERATOR_PEERING": "cf", **env}
     leader = Operator(kube, tmp_path, **env, OPERATOR_PRIORITY="100")
     standby = Operator(kube, tmp_path, **env, OPERATOR_PRIORITY="50")
     leader.start()
@@ -523,21 +526,29 @@ def test_two_replicas_never_fight(
         standby.start()
         try:
             wait_until(
-                lambda: len(get(kube, peers_ns, "kopfpeering", "cf").get("status") or {}) == 2,
+                lambda: len(get(kube, ns, "kopfpeering", "cf").get("status") or {}) == 2,
                 timeout=60,
                 what="both replicas registered",
             )
-            apply_secrets(kube, peers_ns)
-            apply(kube, peers_ns, sample())
-            wait_ready(kube, peers_ns)
-            apply(kube, peers_ns, sample(logLevel="DEBUG"))  # a second change while both are up
-            wait_ready(kube, peers_ns)
-            assert leader.passes() > 0
-            assert standby.passes() == 0
+            yield leader, standby
         finally:
             standby.stop()
     finally:
         leader.stop()
+
+
+def test_two_replicas_never_fight(
+    kube: KubeHandle, crd: None, peers_ns: str, tmp_path: Path
+) -> None:
+    """With peering, the lower-priority replica stands by: it makes no reconcile pass at all."""
+    with peered_pair(kube, peers_ns, tmp_path) as (leader, standby):
+        apply_secrets(kube, peers_ns)
+        apply(kube, peers_ns, sample())
+        wait_ready(kube, peers_ns)
+        apply(kube, peers_ns, sample(logLevel="DEBUG"))  # a second change while both are up
+        wait_ready(kube, peers_ns)
+        assert leader.passes() > 0
+        assert standby.passes() == 0
 
 
 def test_a_standby_takes_over_when_the_leader_dies(
@@ -545,43 +556,20 @@ def test_a_standby_takes_over_when_the_leader_dies(
 ) -> None:
     """The leader is killed (no clean shutdown): once its peering claim runs out, the standby
     reconciles a change made after the leader died."""
-    kube.kubectl("apply", "--server-side", "-f", str(PEERINGS))
-    kube.kubectl("wait", "--for=condition=Established", "crd/kopfpeerings.kopf.dev")
-    peering = {"apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": "cf"}}
-    apply(kube, peers_ns, peering)
-    env = {
-        "WATCH_NAMESPACES": peers_ns,
-        "OPERATOR_STANDALONE": "",
-        "OPERATOR_PEERING": "cf",
-        "OPERATOR_PEERING_LIFETIME": "15",
-    }
-    leader = Operator(kube, tmp_path, **env, OPERATOR_PRIORITY="100")
-    standby = Operator(kube, tmp_path, **env, OPERATOR_PRIORITY="50")
-    leader.start()
-    try:
-        standby.start()
-        try:
-            wait_until(
-                lambda: len(get(kube, peers_ns, "kopfpeering", "cf").get("status") or {}) == 2,
-                timeout=60,
-                what="both replicas registered",
-            )
-            apply_secrets(kube, peers_ns)
-            apply(kube, peers_ns, sample())
-            wait_ready(kube, peers_ns)
-            assert standby.passes() == 0
+    with peered_pair(kube, peers_ns, tmp_path, OPERATOR_PEERING_LIFETIME="15") as pair:
+        leader, standby = pair
+        apply_secrets(kube, peers_ns)
+        apply(kube, peers_ns, sample())
+        wait_ready(kube, peers_ns)
+        assert standby.passes() == 0
 
-            leader.kill()
-            apply(kube, peers_ns, sample(logLevel="DEBUG"))
+        leader.kill()
+        apply(kube, peers_ns, sample(logLevel="DEBUG"))
 
-            def applied() -> bool:
-                config = get(kube, peers_ns, "cm", "charterflow-config")
-                return config["data"]["LOG_LEVEL"] == "DEBUG"
+        def applied() -> bool:
+            config = get(kube, peers_ns, "cm", "charterflow-config")
+            return config["data"]["LOG_LEVEL"] == "DEBUG"
 
-            wait_until(applied, timeout=READY_TIMEOUT, what="the standby applies the change")
-            wait_ready(kube, peers_ns)
-            assert standby.passes() > 0
-        finally:
-            standby.stop()
-    finally:
-        leader.stop()
+        wait_until(applied, timeout=READY_TIMEOUT, what="the standby applies the change")
+        wait_ready(kube, peers_ns)
+        assert standby.passes() > 0
