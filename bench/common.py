@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from charterflow.db import make_engine, migrate
+from charterflow.db import migrate_database
 from charterflow.settings import Settings
 
 from tests.support.services import PostgresServer, RedisServer, scratch_dir
@@ -108,12 +108,7 @@ class Services:
             log_level="WARNING",
             **UNTHROTTLED,
         )
-        engine = make_engine(settings)
-        try:
-            migrate(engine)
-        finally:
-            engine.dispose()
-        return settings
+        return migrate_database(settings)
 
 
 @contextmanager

@@ -106,6 +106,17 @@ def migrate(engine: Engine, revision: str = "head") -> None:
         command.upgrade(cfg, revision)
 
 
+def migrate_database(settings: Settings) -> Settings:
+    """Migrate the database of ``settings`` with an engine of its own, closed afterwards (for
+    callers that hold no engine: tests and benchmarks); returns ``settings``."""
+    engine = make_engine(settings)
+    try:
+        migrate(engine)
+    finally:
+        engine.dispose()
+    return settings
+
+
 def current_revision(engine: Engine) -> str | None:
     """The Alembic revision the database is at (None when never migrated)."""
     with engine.connect() as conn:

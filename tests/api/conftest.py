@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
-from charterflow.db import make_engine, migrate
+from charterflow.db import migrate_database as migrated
 from charterflow.main import create_app
 from charterflow.settings import Settings
 from fastapi import FastAPI
@@ -145,15 +145,6 @@ def serve(backend: str, settings: Settings) -> Iterator[Api]:
     app = create_app(settings)
     with LiveServer(app) as live, httpx.Client(base_url=live.url, timeout=60) as client:
         yield Api(backend, settings, app, client, live.url)
-
-
-def migrated(settings: Settings) -> Settings:
-    engine = make_engine(settings)
-    try:
-        migrate(engine)
-    finally:
-        engine.dispose()
-    return settings
 
 
 def backend_settings(
