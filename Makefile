@@ -8,8 +8,8 @@ BIN := $(VENV)/bin
 PIP_FLAGS ?= --quiet --disable-pip-version-check
 PYTEST_ARGS ?=
 
-.PHONY: help dev test test-unit test-integration test-e2e lint fmt cluster cluster-down \
-        k8s-binaries system-deps bench docs manifests clean
+.PHONY: help dev test test-unit test-integration test-e2e lint fmt cluster cluster-down services services-down \
+        k8s-binaries node-binaries system-deps bench docs manifests clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -35,6 +35,9 @@ system-deps: ## Install the system packages the tests use (redis-server, chromiu
 k8s-binaries: ## Build (once, cached) the Kubernetes control plane, kwok and helm
 	@scripts/k8s-binaries >/dev/null
 
+node-binaries: ## Build (once, cached) kubelet, kube-proxy, CoreDNS, metrics-server; install containerd/runc/CNI
+	@scripts/node-binaries >/dev/null
+
 test: $(VENV)/.dev system-deps k8s-binaries ## Run every test tier against real services
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -51,11 +54,18 @@ fmt: $(VENV)/.dev ## Format and fix what ruff can
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-cluster: $(VENV)/.dev k8s-binaries ## Start a local control plane (etcd, apiserver, kwok nodes)
-	@$(BIN)/python -m tests.support.cluster up
+NODE ?= kwok
+cluster: $(VENV)/.dev k8s-binaries ## Start a local control plane (etcd, apiserver, kwok nodes); NODE=real adds a kubelet node
+	@$(if $(filter real,$(NODE)),scripts/node-binaries >/dev/null &&) $(BIN)/python -m tests.support.cluster up --node $(NODE)
 
-cluster-down: ## Stop the local control plane
+cluster-down: ## Stop the local control plane (and a real node: nothing is left behind)
 	@$(BIN)/python -m tests.support.cluster down
+
+services: $(VENV)/.dev system-deps ## Start PostgreSQL+pgvector, Redis, S3 on the node address; print `export` lines
+	@$(BIN)/python -m tests.support.hostservices up
+
+services-down: ## Stop what `make services` started
+	@$(BIN)/python -m tests.support.hostservices down
 
 bench: $(VENV)/.dev system-deps k8s-binaries ## Run the benchmarks; writes bench/results and docs/benchmarks.md
 	$(BIN)/python -m bench

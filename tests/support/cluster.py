@@ -169,9 +169,13 @@ def _write(path: Path, data: bytes, private: bool = False) -> Path:
 class LocalCluster:
     """The control plane under ``root``: ``start()``, ``stop()``, and ``kubeconfig`` for clients."""
 
-    def __init__(self, root: Path, bin_dir: Path) -> None:
+    def __init__(self, root: Path, bin_dir: Path, api_host: str = "127.0.0.1") -> None:
         self.root = root
         self.bin_dir = bin_dir
+        # Where the API server listens and what it advertises: loopback for kwok-only clusters,
+        # the real node's address (reachable from pods) when tests/support/node.py adds one.
+        self.api_host = api_host
+        self.extra_args: dict[str, list[str]] = {}  # component -> extra flags (the real node's)
         self.pki = root / "pki"
         self.logs = root / "logs"
         self.ports = {name: 0 for name in ("etcd", "etcd-peer", "api", "cm", "scheduler")}
@@ -185,7 +189,11 @@ class LocalCluster:
 
     @property
     def server(self) -> str:
-        return f"https://127.0.0.1:{self.ports['api']}"
+        return f"https://{self.api_host}:{self.ports['api']}"
+
+    @property
+    def _loopback(self) -> bool:
+        return ipaddress.ip_address(self.api_host).is_loopback
 
     @property
     def etcd_url(self) -> str:
@@ -307,8 +315,8 @@ class LocalCluster:
             "kube-apiserver",
             [
                 f"--etcd-servers={self.etcd_url}",
-                "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
+                f"--bind-address={self.api_host}",
+                f"--advertise-address={self.api_host}",
                 f"--secure-port={self.ports['api']}",
                 f"--tls-cert-file={pki / 'serving.crt'}",
                 f"--tls-private-key-file={pki / 'serving.key'}",
@@ -319,9 +327,11 @@ class LocalCluster:
                 f"--service-account-signing-key-file={pki / 'sa.key'}",
                 "--authorization-mode=Node,RBAC",
                 "--allow-privileged=true",
-                # Endpoints may not hold loopback addresses, and no pod could reach us anyway.
-                "--endpoint-reconciler-type=none",
+                # Endpoints may not hold loopback addresses, and no pod could reach us anyway;
+                # with a real node, the `kubernetes` Service points at the node's address.
+                "--endpoint-reconciler-type=" + ("none" if self._loopback else "lease"),
                 "--profiling=false",
+                *self.extra_args.get("kube-apiserver", []),
             ],
         )
         self._wait(proc, lambda: self._api("GET", "/readyz")[0] == 200, 90)
@@ -339,6 +349,7 @@ class LocalCluster:
                 f"--cluster-signing-key-file={pki / 'ca.key'}",
                 "--use-service-account-credentials=true",
                 "--controllers=*",  # default-on: deployment, job, cronjob, gc, hpa, sa-token, ...
+                *self.extra_args.get("kube-controller-manager", []),
                 "--leader-elect=false",
                 "--bind-address=127.0.0.1",
                 f"--secure-port={self.ports['cm']}",
@@ -385,7 +396,7 @@ class LocalCluster:
 
     def _api(self, method: str, path: str, body: object | None = None) -> tuple[int, Any]:
         conn = http.client.HTTPSConnection(
-            "127.0.0.1", self.ports["api"], context=self._tls(), timeout=5
+            self.api_host, self.ports["api"], context=self._tls(), timeout=5
         )
         try:
             payload = json.dumps(body) if body is not None else None
@@ -470,6 +481,7 @@ class LocalCluster:
             x509.DNSName("kubernetes.default.svc"),
             x509.DNSName("kubernetes.default.svc.cluster.local"),
             x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+            *([] if self._loopback else [x509.IPAddress(ipaddress.ip_address(self.api_host))]),
             x509.IPAddress(ipaddress.ip_address(SERVICE_IP)),
         ]
         serving = _issue(_name("kube-apiserver"), ca, server=True, sans=sans)
@@ -595,16 +607,23 @@ def stop_recorded(root: Path, timeout: float = 15) -> list[str]:
 # --- CLI -------------------------------------------------------------------------------------
 
 
-def _up(root: Path) -> int:
+def _up(root: Path, node: str = "kwok") -> int:
     state = _state(root)
     if state and all(_running(p["pid"], p["exe"]) for p in state["processes"]):
         print(f"cluster already up in {root}", file=sys.stderr)
         print(f"export KUBECONFIG={state['kubeconfig']}")
         return 0
-    stop_recorded(root)  # leftovers of a half-dead cluster
-    shutil.rmtree(root, ignore_errors=True)
+    _down(root, quiet=True)  # leftovers of a half-dead cluster
     try:
-        cluster = LocalCluster(root, k8s_bin_dir(build=True)).start()
+        if node == "real":
+            from tests.support import node as real_node
+
+            cluster, real = real_node.start_real_cluster(
+                root, k8s_bin_dir(build=True), real_node.node_bin_dir()
+            )
+            real.detach()
+        else:
+            cluster = LocalCluster(root, k8s_bin_dir(build=True)).start()
     except ClusterStartError as exc:
         print(f"cluster failed to start: {exc}", file=sys.stderr)
         return 1
@@ -614,13 +633,19 @@ def _up(root: Path) -> int:
     return 0
 
 
-def _down(root: Path) -> int:
-    if _state(root) is None:
-        print(f"no cluster recorded in {root}", file=sys.stderr)
+def _down(root: Path, quiet: bool = False) -> int:
+    from tests.support import node as real_node
+
+    node_stopped = real_node.teardown(root)  # a real node first: it needs the API's pki only
+    if _state(root) is None and not node_stopped:
+        if not quiet:
+            print(f"no cluster recorded in {root}", file=sys.stderr)
+        shutil.rmtree(root, ignore_errors=True)
         return 0
-    stopped = stop_recorded(root)
+    stopped = node_stopped + stop_recorded(root)
     shutil.rmtree(root, ignore_errors=True)
-    print(f"stopped {', '.join(stopped) or 'nothing (already gone)'}; removed {root}")
+    if not quiet:
+        print(f"stopped {', '.join(stopped) or 'nothing (already gone)'}; removed {root}")
     return 0
 
 
@@ -648,9 +673,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.support.cluster", description=__doc__)
     parser.add_argument("command", choices=["up", "down", "status"])
     parser.add_argument("--dir", type=Path, default=None, help="cluster directory")
+    parser.add_argument(
+        "--node", choices=["kwok", "real"], default="kwok", help="add a real kubelet node"
+    )
     args = parser.parse_args(argv)
     root = args.dir or default_dir()
-    return {"up": _up, "down": _down, "status": _status}[args.command](root)
+    if args.command == "up":
+        return _up(root, args.node)
+    return {"down": _down, "status": _status}[args.command](root)
 
 
 if __name__ == "__main__":

@@ -84,11 +84,17 @@ def _ensure_system_user(name: str) -> str:
 
 @dataclass
 class PostgresServer:
-    """A throw-away PostgreSQL cluster on a free loopback port, with pgvector available."""
+    """A throw-away PostgreSQL cluster on a free loopback port, with pgvector available.
+
+    ``host`` other than loopback (the real node's address, for pods) also lets ``clients``
+    (CIDRs) connect without a password, like loopback.
+    """
 
     root: Path
     port: int = 0
     proc: ManagedProcess | None = None
+    host: str = "127.0.0.1"
+    clients: tuple[str, ...] = ()
 
     @property
     def bin(self) -> Path:
@@ -96,7 +102,7 @@ class PostgresServer:
         return _pg_bin_for(PG_SYSTEM_USER if os.geteuid() == 0 else None)
 
     def url(self, database: str = "postgres") -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+        return f"postgresql://postgres@{self.host}:{self.port}/{database}"
 
     def start(self) -> PostgresServer:
         data = self.root / "pgdata"
@@ -124,6 +130,12 @@ class PostgresServer:
                 capture_output=True,
                 user=user,
             )
+        hba = data / "pg_hba.conf"
+        for cidr in self.clients:
+            line = f"host all all {cidr} trust\n"
+            if line not in hba.read_text():
+                with hba.open("a") as f:
+                    f.write(line)
         self.port = self.port or free_port()
         sock_dir = self.root / "sock"
         sock_dir.mkdir(exist_ok=True)
@@ -138,7 +150,7 @@ class PostgresServer:
                 "-p",
                 str(self.port),
                 "-c",
-                "listen_addresses=127.0.0.1",
+                f"listen_addresses={self.host}",
                 "-c",
                 f"unix_socket_directories={sock_dir}",
                 "-c",
@@ -161,7 +173,7 @@ class PostgresServer:
     def _accepts(self) -> bool:
         import psycopg
 
-        if not port_open(self.port):
+        if not port_open(self.port, self.host):
             return False
         with psycopg.connect(self.url(), connect_timeout=2) as conn:
             conn.execute("SELECT 1")
@@ -188,10 +200,11 @@ class RedisServer:
     root: Path
     port: int = 0
     proc: ManagedProcess | None = None
+    host: str = "127.0.0.1"
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://{self.host}:{self.port}/0"
 
     def start(self) -> RedisServer:
         exe = shutil.which("redis-server")
@@ -208,7 +221,7 @@ class RedisServer:
                 "--port",
                 str(self.port),
                 "--bind",
-                "127.0.0.1",
+                self.host,
                 "--save",
                 "",
                 "--appendonly",
@@ -218,7 +231,7 @@ class RedisServer:
             ],
             self.root / "redis.log",
         ).start()
-        self.proc.wait_ready(lambda: port_open(self.port), timeout=20)
+        self.proc.wait_ready(lambda: port_open(self.port, self.host), timeout=20)
         return self
 
     def stop(self) -> None:
@@ -236,10 +249,11 @@ class S3Server:
     access_key: str = "testing-access-key"
     secret_key: str = "testing-secret-key"
     region: str = "us-east-1"
+    host: str = "127.0.0.1"
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def start(self) -> S3Server:
         try:
@@ -251,11 +265,11 @@ class S3Server:
         env = {**os.environ, "MOTO_ALLOW_NONEXISTENT_REGION": "true"}
         self.proc = ManagedProcess(
             "S3 (moto server)",
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+            [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
             self.root / "s3.log",
             env=env,
         ).start()
-        self.proc.wait_ready(lambda: port_open(self.port), timeout=60)
+        self.proc.wait_ready(lambda: port_open(self.port, self.host), timeout=60)
         return self
 
     def client(self):  # type: ignore[no-untyped-def]
