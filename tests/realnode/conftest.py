@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -36,7 +37,41 @@ class RealCluster:
     bin_dir: Path
     dns: str
     node: real_node.RealNode | None = None
-    env: dict[str, str] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def helm(self, *args: str, check: bool = True) -> str:
+        result = subprocess.run(
+            [str(self.bin_dir / "helm"), f"--kubeconfig={self.kubeconfig}", *args],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"helm {' '.join(args)} exited {result.returncode}:\n{result.stderr}"
+            )
+        return result.stdout
+
+    def namespace(self, prefix: str) -> str:
+        """A new namespace enforcing Pod Security ``restricted``, its pods on the real node."""
+        name = f"{prefix}-{uuid.uuid4().hex[:6]}"
+        manifest = {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {
+                "name": name,
+                "labels": {"pod-security.kubernetes.io/enforce": "restricted"},
+                "annotations": real_node.NAMESPACE_ANNOTATIONS,
+            },
+        }
+        self.kubectl("apply", "-f", "-", input=json.dumps(manifest))
+        wait_until(
+            lambda: self.kubectl("-n", name, "get", "sa", "default", check=False) != "",
+            60,
+            f"service account default in {name}",
+        )
+        return name
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> str:
         result = subprocess.run(
@@ -99,23 +134,67 @@ def real() -> Iterator[RealCluster]:
 @pytest.fixture
 def real_namespace(real: RealCluster) -> Iterator[str]:
     """A namespace enforcing Pod Security ``restricted`` whose pods land on the real node."""
-    name = f"r-{uuid.uuid4().hex[:8]}"
-    manifest = {
-        "apiVersion": "v1",
-        "kind": "Namespace",
-        "metadata": {
-            "name": name,
-            "labels": {"pod-security.kubernetes.io/enforce": "restricted"},
-            "annotations": real_node.NAMESPACE_ANNOTATIONS,
-        },
-    }
-    real.kubectl("apply", "-f", "-", input=json.dumps(manifest))
-    wait_until(
-        lambda: real.kubectl("-n", name, "get", "serviceaccount", "default", check=False) != "",
-        60,
-        f"service account default in {name}",
-    )
+    name = real.namespace("r")
     try:
         yield name
     finally:
         real.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture(scope="session")
+def real_images(real: RealCluster) -> dict[str, str]:
+    """The images `make images` built (name -> ref), imported into the node's containerd.
+
+    With REALNODE_KUBECONFIG they must already be loaded (``kind load image-archive ...``).
+    """
+    from tests.support import images
+
+    version = images.version()
+    refs = {image.name: image.ref(version) for image in images.IMAGES}
+    if real.node is None:
+        return refs
+    for image in images.IMAGES:
+        archive = image.archive(version)
+        if not archive.exists():
+            pytest.fail(f"{archive} is missing: run `make images`", pytrace=False)
+        began = time.monotonic()
+        real.node.import_image(archive)
+        real.timings[f"import_{image.name}_s"] = round(time.monotonic() - began, 1)
+    return refs
+
+
+@pytest.fixture(scope="session")
+def node_services(real: RealCluster) -> Iterator[dict[str, str]]:
+    """PostgreSQL, Redis and S3 on the node address (the exports of `make services`).
+
+    With REALNODE_KUBECONFIG, the same variables (DATABASE_URL, REDIS_URL, S3_ENDPOINT_URL,
+    S3_BUCKET, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) must name services its pods reach.
+    """
+    names = (
+        "DATABASE_URL",
+        "REDIS_URL",
+        "S3_ENDPOINT_URL",
+        "S3_BUCKET",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+    )
+    if real.node is None:
+        missing = [n for n in names if not os.environ.get(n)]
+        if missing:
+            pytest.fail(f"REALNODE_KUBECONFIG needs {', '.join(missing)}", pytrace=False)
+        yield {n: os.environ[n] for n in names}
+        return
+    from tests.support import hostservices
+
+    root = Path(tempfile.mkdtemp(prefix="charterflow-node-services-"))
+    try:
+        values, started = hostservices.start(root)
+    except Exception as exc:
+        pytest.fail(f"services on the node address: {exc}", pytrace=False)
+    try:
+        yield values
+    finally:
+        for proc in reversed(started):
+            proc.stop()
+        real_node.release_address("services")
+        shutil.rmtree(root, ignore_errors=True)

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 
-import dns.message
-import dns.query
-
 from tests.realnode.conftest import RealCluster
 from tests.support import node as real_node
 from tests.support.processes import wait_until
@@ -25,9 +22,7 @@ def test_cluster_dns_pod_is_ready_through_the_api_and_answers_from_the_host(
     assert container["containerID"].startswith("containerd://")
     assert status["podIP"].startswith("10.244.")
 
-    query = dns.message.make_query("kubernetes.default.svc.cluster.local", "A")
-    answer = dns.query.udp(query, real.dns, timeout=5)
-    addresses = [item.address for rrset in answer.answer for item in rrset]
+    addresses = real_node.resolve("kubernetes.default.svc.cluster.local", real.dns)
     service_ip = real.get("-n", "default", "service", "kubernetes")["spec"]["clusterIP"]
     assert addresses == [service_ip]
 
@@ -35,7 +30,7 @@ def test_cluster_dns_pod_is_ready_through_the_api_and_answers_from_the_host(
 def test_restricted_pod_runs_as_nonroot_with_probes_and_logs(
     real: RealCluster, real_namespace: str
 ) -> None:
-    """A pod under Pod Security ``restricted`` lands on the real node (not kwok) and its exec
+    """A pod under Pod Security ``restricted`` lands on the real node (not kwok) and its TCP
     readiness probe really runs; ``kubectl logs`` reaches the kubelet at the node IP."""
     pod = {
         "apiVersion": "v1",

@@ -51,7 +51,7 @@ from tests.support.cluster import (
     _Pair,
     _write,
 )
-from tests.support.processes import ManagedProcess, free_port
+from tests.support.processes import ManagedProcess, free_port, wait_until
 
 NODE_NAME = "charterflow-real-node"
 NODE_IP = "10.250.0.1"  # on the dummy interface; host and pods reach it
@@ -518,6 +518,8 @@ disabled_plugins = [{{DISABLED}}]
             "deployment/coredns",
             f"--timeout={int(timeout)}s",
         )
+        # kube-proxy writes the Service's rules a moment after the endpoint turns ready.
+        wait_until(lambda: bool(resolve("kubernetes.default.svc.cluster.local")), 30, "cluster DNS")
 
     def kubectl(self, *args: str) -> str:
         result = subprocess.run(
@@ -591,6 +593,15 @@ def start_real_cluster(root: Path, k8s_bin: Path, node_bin: Path) -> tuple[Local
         cluster.stop()
         raise
     return cluster, node
+
+
+def resolve(name: str, server: str = CLUSTER_DNS) -> list[str]:
+    """The A records of ``name`` from the cluster DNS, asked from this host (kube-proxy routes)."""
+    import dns.message
+    import dns.query
+
+    answer = dns.query.udp(dns.message.make_query(name, "A"), server, timeout=2)
+    return [item.address for rrset in answer.answer for item in rrset]
 
 
 # --- teardown (also from another process) ----------------------------------------------------
