@@ -49,6 +49,8 @@ def exports(pg: PostgresServer, redis: RedisServer, s3: S3Server) -> dict[str, s
 
 def start(root: Path) -> tuple[dict[str, str], list[processes.ManagedProcess]]:
     """Start the three services on NODE_IP under ``root``; returns the exports and processes."""
+    root.mkdir(parents=True, exist_ok=True)
+    os.chmod(root, 0o755)  # noqa: S103 - PostgreSQL's system user must enter it
     acquire_address("services", str(root))
     started: list[processes.ManagedProcess] = []
     try:

@@ -222,6 +222,10 @@ class RedisServer:
                 str(self.port),
                 "--bind",
                 self.host,
+                # Pods connect from their own addresses; the node address is reachable only
+                # from this machine and its pods (tests/support/node.py).
+                "--protected-mode",
+                "yes" if self.host == "127.0.0.1" else "no",
                 "--save",
                 "",
                 "--appendonly",
