@@ -473,6 +473,9 @@ def _deployment(
     }
 
 
+API_DRAIN_SECONDS = 5  # preStop: how long endpoint removal may take to reach every proxy
+
+
 def _http_probe(path: str, port: str, period: int, failures: int) -> dict[str, Any]:
     return {
         "httpGet": {"path": path, "port": port},
@@ -491,9 +494,13 @@ def api_deployment(owner: Owner, digest: str) -> Manifest:
         "startupProbe": _http_probe("/health/live", "http", 2, 30),
         "livenessProbe": _http_probe("/health/live", "http", 10, 3),
         "readinessProbe": _http_probe("/health/ready", "http", 5, 3),
+        # A terminating pod keeps serving until kube-proxy (and any ingress) has dropped it from
+        # the Service's endpoints, then uvicorn drains in-flight requests (up to 20 s).
+        "lifecycle": {"preStop": {"sleep": {"seconds": API_DRAIN_SECONDS}}},
         "resources": api["resources"],
     }
     template = _template(owner, "api", api, container, digest)
+    template["spec"]["terminationGracePeriodSeconds"] = API_DRAIN_SECONDS + 25
     return _deployment(owner, api_name(owner), "api", api, template)
 
 

@@ -53,6 +53,19 @@ class RealCluster:
             )
         return result.stdout
 
+    def tag_image(self, source: str, target: str) -> None:
+        """Give a loaded image a second name (a "new version" of the same image)."""
+        full = [ref if "/" in ref else f"docker.io/library/{ref}" for ref in (source, target)]
+        if self.node is not None:
+            address = str(self.node.sock)
+        elif not (address := os.environ.get("REALNODE_CONTAINERD", "")):
+            pytest.fail(
+                f"tag {source} as {target} on the cluster's nodes, or set REALNODE_CONTAINERD"
+            )
+        ctr = ["ctr", "--address", address, "-n", "k8s.io", "images", "tag", "--force", *full]
+        result = subprocess.run(ctr, capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stderr
+
     def namespace(self, prefix: str) -> str:
         """A new namespace enforcing Pod Security ``restricted``, its pods on the real node."""
         name = f"{prefix}-{uuid.uuid4().hex[:6]}"

@@ -21,6 +21,7 @@ import pytest
 
 from tests.ingest import samples
 from tests.realnode.conftest import RealCluster
+from tests.realnode.load import Load
 from tests.support import node as real_node
 from tests.support.cluster import REPO
 from tests.support.processes import wait_until
@@ -252,3 +253,73 @@ def test_backup_now_runs_a_backup_pod_that_writes_dump_and_manifest_to_s3(
     ]
     assert key.endswith(".dump")
     assert {key, key.removesuffix(".dump") + ".json"} <= set(keys), (key, keys)
+
+
+@pytest.fixture(scope="module")
+def token(real: RealCluster, app: str) -> str:
+    """A signed-in user's bearer token (the load asks for ``/auth/me``: API and database)."""
+    email = f"load-{uuid.uuid4().hex[:6]}@example.com"
+    body = {"email": email, "password": "a-long-password-1", "name": "Load"}
+    registered = httpx.post(api_url(real, app) + "/api/v1/auth/register", json=body, timeout=30)
+    assert registered.status_code == 201, registered.text
+    return str(registered.json()["access_token"])
+
+
+def _load(real: RealCluster, app: str, token: str) -> Load:
+    return Load(api_url(real, app) + "/api/v1/auth/me", {"Authorization": f"Bearer {token}"})
+
+
+def _api_pods(real: RealCluster, app: str) -> list[dict[str, Any]]:
+    selector = "app.kubernetes.io/component=api"
+    return list(real.get("-n", app, "pods", "-l", selector)["items"])
+
+
+def test_version_bump_migrates_and_rolls_the_api_with_zero_failed_requests(
+    real: RealCluster, app: str, token: str, real_images: dict[str, str]
+) -> None:
+    """A second tag of the same image: the migration Job runs it, then the API rolls over."""
+    repository, version = real_images["charterflow"].rsplit(":", 1)
+    bumped = f"{version}-bump"
+    real.tag_image(real_images["charterflow"], f"{repository}:{bumped}")
+    before = {p["metadata"]["name"] for p in _api_pods(real, app)}
+    patch = json.dumps({"spec": {"version": bumped}})
+    with _load(real, app, token) as load:
+        time.sleep(3)
+        real.kubectl("-n", app, "patch", "charterflow", NAME, "--type=merge", "-p", patch)
+        body = wait_ready(real, app)
+        time.sleep(3)
+    real.timings["rolling_update_requests"] = load.ok + load.failed
+    real.timings["rolling_update_failed_requests"] = load.failed
+    assert body["status"].get("version", bumped) == bumped
+    jobs = real.get("-n", app, "jobs")["items"]
+    images = {
+        j["spec"]["template"]["spec"]["containers"][0]["image"]
+        for j in jobs
+        if j["status"].get("succeeded")
+    }
+    assert f"{repository}:{bumped}" in images
+    after = _api_pods(real, app)
+    assert not before & {p["metadata"]["name"] for p in after}
+    assert all(p["spec"]["containers"][0]["image"].endswith(bumped) for p in after)
+    assert load.ok > 50
+    assert load.failed == 0, dict(load.failures)
+
+
+def test_deleting_an_api_pod_fails_no_request(real: RealCluster, app: str, token: str) -> None:
+    victim = _api_pods(real, app)[0]["metadata"]["name"]
+    with _load(real, app, token) as load:
+        time.sleep(3)
+        real.kubectl("-n", app, "delete", "pod", victim, "--wait=true", "--timeout=120s")
+        wait_until(
+            lambda: (
+                sum(condition(p, "Ready").get("status") == "True" for p in _api_pods(real, app))
+                >= 2
+            ),
+            120,
+            "API back to two ready pods",
+        )
+        time.sleep(3)
+    real.timings["pod_deletion_requests"] = load.ok + load.failed
+    real.timings["pod_deletion_failed_requests"] = load.failed
+    assert load.ok > 30
+    assert load.failed == 0, dict(load.failures)
