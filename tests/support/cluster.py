@@ -499,6 +499,8 @@ class LocalCluster:
             "controller-manager": _name("system:kube-controller-manager"),
             "scheduler": _name("system:kube-scheduler"),
             "kwok": _name("kwok-controller", "system:masters"),
+            # The aggregation layer's client (used when a real node runs metrics-server).
+            "front-proxy": _name("front-proxy-client"),
         }
         for user, subject in identities.items():
             pair = _issue(subject, ca)

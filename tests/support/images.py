@@ -90,7 +90,10 @@ class Image:
         return CACHE / f"{self.name}-{version}.tar"
 
 
-IMAGES = (Image("charterflow", "Dockerfile.app"), Image("charterflow-operator", "Dockerfile.operator"))
+IMAGES = (
+    Image("charterflow", "Dockerfile.app"),
+    Image("charterflow-operator", "Dockerfile.operator"),
+)
 
 
 def version() -> str:
@@ -245,9 +248,7 @@ def context_files() -> list[str]:
         here = Path(dirpath).relative_to(ROOT).as_posix()
         prefix = "" if here == "." else here + "/"
         dirnames[:] = sorted(
-            d
-            for d in dirnames
-            if not excluded(prefix + d) or may_hold_included(prefix + d)
+            d for d in dirnames if not excluded(prefix + d) or may_hold_included(prefix + d)
         )
         files += [prefix + f for f in filenames if not excluded(prefix + f)]
     return sorted(files)
@@ -303,7 +304,11 @@ def build(force: bool = False) -> list[Image]:
             print(f"images: bootstrapping {base} (mmdebstrap, ~2 min)", file=sys.stderr)
             build_base(log)
             base_id = image_id(base)
-            data["base"] = {"ref": base, "key": base_key(), "cold_seconds": time.monotonic() - started}
+            data["base"] = {
+                "ref": base,
+                "key": base_key(),
+                "cold_seconds": time.monotonic() - started,
+            }
         for image in IMAGES:
             began = time.monotonic()
             key = image_key(image, base_id or "", ver)
@@ -362,9 +367,15 @@ def build(force: bool = False) -> list[Image]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.support.images", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.support.images", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("command", nargs="?", default="build", choices=["build"])
-    parser.add_argument("--print-archives", action="store_true", help="print the docker-archive paths instead of the refs")
+    parser.add_argument(
+        "--print-archives",
+        action="store_true",
+        help="print the docker-archive paths instead of the refs",
+    )
     parser.add_argument("--force", action="store_true", help="rebuild even what is fresh")
     args = parser.parse_args(argv)
     images = build(force=args.force)

@@ -61,6 +61,7 @@ POD_CIDR = "10.244.0.0/24"
 CLUSTER_DNS = "10.96.0.10"
 PAUSE_IMAGE = "localhost/charterflow/pause:1"
 COREDNS_IMAGE = "localhost/charterflow/coredns:1"
+METRICS_IMAGE = "localhost/charterflow/metrics-server:1"
 # The real node is tainted and labelled: only pods that ask for it land there (the real tier's
 # namespaces do, through the PodNodeSelector/PodTolerationRestriction annotations below), so
 # the kwok tiers keep scheduling on kwok nodes exactly as before.
@@ -224,6 +225,20 @@ class RealNode:
             f"--kubelet-client-certificate={pki / 'admin.crt'}",
             f"--kubelet-client-key={pki / 'admin.key'}",
             f"--kubelet-certificate-authority={pki / 'ca.crt'}",
+            # The aggregation layer, for metrics-server (pods reached at their own addresses).
+            f"--requestheader-client-ca-file={pki / 'ca.crt'}",
+            "--requestheader-allowed-names=front-proxy-client",
+            "--requestheader-username-headers=X-Remote-User",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            f"--proxy-client-cert-file={pki / 'front-proxy.crt'}",
+            f"--proxy-client-key-file={pki / 'front-proxy.key'}",
+            "--enable-aggregator-routing=true",
+        ]
+        cluster.extra_args["kube-controller-manager"] = [
+            # Test-sized HPA reactions: scale in 30 s after the load stops, not 5 minutes.
+            "--horizontal-pod-autoscaler-downscale-stabilization=30s",
+            "--horizontal-pod-autoscaler-sync-period=5s",
         ]
         self.sock = self.root / "containerd" / "containerd.sock"
         self.ports = {
@@ -452,6 +467,7 @@ disabled_plugins = [{{DISABLED}}]
                 {"key": NODE_LABEL[0], "value": NODE_LABEL[1], "effect": "NoSchedule"}
             ],
             "nodeStatusReportFrequency": "10s",
+            "podLogsDir": str(self.root / "pod-logs"),  # not /var/log/pods
             "shutdownGracePeriod": "0s",
         }
         path = _write(self.root / "config" / "kubelet.yaml", yaml.safe_dump(config).encode())
@@ -521,6 +537,33 @@ disabled_plugins = [{{DISABLED}}]
         # kube-proxy writes the Service's rules a moment after the endpoint turns ready.
         wait_until(lambda: bool(resolve("kubernetes.default.svc.cluster.local")), 30, "cluster DNS")
 
+    def deploy_metrics_server(self, timeout: float = 120) -> None:
+        """metrics-server as a pod on this node, registered as ``v1beta1.metrics.k8s.io``."""
+        self.import_image(
+            docker_archive(
+                self.root / "images" / "metrics-server.tar",
+                METRICS_IMAGE,
+                {"/metrics-server": self.bin_dir / "metrics-server"},
+                ["/metrics-server"],
+            )
+        )
+        manifest = _write(
+            self.root / "addons" / "metrics-server.yaml",
+            (Path(__file__).parent / "node-addons" / "metrics-server.yaml")
+            .read_text()
+            .replace("METRICS_IMAGE", METRICS_IMAGE)
+            .encode(),
+        )
+        self.kubectl("apply", "-f", str(manifest))
+        self.kubectl(
+            "-n",
+            "kube-system",
+            "rollout",
+            "status",
+            "deployment/metrics-server",
+            f"--timeout={int(timeout)}s",
+        )
+
     def kubectl(self, *args: str) -> str:
         result = subprocess.run(
             [
@@ -588,6 +631,7 @@ def start_real_cluster(root: Path, k8s_bin: Path, node_bin: Path) -> tuple[Local
         cluster.start()
         node.start()
         node.deploy_dns()
+        node.deploy_metrics_server()
     except BaseException:
         node.stop()
         cluster.stop()
@@ -700,9 +744,21 @@ def leftovers(root: Path) -> list[str]:
     found += leftover_chains()
     state_sock = str(root / "node" / "containerd" / "containerd.sock")
     found += [f"shim pid {pid}" for pid in _pids_under(state_sock)]
+    found += [f"log link {p}" for p in _container_log_links(root)]
     netns = Path("/run/netns")
     found += [f"netns {p}" for p in (netns.glob("cni-*") if netns.exists() else [])]
     found += [f"cgroup {p}" for p in Path("/sys/fs/cgroup").glob("*/kubepods*")]
+    return found
+
+
+def _container_log_links(root: Path) -> list[Path]:
+    """The kubelet's symlinks in /var/log/containers (a fixed place) into our pod log dir."""
+    links = Path("/var/log/containers")
+    found = []
+    for link in links.iterdir() if links.exists() else []:
+        with contextlib.suppress(OSError):
+            if os.readlink(link).startswith(str(root)):
+                found.append(link)
     return found
 
 
@@ -762,6 +818,8 @@ def teardown(cluster_root: Path) -> list[str]:
         if _run("umount", mount, check=False).returncode != 0:
             _run("umount", "-l", mount, check=False)
     _run("ip", "link", "del", BRIDGE, check=False)
+    for link in _container_log_links(root):
+        link.unlink(missing_ok=True)
     claim = ADDRESS_USERS / "node"
     if claim.exists() and Path(claim.read_text().strip()) == cluster_root:
         release_address("node")
