@@ -28,6 +28,9 @@ from tests.support import node as real_node
 from tests.support.cluster import ClusterStartError, k8s_bin_dir
 from tests.support.processes import wait_until
 
+# The tier's last measurements (docs/benchmarks.md quotes them; tests never assert timings).
+TIMINGS = Path.home() / ".cache" / "charterflow" / "realnode-timings.json"
+
 
 @dataclass
 class RealCluster:
@@ -123,6 +126,7 @@ def real() -> Iterator[RealCluster]:
         )
         return
     root = Path(tempfile.mkdtemp(prefix="charterflow-real-"))
+    began = time.monotonic()
     try:
         cluster, node = real_node.start_real_cluster(
             root, k8s_bin_dir(build=False), real_node.node_bin_dir()
@@ -134,9 +138,13 @@ def real() -> Iterator[RealCluster]:
     if problem:
         shutil.rmtree(root, ignore_errors=True)
         pytest.fail(f"real node unavailable: {problem}", pytrace=False)
+    handle = RealCluster(cluster.kubeconfig, cluster.bin_dir, real_node.CLUSTER_DNS, node)
+    handle.timings["cluster_with_real_node_ready_s"] = round(time.monotonic() - began, 1)
     try:
-        yield RealCluster(cluster.kubeconfig, cluster.bin_dir, real_node.CLUSTER_DNS, node)
+        yield handle
     finally:
+        TIMINGS.parent.mkdir(parents=True, exist_ok=True)
+        TIMINGS.write_text(json.dumps(handle.timings, indent=2) + "\n")
         node.stop()
         cluster.stop()
         left = real_node.leftovers(root)

@@ -22,6 +22,7 @@ class Load:
     pause: float = 0.05
     ok: int = 0
     failures: Counter[str] = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)  # the first few, with their time
     _stop: threading.Event = field(default_factory=threading.Event)
     _workers: list[threading.Thread] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -50,6 +51,10 @@ class Load:
                 outcome = "" if response.status_code == 200 else f"HTTP {response.status_code}"
             except httpx.HTTPError as exc:
                 outcome = type(exc).__name__
+                detail = f"{time.strftime('%H:%M:%S')} {outcome}: {exc}"
+                with self._lock:
+                    if len(self.errors) < 10:
+                        self.errors.append(detail)
             with self._lock:
                 if outcome:
                     self.failures[outcome] += 1

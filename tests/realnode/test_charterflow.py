@@ -302,7 +302,7 @@ def test_version_bump_migrates_and_rolls_the_api_with_zero_failed_requests(
     assert not before & {p["metadata"]["name"] for p in after}
     assert all(p["spec"]["containers"][0]["image"].endswith(bumped) for p in after)
     assert load.ok > 50
-    assert load.failed == 0, dict(load.failures)
+    assert load.failed == 0, (dict(load.failures), load.errors)
 
 
 def test_deleting_an_api_pod_fails_no_request(real: RealCluster, app: str, token: str) -> None:
@@ -322,4 +322,61 @@ def test_deleting_an_api_pod_fails_no_request(real: RealCluster, app: str, token
     real.timings["pod_deletion_requests"] = load.ok + load.failed
     real.timings["pod_deletion_failed_requests"] = load.failed
     assert load.ok > 30
-    assert load.failed == 0, dict(load.failures)
+    assert load.failed == 0, (dict(load.failures), load.errors)
+
+
+def _hpa(real: RealCluster, app: str) -> dict[str, Any]:
+    return real.get("-n", app, "hpa", f"{NAME}-api")
+
+
+def test_api_hpa_scales_out_under_cpu_load_and_back_in(
+    real: RealCluster, app: str, token: str
+) -> None:
+    """metrics-server reads the pods' real CPU from the kubelet; the HPA adds a replica under
+    load and removes it once the load stops (the test cluster's stabilisation is 30 s)."""
+    spec = {
+        "api": {
+            "autoscaling": {
+                "enabled": True,
+                "minReplicas": 2,
+                "maxReplicas": 3,
+                "targetCPUUtilizationPercentage": 50,
+            },
+            "resources": {
+                "requests": {"cpu": "50m", "memory": "128Mi"},
+                "limits": {"memory": "512Mi"},
+            },
+        }
+    }
+    real.kubectl(
+        "-n", app, "patch", "charterflow", NAME, "--type=merge", "-p", json.dumps({"spec": spec})
+    )
+    wait_ready(real, app)
+    wait_until(
+        lambda: _hpa(real, app).get("status", {}).get("currentMetrics") is not None,
+        120,
+        "the HPA reads CPU metrics",
+        interval=2,
+    )
+    with Load(
+        api_url(real, app) + "/api/v1/auth/me",
+        {"Authorization": f"Bearer {token}"},
+        threads=4,
+        pause=0.0,
+    ):
+        began = time.monotonic()
+        wait_until(
+            lambda: _hpa(real, app)["status"].get("desiredReplicas", 0) >= 3,
+            180,
+            "the HPA scales out",
+            interval=2,
+        )
+        real.timings["hpa_scale_out_s"] = round(time.monotonic() - began, 1)
+    began = time.monotonic()
+    wait_until(
+        lambda: _hpa(real, app)["status"].get("desiredReplicas", 0) == 2,
+        240,
+        "the HPA scales back in",
+        interval=2,
+    )
+    real.timings["hpa_scale_in_s"] = round(time.monotonic() - began, 1)
