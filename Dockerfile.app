@@ -11,7 +11,9 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY app ./app
 COPY operator ./operator
-RUN /opt/charterflow/bin/pip install --no-compile "/src"
+# pip and setuptools leave the virtualenv once it is complete: nothing installs at run time.
+RUN /opt/charterflow/bin/pip install --no-compile "/src" \
+ && /opt/charterflow/bin/pip uninstall --yes --quiet pip setuptools
 
 # ---- pg_dump/pg_restore 18 ----------------------------------------------------------------------
 # `charterflow backup|restore` need a client at least as new as the server (PostgreSQL 18; Debian 12
@@ -47,7 +49,7 @@ LABEL org.opencontainers.image.title="charterflow" \
 RUN set -eux; \
     apt-get update; \
     apt-get install -y --no-install-recommends libgssapi-krb5-2 liblz4-1 libzstd1 libssl3 zlib1g; \
-    rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb /var/log/apt /var/log/dpkg.log
+    rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb /var/log/apt /var/log/dpkg.log
 COPY --from=pgclient /opt/postgresql /opt/postgresql
 RUN /opt/postgresql/bin/pg_dump --version && /opt/postgresql/bin/pg_restore --version
 RUN groupadd --system --gid 10001 charterflow \
