@@ -52,6 +52,13 @@ def _whiteout(dest: Path, member: tarfile.TarInfo) -> bool:
     return True
 
 
+def _confined(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo:
+    """Refuse what would land outside the root file system (even through an absolute symlink
+    in it), but keep modes and owners as shipped: a 1777 /tmp must stay 1777."""
+    tarfile.tar_filter(member, dest)  # raises tarfile.FilterError
+    return member
+
+
 def unpack(archive: Path, dest: Path) -> Image:
     """Unpack a docker-archive's layers in order into ``dest``: the image exactly as shipped."""
     dest.mkdir(parents=True)
@@ -63,8 +70,7 @@ def unpack(archive: Path, dest: Path) -> Image:
         for layer in manifest["Layers"]:
             with tarfile.open(fileobj=outer.extractfile(layer)) as tar:
                 members = [m for m in tar.getmembers() if not _whiteout(rootfs, m)]
-                # "tar": nothing lands outside rootfs, even through an absolute symlink in it.
-                tar.extractall(rootfs, members=members, numeric_owner=True, filter="tar")
+                tar.extractall(rootfs, members, numeric_owner=True, filter=_confined)  # noqa: S202
     return Image(rootfs=rootfs, config=config.get("config", {}))
 
 
