@@ -10,12 +10,16 @@ from __future__ import annotations
 import re
 import time
 import urllib.request
+import uuid
 from pathlib import Path
 
+import boto3
+import psycopg
 import pytest
 
 from tests.support import oci
 from tests.support.processes import free_port
+from tests.support.services import PostgresServer
 
 #: A production configuration that passes `charterflow check` (the database is never contacted).
 PRODUCTION = {
@@ -147,3 +151,46 @@ def test_api_serves_health_on_sqlite_with_uploads_in_tmp_and_stops_on_sigterm(
     finally:
         code = runner.stop(name, process)
     assert code == 0, f"exit {code} on SIGTERM\n{log.read_text()[-3000:]}"
+
+
+@pytest.mark.services
+def test_backup_and_restore_run_in_the_app_image_against_real_services(
+    runner: oci.Runner,
+    app_image: oci.Image,
+    postgres_url: str,
+    pg_server: PostgresServer | None,
+    s3_env: dict[str, str],
+) -> None:
+    """`charterflow backup|restore` find pg_dump/pg_restore on the image's PATH and work."""
+    if pg_server is None:
+        pytest.skip("restoring needs a second database on the test server")
+    env = {**PRODUCTION, **s3_env, "DATABASE_URL": postgres_url}
+    backup = runner.run(
+        app_image, ["sh", "-c", "charterflow migrate && charterflow backup --name img"], env=env
+    )
+    assert backup.returncode == 0, backup.stdout + backup.stderr
+    assert "backup written: s3://" in backup.stdout
+
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=s3_env["S3_ENDPOINT_URL"],
+        region_name=s3_env["S3_REGION"],
+        aws_access_key_id=s3_env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=s3_env["AWS_SECRET_ACCESS_KEY"],
+    )
+    listed = s3.list_objects_v2(Bucket=s3_env["S3_BUCKET"])
+    keys = [o["Key"] for o in listed.get("Contents", [])]
+    assert any(k.endswith(".dump") for k in keys), keys
+
+    target = pg_server.create_database(f"r_{uuid.uuid4().hex[:12]}")
+    restore = runner.run(
+        app_image,
+        ["charterflow", "restore", "--name", "img", "--from", "latest"],
+        env={**env, "DATABASE_URL": target},
+    )
+    assert restore.returncode == 0, restore.stdout + restore.stderr
+    with psycopg.connect(target) as conn:
+        (revision,) = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    with psycopg.connect(postgres_url) as conn:
+        (expected,) = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    assert revision == expected
