@@ -61,8 +61,8 @@ fmt: $(VENV)/.dev ## Format and fix what ruff can
 	$(BIN)/ruff check --fix .
 
 NODE ?= kwok
-cluster: $(VENV)/.dev k8s-binaries ## Start a local control plane (etcd, apiserver, kwok nodes); NODE=real adds a kubelet node
-	@$(if $(filter real,$(NODE)),scripts/node-binaries >/dev/null &&) $(BIN)/python -m tests.support.cluster up --node $(NODE)
+cluster: $(VENV)/.dev k8s-binaries $(if $(filter real,$(NODE)),node-binaries images) ## Start a local control plane (etcd, apiserver, kwok nodes); NODE=real adds a kubelet node running the built images
+	@$(BIN)/python -m tests.support.cluster up --node $(NODE)
 
 cluster-down: ## Stop the local control plane (and a real node: nothing is left behind)
 	@$(BIN)/python -m tests.support.cluster down

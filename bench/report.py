@@ -294,6 +294,49 @@ def _images(results: Results) -> str:
     return f"{cold_line} {warm_line}\n\n{table}"
 
 
+def _realnode(results: Results) -> str:
+    r = results.get("realnode")
+    if not r:
+        return "_not run_"
+    t = r["timings"]
+
+    def get(key: str, unit: str = " s") -> str:
+        return f"{t[key]}{unit}" if key in t else "n/a"
+
+    cold = r.get("node_build_cold_seconds")
+    rows = [
+        [
+            "control plane + real node + CoreDNS + metrics-server Ready",
+            get("cluster_with_real_node_ready_s"),
+        ],
+        [
+            "import both images into containerd",
+            f"{get('import_charterflow_s')} + {get('import_charterflow-operator_s')}",
+        ],
+        ["`helm install` -> operator pod Ready", get("helm_install_operator_ready_s")],
+        [
+            "CharterFlow applied -> Ready on real pods (migration Job included)",
+            get("charterflow_ready_s"),
+        ],
+        [
+            "version bump under load: failed / total requests",
+            f"{get('rolling_update_failed_requests', '')} / {get('rolling_update_requests', '')}",
+        ],
+        [
+            "API pod deleted under load: failed / total requests",
+            f"{get('pod_deletion_failed_requests', '')} / {get('pod_deletion_requests', '')}",
+        ],
+        ["HPA: load on -> a third replica wanted", get("hpa_scale_out_s")],
+        ["HPA: load off -> back to two (stabilisation 30 s)", get("hpa_scale_in_s")],
+        [
+            "node binaries build, cold / warm",
+            f"{f'{cold / 60:.0f} min' if cold else 'n/a'} / {r['node_build_warm_seconds']} s",
+        ],
+        ["`tests/realnode` wall time", f"{r['tier_wall_seconds']} s"],
+    ]
+    return _table(["step", "measured"], rows)
+
+
 def _med(section: dict[str, Any], key: str, unit: str = "") -> str:
     return f"{section[key]['median']:g} {unit}".strip()
 
@@ -402,6 +445,10 @@ Goals, not test assertions. Gap = measured / allowed (above 1: missed by that fa
 ## Images
 
 {_images(results)}
+
+## Real pods
+
+{_realnode(results)}
 
 ## Retrieval quality
 

@@ -624,6 +624,9 @@ def _up(root: Path, node: str = "kwok") -> int:
                 root, k8s_bin_dir(build=True), real_node.node_bin_dir()
             )
             real.detach()
+            for archive in real_node.built_image_archives():
+                real.import_image(archive)
+                print(f"imported {archive.name}", file=sys.stderr)
         else:
             cluster = LocalCluster(root, k8s_bin_dir(build=True)).start()
     except ClusterStartError as exc:

@@ -168,6 +168,14 @@ def _alive(cluster_root: Path) -> bool:
 # --- images ----------------------------------------------------------------------------------
 
 
+def built_image_archives() -> list[Path]:
+    """The docker-archives of `make images` that exist (the app and the operator)."""
+    from tests.support import images
+
+    version = images.version()
+    return [a for image in images.IMAGES if (a := image.archive(version)).exists()]
+
+
 def docker_archive(path: Path, ref: str, files: dict[str, Path], entrypoint: list[str]) -> Path:
     """A one-layer image (``files``: path in the image -> file here) as a docker-archive.
 
