@@ -627,7 +627,9 @@ disabled_plugins = [{{DISABLED}}]
                 ],
             }
         )
-        path.write_text(json.dumps(state, indent=2) + "\n")
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2) + "\n")
+        tmp.replace(path)  # atomic: teardown may read it from another process at any time
 
 
 def start_real_cluster(root: Path, k8s_bin: Path, node_bin: Path) -> tuple[LocalCluster, RealNode]:
@@ -791,7 +793,11 @@ def teardown(cluster_root: Path) -> list[str]:
     path = cluster_root / "node.json"
     if not path.exists():
         return []
-    state = json.loads(path.read_text())
+    try:
+        state = json.loads(path.read_text())
+    except ValueError:  # the writer was killed mid-write: clean up the fixed places anyway
+        node_root = cluster_root / "node"
+        state = {"root": str(node_root), "sock": str(node_root / "containerd" / "containerd.sock")}
     root, sock = Path(state["root"]), state["sock"]
     done = []
     procs = {p["name"]: p["pid"] for p in state.get("processes", [])}
