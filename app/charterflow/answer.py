@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import httpx
 from sqlalchemy.orm import Session
@@ -104,18 +104,13 @@ def extractive(embedder: Embedder, question: str, passages: list[Hit]) -> Answer
     return Answer(text, "extractive", chosen)
 
 
-def ask_llm(settings: Settings, question: str, passages: list[Hit]) -> Answer:
-    """Ask the chat model to answer from ``passages`` only; map its ``[n]`` to citations."""
-    if not settings.llm_url or not settings.llm_model:
-        raise LLMError("LLM_URL and LLM_MODEL are not set")
+def chat_request(settings: Settings, question: str, passages: list[Hit]) -> dict[str, Any]:
+    """The chat-completions body asking the model to answer ``question`` from ``passages``."""
     numbered = "\n\n".join(
         f"[{n}] ({hit.document_title}{f', page {hit.page}' if hit.page else ''})\n{hit.text}"
         for n, hit in enumerate(passages, start=1)
     )
-    headers = {}
-    if settings.llm_api_key:
-        headers["Authorization"] = f"Bearer {settings.llm_api_key.get_secret_value()}"
-    body = {
+    return {
         "model": settings.llm_model,
         "temperature": 0,
         "messages": [
@@ -123,16 +118,17 @@ def ask_llm(settings: Settings, question: str, passages: list[Hit]) -> Answer:
             {"role": "user", "content": f"Passages:\n\n{numbered}\n\nQuestion: {question}"},
         ],
     }
-    try:
-        r = httpx.post(
-            endpoint(settings.llm_url, "/chat/completions"), json=body, headers=headers, timeout=60
-        )
-        r.raise_for_status()
-        content = str(r.json()["choices"][0]["message"]["content"]).strip()
-    except (httpx.HTTPError, KeyError, IndexError, TypeError, ValueError) as exc:
-        raise LLMError(type(exc).__name__) from exc
-    if not content:
-        raise LLMError("empty reply")
+
+
+def llm_headers(settings: Settings) -> dict[str, str]:
+    if settings.llm_api_key:
+        return {"Authorization": f"Bearer {settings.llm_api_key.get_secret_value()}"}
+    return {}
+
+
+def cited_reply(content: str, passages: list[Hit]) -> Answer:
+    """The model's reply with its ``[n]`` renumbered to the citations returned; markers naming
+    no passage are dropped."""
     order: dict[int, int] = {}
 
     def renumber(match: re.Match[str]) -> str:
@@ -142,9 +138,39 @@ def ask_llm(settings: Settings, question: str, passages: list[Hit]) -> Answer:
         order.setdefault(n, len(order) + 1)
         return f"[{order[n]}]"
 
-    text = re.sub(r" +([.,;:!?])", r"\1", _MARKER.sub(renumber, content)).strip()
+    text = re.sub(r" +([.,;:!?])", r"\1", _MARKER.sub(renumber, content.strip())).strip()
     citations = [_cite(passages[n - 1]) for n in order]
     return Answer(text, "llm", citations)
+
+
+def ask_llm(settings: Settings, question: str, passages: list[Hit]) -> Answer:
+    """Ask the chat model to answer from ``passages`` only; map its ``[n]`` to citations."""
+    if not settings.llm_url or not settings.llm_model:
+        raise LLMError("LLM_URL and LLM_MODEL are not set")
+    try:
+        r = httpx.post(
+            endpoint(settings.llm_url, "/chat/completions"),
+            json=chat_request(settings, question, passages),
+            headers=llm_headers(settings),
+            timeout=60,
+        )
+        r.raise_for_status()
+        content = str(r.json()["choices"][0]["message"]["content"]).strip()
+    except (httpx.HTTPError, KeyError, IndexError, TypeError, ValueError) as exc:
+        raise LLMError(type(exc).__name__) from exc
+    if not content:
+        raise LLMError("empty reply")
+    return cited_reply(content, passages)
+
+
+def relevant_passages(
+    db: Session, embedder: Embedder, notebook_id: str, query: str, top_k: int = 5
+) -> list[Hit]:
+    """The notebook's passages that support ``query``, most similar first, at most ``top_k``."""
+    hits = search(db, embedder, notebook_id, query, limit=max(top_k, CANDIDATE_PASSAGES))
+    relevant = [h for h in hits if supports(embedder, query, h.text, h.similarity)]
+    relevant.sort(key=lambda h: -h.similarity)
+    return relevant[:top_k]
 
 
 def answer(
@@ -154,18 +180,21 @@ def answer(
     notebook_id: str,
     question: str,
     top_k: int = 5,
+    *,
+    prompt: str | None = None,
 ) -> Answer:
-    """Answer ``question`` from the notebook's documents, with citations."""
+    """Answer ``question`` from the notebook's documents, with citations.
+
+    ``question`` is what retrieval uses; ``prompt`` (default: the question) is what the model
+    is asked, so a conversation can retrieve with a rewritten follow-up yet ask it as said.
+    """
     mode: Literal["extractive", "llm"] = "llm" if settings.llm_url else "extractive"
-    hits = search(db, embedder, notebook_id, question, limit=max(top_k, CANDIDATE_PASSAGES))
-    relevant = [h for h in hits if supports(embedder, question, h.text, h.similarity)]
-    relevant.sort(key=lambda h: -h.similarity)
-    relevant = relevant[:top_k]
+    relevant = relevant_passages(db, embedder, notebook_id, question, top_k)
     if not relevant:
         return Answer(NOT_FOUND, mode)
     if settings.llm_url:
         try:
-            return ask_llm(settings, question, relevant)
+            return ask_llm(settings, prompt or question, relevant)
         except LLMError as exc:
             log.warning("LLM failed; answering extractively", error=str(exc))
             fallback = extractive(embedder, question, relevant)

@@ -17,13 +17,13 @@ from pydantic import BaseModel
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from charterflow.models import Document, Membership, Notebook, Role, User
+from charterflow.models import Conversation, Document, Membership, Notebook, Role, User
 from charterflow.ratelimit import RateLimiter
 from charterflow.security import InvalidToken, decode_access_token
 from charterflow.settings import Settings
 
 T = TypeVar("T")
-M = TypeVar("M", Notebook, Document)
+M = TypeVar("M", Notebook, Document, Conversation)
 _ID = re.compile(r"^[0-9a-f]{32}$")
 bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <access_token>`")
 
@@ -119,7 +119,8 @@ def require_role(db: Session, workspace_id: str, user: User, needed: Role) -> Me
 
 
 def _in_my_workspace(db: Session, model: type[M], object_id: str, user: User, needed: Role) -> M:
-    """The notebook or document ``object_id`` if the caller holds ``needed`` in its workspace.
+    """The notebook, document or conversation ``object_id`` if the caller holds ``needed`` in
+    its workspace.
 
     Outside the caller's workspaces it is 404 under the object's own name, so ids cannot be
     probed; inside, a role below ``needed`` is 403.
@@ -156,6 +157,24 @@ def get_writable_document(document_id: str, db: DbSession, user: CurrentUser) ->
 
 ReadableDocument = Annotated[Document, Depends(get_readable_document)]
 WritableDocument = Annotated[Document, Depends(get_writable_document)]
+
+
+def get_readable_conversation(
+    conversation_id: str, db: DbSession, user: CurrentUser
+) -> Conversation:
+    return _in_my_workspace(db, Conversation, conversation_id, user, Role.viewer)
+
+
+def get_own_conversation(conversation_id: str, db: DbSession, user: CurrentUser) -> Conversation:
+    """A conversation the caller may change: one they started, or any if they are an editor."""
+    found = _in_my_workspace(db, Conversation, conversation_id, user, Role.viewer)
+    if found.created_by != user.id:
+        require_role(db, found.workspace_id, user, Role.editor)
+    return found
+
+
+ReadableConversation = Annotated[Conversation, Depends(get_readable_conversation)]
+OwnConversation = Annotated[Conversation, Depends(get_own_conversation)]
 
 
 class Pagination(BaseModel):

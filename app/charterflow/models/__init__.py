@@ -4,6 +4,7 @@ from charterflow.db import Base
 from charterflow.models.audit import AuditEvent
 from charterflow.models.base import new_id, utcnow
 from charterflow.models.chunk import Chunk
+from charterflow.models.conversation import Conversation, Message, TurnStatus
 from charterflow.models.document import Document, DocumentStatus
 from charterflow.models.notebook import Notebook
 from charterflow.models.user import User
@@ -13,11 +14,14 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Chunk",
+    "Conversation",
     "Document",
     "DocumentStatus",
     "Membership",
+    "Message",
     "Notebook",
     "Role",
+    "TurnStatus",
     "User",
     "Workspace",
     "new_id",
