@@ -14,7 +14,9 @@ rather than a citation to a passage that does not support it.
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -63,7 +65,7 @@ class LLMError(RuntimeError):
     """The language model could not give an answer (unreachable, error status, bad reply)."""
 
 
-def _cite(hit: Hit, start: int | None = None, end: int | None = None, score: float = 0) -> Citation:
+def cite(hit: Hit, start: int | None = None, end: int | None = None, score: float = 0) -> Citation:
     s, e = (0, len(hit.text)) if start is None or end is None else (start, end)
     return Citation(
         document_id=hit.document_id,
@@ -92,12 +94,12 @@ def extractive(embedder: Embedder, question: str, passages: list[Hit]) -> Answer
         sim = float(sims[i])
         if chosen and not supports(embedder, question, hit.text[s:e], sim):
             continue  # the best sentence of a relevant passage is always kept
-        cite = _cite(hit, s, e, sim)
-        keys = {(cite.document_id, cite.start, cite.end), cite.text.casefold()}
+        citation = cite(hit, s, e, sim)
+        keys = {(citation.document_id, citation.start, citation.end), citation.text.casefold()}
         if keys & seen:
             continue  # the same sentence from an overlapping passage
         seen |= keys
-        chosen.append(cite)
+        chosen.append(citation)
         if len(chosen) == MAX_SENTENCES:
             break
     text = " ".join(f"{c.text} [{n}]" for n, c in enumerate(chosen, start=1))
@@ -139,7 +141,7 @@ def cited_reply(content: str, passages: list[Hit]) -> Answer:
         return f"[{order[n]}]"
 
     text = re.sub(r" +([.,;:!?])", r"\1", _MARKER.sub(renumber, content.strip())).strip()
-    citations = [_cite(passages[n - 1]) for n in order]
+    citations = [cite(passages[n - 1]) for n in order]
     return Answer(text, "llm", citations)
 
 
@@ -201,3 +203,39 @@ def answer(
             fallback.warning = f"The language model is unavailable ({exc}); extractive answer."
             return fallback
     return extractive(embedder, question, relevant)
+
+
+async def stream_llm(settings: Settings, question: str, passages: list[Hit]) -> AsyncIterator[str]:
+    """The model's answer as it is generated (OpenAI ``stream: true``), piece by piece.
+
+    Leaving the iteration early (a client that disconnected) closes the upstream request.
+    Raises ``LLMError`` for an error status, a broken stream or a reply that stops short.
+    """
+    if not settings.llm_url or not settings.llm_model:
+        raise LLMError("LLM_URL and LLM_MODEL are not set")
+    body = {**chat_request(settings, question, passages), "stream": True}
+    url = endpoint(settings.llm_url, "/chat/completions")
+    finished = False
+    try:
+        async with (
+            httpx.AsyncClient(timeout=httpx.Timeout(60, connect=10)) as client,
+            client.stream("POST", url, json=body, headers=llm_headers(settings)) as response,
+        ):
+            response.raise_for_status()
+            async for line in response.aiter_lines():
+                if not line.startswith("data:"):
+                    continue
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    finished = True
+                    break
+                choice = json.loads(data)["choices"][0]
+                piece = (choice.get("delta") or {}).get("content")
+                if piece:
+                    yield str(piece)
+                if choice.get("finish_reason"):
+                    finished = True
+    except (httpx.HTTPError, KeyError, IndexError, TypeError, ValueError) as exc:
+        raise LLMError(type(exc).__name__) from exc
+    if not finished:
+        raise LLMError("the stream ended before the answer was complete")

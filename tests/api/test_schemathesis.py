@@ -33,7 +33,11 @@ def _real_ids(api: Api, user: Account) -> dict[str, str]:
     """Ids of things the user can reach, so that generated requests get past the 404s."""
     notebook = api.notebook(user)
     document = api.upload(user, notebook["id"], "seed.md", b"# seed\n").json()
+    conversation = api.client.post(
+        f"/api/v1/notebooks/{notebook['id']}/conversations", json={}, headers=user.headers
+    ).json()
     return {
+        "conversation_id": conversation["id"],
         "workspace_id": notebook["workspace_id"],
         "notebook_id": notebook["id"],
         "document_id": document["id"],

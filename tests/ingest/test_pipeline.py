@@ -23,8 +23,8 @@ from charterflow.settings import Settings
 from sqlalchemy import func, select
 
 from tests.api.conftest import BASE, migrated
-from tests.ingest.conftest import OpenAICompatible
 from tests.ingest.samples import CORRUPT_PDF, HTML, PDF_PAGE_2, all_samples, pdf
+from tests.support.llm import OpenAICompatible
 from tests.support.processes import free_port
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 
 from charterflow.api.deps import (
@@ -33,6 +34,7 @@ from charterflow.schemas.conversations import (
     MessageOut,
 )
 from charterflow.services import audit, conversations
+from charterflow.services.answer_stream import stream_turn
 
 router = APIRouter(tags=["conversations"])
 
@@ -171,10 +173,17 @@ def list_messages(
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
 
 
+_STREAM = {
+    "description": "The turn; with `Accept: text/event-stream`, Server-Sent Events `citations`, "
+    "`delta` (repeated), then `done` (the stored turn) or `error` (`{detail, turn}`).",
+    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+}
+
+
 @router.post(
     "/conversations/{conversation_id}/messages",
     response_model=MessageOut,
-    responses=errors(*AUTHED, 403),
+    responses={200: _STREAM, **errors(*AUTHED, 403)},
     summary="Ask the next question; a follow-up is answered in the conversation's context",
 )
 async def ask(
@@ -184,7 +193,15 @@ async def ask(
     db: DbSession,
     user: CurrentUser,
     settings: AppSettings,
-) -> Message:
+) -> Message | StreamingResponse:
+    if "text/event-stream" in request.headers.get("accept", ""):
+        db.close()  # the stream uses sessions of its own, for as long as it lasts
+        events = stream_turn(request, settings, conversation.id, body.question, body.top_k, user.id)
+        return StreamingResponse(
+            events,
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
     return await run_in_threadpool(
         conversations.ask,
         db,
