@@ -81,6 +81,15 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(
         50 * 1024 * 1024, ge=1, description="Largest accepted upload, in bytes (413 above)."
     )
+    url_fetch_allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated hosts or CIDRs that URL sources may fetch although they "
+        "are private, loopback or link-local (refused by default: server-side request "
+        "forgery). For tests and intranets only.",
+    )
+    url_fetch_timeout_seconds: float = Field(
+        20.0, gt=0, le=300, description="Longest fetch of a URL source, redirects included."
+    )
     dependency_timeout_seconds: float = Field(
         2.0, gt=0, le=2.0, description="Timeout of each `/health/ready` dependency check."
     )
@@ -128,7 +137,7 @@ class Settings(BaseSettings):
         "lost with Redis); a duplicate job is harmless.",
     )
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "url_fetch_allow", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):

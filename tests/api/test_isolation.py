@@ -59,6 +59,8 @@ def _requests(w: dict[str, Any], who: Account) -> list[tuple[str, str, str, dict
         ("PATCH", f"/notebooks/{nb}", {"json": {"title": "mine now"}}),
         ("POST", "/notebooks", {"json": {"title": "x", "workspace_id": ws}}),
         ("POST", f"/notebooks/{nb}/documents", {"files": {"file": ("a.txt", b"x")}}),
+        ("POST", f"/notebooks/{nb}/documents/text", {"json": {"title": "t", "text": "x"}}),
+        ("POST", f"/notebooks/{nb}/documents/url", {"json": {"url": "https://x.example/"}}),
         ("DELETE", f"/documents/{doc}", {}),
         ("POST", f"/conversations/{conv}/messages", {"json": {"question": "plan?"}}),
         ("PATCH", f"/conversations/{conv}", {"json": {"title": "mine now"}}),

@@ -31,6 +31,7 @@ from charterflow.ingest.chunking import TextChunk, chunk
 from charterflow.ingest.embeddings import Embedder, get_embedder
 from charterflow.ingest.errors import BadDocument, Busy, TransientError
 from charterflow.ingest.parsers import parse
+from charterflow.ingest.webpage import URL_MEDIA_TYPE, fetch
 from charterflow.logging import get_logger
 from charterflow.models import Chunk, Document, DocumentStatus, new_id, utcnow
 from charterflow.settings import Settings
@@ -225,6 +226,16 @@ def _test_pause() -> None:
         time.sleep(seconds)
 
 
+def _source(ctx: IngestContext, doc: Document) -> tuple[str, bytes]:
+    """The media type and bytes to parse: the stored object, or for a URL source the page
+    it names, fetched now within the SSRF rules and bounds of ``webpage.fetch``."""
+    data = _read(ctx.storage, doc.storage_key)
+    if doc.media_type != URL_MEDIA_TYPE:
+        return doc.media_type, data
+    page = fetch(data.decode("utf-8"), ctx.settings)
+    return page.media_type, page.data
+
+
 def ingest(ctx: IngestContext, document_id: str) -> Outcome:
     """Ingest one document. Returns the outcome, or raises ``TransientError`` (retry later)
     after putting the document back to ``pending`` with the reason in ``error``."""
@@ -240,7 +251,7 @@ def ingest(ctx: IngestContext, document_id: str) -> Outcome:
                 doc = db.get(Document, document_id)
             if doc is None:
                 return Outcome.skipped
-            extracted = parse(doc.media_type, _read(ctx.storage, doc.storage_key))
+            extracted = parse(*_source(ctx, doc))
             _test_pause()
             pieces = chunk(extracted)
             vectors = list(ctx.embedder.embed([p.text for p in pieces]))

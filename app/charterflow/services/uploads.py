@@ -68,10 +68,18 @@ def store_document(
     filename: str | None,
     title: str | None,
     limit: int,
+    source_url: str | None = None,
+    media_type: str | None = None,
 ) -> Document:
-    """Check, store and record one upload; returns the committed ``pending`` document."""
+    """Check, store and record one upload; returns the committed ``pending`` document.
+
+    ``media_type`` overrides detection (a URL source's object is its address, ingested by
+    fetching it); ``source_url`` is recorded on the row.
+    """
     name = sanitize_filename(filename)
     info = inspect(stream, name, limit)
+    if media_type is not None:
+        info = Inspected(size=info.size, sha256=info.sha256, media_type=media_type)
     doc_id = new_id()
     key = f"documents/{doc_id}"
     storage.put(key, stream, content_type=info.media_type)
@@ -86,6 +94,7 @@ def store_document(
             size_bytes=info.size,
             sha256=info.sha256,
             storage_key=key,
+            source_url=source_url,
             created_by=user.id,
         )
         db.add(doc)

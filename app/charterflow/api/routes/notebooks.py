@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import io
+from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import (
     APIRouter,
@@ -28,13 +30,21 @@ from charterflow.api.deps import (
     require_role,
 )
 from charterflow.api.errors import AUTHED, errors
+from charterflow.ingest.webpage import URL_MEDIA_TYPE
 from charterflow.logging import get_logger
 from charterflow.models import Document, Membership, Notebook, Role, Workspace
 from charterflow.schemas.common import Page, Title
-from charterflow.schemas.notebooks import DocumentOut, NotebookIn, NotebookOut, NotebookUpdate
+from charterflow.schemas.notebooks import (
+    DocumentOut,
+    NotebookIn,
+    NotebookOut,
+    NotebookUpdate,
+    TextSourceIn,
+    UrlSourceIn,
+)
 from charterflow.services import audit
 from charterflow.services.cleanup import delete_with_documents
-from charterflow.services.filetypes import UnsupportedType
+from charterflow.services.filetypes import TXT, UnsupportedType
 from charterflow.services.uploads import UploadTooLarge, store_document
 
 router = APIRouter(prefix="/notebooks", tags=["notebooks"])
@@ -193,6 +203,84 @@ def upload_document(
     settings: AppSettings,
     title: Annotated[Title | None, Form()] = None,
 ) -> Document:
+    return _accept(
+        request,
+        db,
+        notebook,
+        user,
+        settings,
+        stream=file.file,
+        filename=file.filename,
+        title=title,
+    )
+
+
+@router.post(
+    "/{notebook_id}/documents/text",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=DocumentOut,
+    responses=errors(*AUTHED, 403, 413, 503),
+    summary="Add pasted text as a source, with a title; ingested like uploads",
+)
+def add_text_source(
+    notebook: WritableNotebook,
+    body: TextSourceIn,
+    request: Request,
+    db: DbSession,
+    user: CurrentUser,
+    settings: AppSettings,
+) -> Document:
+    return _accept(
+        request,
+        db,
+        notebook,
+        user,
+        settings,
+        stream=io.BytesIO(body.text.encode("utf-8")),
+        filename=f"{body.title}.txt",
+        title=body.title,
+        media_type=TXT,
+    )
+
+
+@router.post(
+    "/{notebook_id}/documents/url",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=DocumentOut,
+    responses=errors(*AUTHED, 403, 503),
+    summary="Add a web page by URL; the worker fetches it (private addresses are refused)",
+)
+def add_url_source(
+    notebook: WritableNotebook,
+    body: UrlSourceIn,
+    request: Request,
+    db: DbSession,
+    user: CurrentUser,
+    settings: AppSettings,
+) -> Document:
+    return _accept(
+        request,
+        db,
+        notebook,
+        user,
+        settings,
+        stream=io.BytesIO(body.url.encode("utf-8")),
+        filename=urlsplit(body.url).netloc or "page",
+        title=body.title or body.url[:300],
+        media_type=URL_MEDIA_TYPE,
+        source_url=body.url,
+    )
+
+
+def _accept(
+    request: Request,
+    db: DbSession,
+    notebook: Notebook,
+    user: CurrentUser,
+    settings: AppSettings,
+    **source: Any,
+) -> Document:
+    """Store a source (413/415 as for uploads) and queue its ingestion; 202 either way."""
     try:
         doc = store_document(
             db,
@@ -200,10 +288,8 @@ def upload_document(
             request,
             notebook=notebook,
             user=user,
-            stream=file.file,
-            filename=file.filename,
-            title=title,
             limit=settings.max_upload_bytes,
+            **source,
         )
     except UploadTooLarge:
         raise HTTPException(

@@ -1,4 +1,5 @@
-"""Conversations in a notebook and their turns (question, answer, citations, timings).
+"""Conversations in a notebook and their turns (question, answer, citations, timings);
+documents gain ``source_url`` (URL sources).
 
 Revision ID: 0016
 Revises: 0002
@@ -24,6 +25,7 @@ def _when(name: str) -> sa.Column:
 
 
 def upgrade() -> None:
+    op.add_column("documents", sa.Column("source_url", sa.Text(), nullable=True))
     op.create_table(
         "conversations",
         sa.Column("id", ID, nullable=False),
@@ -101,3 +103,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("conversation_messages")
     op.drop_table("conversations")
+    with op.batch_alter_table("documents") as batch:
+        batch.drop_column("source_url")
