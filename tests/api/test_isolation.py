@@ -26,7 +26,11 @@ def world(api: Api) -> dict[str, Any]:
     conv = api.client.post(
         f"{API}/notebooks/{nb['id']}/conversations", json={"title": "Plans"}, headers=alice.headers
     ).json()
+    note = api.client.post(
+        f"{API}/notebooks/{nb['id']}/notes", json={"title": "N", "body": "B"}, headers=alice.headers
+    ).json()
     return {
+        "note": note["id"],
         "alice": alice,
         "bob": bob,
         "vera": vera,
@@ -42,7 +46,7 @@ Call = tuple[str, str, dict[str, Any]]
 
 def _requests(w: dict[str, Any], who: Account) -> list[tuple[str, str, str, dict[str, Any]]]:
     """Every operation on Alice's things, as ``(needed role, method, path, request kwargs)``."""
-    ws, nb, doc, conv = w["ws"], w["nb"], w["doc"], w["conv"]
+    ws, nb, doc, conv, note = w["ws"], w["nb"], w["doc"], w["conv"], w["note"]
     reads: list[Call] = [
         ("GET", f"/workspaces/{ws}", {}),
         ("GET", f"/workspaces/{ws}/members", {}),
@@ -54,6 +58,9 @@ def _requests(w: dict[str, Any], who: Account) -> list[tuple[str, str, str, dict
         ("GET", f"/notebooks/{nb}/conversations", {}),
         ("GET", f"/conversations/{conv}", {}),
         ("GET", f"/conversations/{conv}/messages", {}),
+        ("GET", f"/notebooks/{nb}/notes", {}),
+        ("GET", f"/notes/{note}", {}),
+        ("GET", f"/notes/{note}/export", {}),
     ]
     writes: list[Call] = [
         ("PATCH", f"/notebooks/{nb}", {"json": {"title": "mine now"}}),
@@ -65,6 +72,9 @@ def _requests(w: dict[str, Any], who: Account) -> list[tuple[str, str, str, dict
         ("POST", f"/conversations/{conv}/messages", {"json": {"question": "plan?"}}),
         ("PATCH", f"/conversations/{conv}", {"json": {"title": "mine now"}}),
         ("DELETE", f"/conversations/{conv}", {}),
+        ("POST", f"/notebooks/{nb}/notes", {"json": {"title": "t", "body": "b"}}),
+        ("PATCH", f"/notes/{note}", {"json": {"body": "mine now"}}),
+        ("DELETE", f"/notes/{note}", {}),
         ("DELETE", f"/notebooks/{nb}", {}),
     ]
     owner_only: list[Call] = [

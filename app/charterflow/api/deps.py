@@ -17,13 +17,13 @@ from pydantic import BaseModel
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from charterflow.models import Conversation, Document, Membership, Notebook, Role, User
+from charterflow.models import Conversation, Document, Membership, Note, Notebook, Role, User
 from charterflow.ratelimit import RateLimiter
 from charterflow.security import InvalidToken, decode_access_token
 from charterflow.settings import Settings
 
 T = TypeVar("T")
-M = TypeVar("M", Notebook, Document, Conversation)
+M = TypeVar("M", Notebook, Document, Conversation, Note)
 _ID = re.compile(r"^[0-9a-f]{32}$")
 bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <access_token>`")
 
@@ -119,8 +119,8 @@ def require_role(db: Session, workspace_id: str, user: User, needed: Role) -> Me
 
 
 def _in_my_workspace(db: Session, model: type[M], object_id: str, user: User, needed: Role) -> M:
-    """The notebook, document or conversation ``object_id`` if the caller holds ``needed`` in
-    its workspace.
+    """The notebook, document, conversation or note ``object_id`` if the caller holds
+    ``needed`` in its workspace.
 
     Outside the caller's workspaces it is 404 under the object's own name, so ids cannot be
     probed; inside, a role below ``needed`` is 403.
@@ -175,6 +175,18 @@ def get_own_conversation(conversation_id: str, db: DbSession, user: CurrentUser)
 
 ReadableConversation = Annotated[Conversation, Depends(get_readable_conversation)]
 OwnConversation = Annotated[Conversation, Depends(get_own_conversation)]
+
+
+def get_readable_note(note_id: str, db: DbSession, user: CurrentUser) -> Note:
+    return _in_my_workspace(db, Note, note_id, user, Role.viewer)
+
+
+def get_writable_note(note_id: str, db: DbSession, user: CurrentUser) -> Note:
+    return _in_my_workspace(db, Note, note_id, user, Role.editor)
+
+
+ReadableNote = Annotated[Note, Depends(get_readable_note)]
+WritableNote = Annotated[Note, Depends(get_writable_note)]
 
 
 class Pagination(BaseModel):

@@ -10,6 +10,7 @@ from charterflow.api.routes import (
     conversations,
     documents,
     notebooks,
+    notes,
     search,
     workspaces,
 )
@@ -21,3 +22,4 @@ api_router.include_router(notebooks.router)
 api_router.include_router(documents.router)
 api_router.include_router(search.router)
 api_router.include_router(conversations.router)
+api_router.include_router(notes.router)

@@ -64,15 +64,18 @@ def _public(address: IP) -> bool:
 
 def check_url(url: str, allow: list[str]) -> tuple[str, IP]:
     """The URL's host and the address to connect to; ``BadDocument`` when it is refused."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError as exc:
+        raise BadDocument("the address is not a valid URL") from exc
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise BadDocument("only http and https addresses can be fetched")
     host = parts.hostname
-    port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise BadDocument(f"the host {host} could not be found") from exc
+    except (OSError, UnicodeError, ValueError) as exc:
+        raise BadDocument(f"the host {host[:100]!r} could not be found") from exc
     addresses = [ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos]
     refused = [a for a in addresses if not _public(a) and not _allowed(host, a, allow)]
     if refused or not addresses:

@@ -6,6 +6,7 @@ from charterflow.models.base import new_id, utcnow
 from charterflow.models.chunk import Chunk
 from charterflow.models.conversation import Conversation, Message, TurnStatus
 from charterflow.models.document import Document, DocumentStatus
+from charterflow.models.note import Note
 from charterflow.models.notebook import Notebook
 from charterflow.models.user import User
 from charterflow.models.workspace import Membership, Role, Workspace
@@ -19,6 +20,7 @@ __all__ = [
     "DocumentStatus",
     "Membership",
     "Message",
+    "Note",
     "Notebook",
     "Role",
     "TurnStatus",

@@ -36,8 +36,11 @@ class Inspected:
     media_type: str
 
 
-def inspect(stream: BinaryIO, filename: str, limit: int) -> Inspected:
-    """One pass over ``stream``: size (at most ``limit``), SHA-256 and detected media type."""
+def inspect(
+    stream: BinaryIO, filename: str, limit: int, media_type: str | None = None
+) -> Inspected:
+    """One pass over ``stream``: size (at most ``limit``), SHA-256 and detected media type
+    (unless ``media_type`` is given: pasted text and URLs are what they are said to be)."""
     digest = hashlib.sha256()
     sniffer = TextSniffer()
     head = b""
@@ -52,8 +55,9 @@ def inspect(stream: BinaryIO, filename: str, limit: int) -> Inspected:
             head += block[: HEAD_BYTES - len(head)]
     sniffer.feed(b"", final=True)
     stream.seek(0)
-    media_type = detect(head, stream, sniffer, filename)
-    stream.seek(0)
+    if media_type is None:
+        media_type = detect(head, stream, sniffer, filename)
+        stream.seek(0)
     return Inspected(size=size, sha256=digest.hexdigest(), media_type=media_type)
 
 
@@ -77,9 +81,7 @@ def store_document(
     fetching it); ``source_url`` is recorded on the row.
     """
     name = sanitize_filename(filename)
-    info = inspect(stream, name, limit)
-    if media_type is not None:
-        info = Inspected(size=info.size, sha256=info.sha256, media_type=media_type)
+    info = inspect(stream, name, limit, media_type)
     doc_id = new_id()
     key = f"documents/{doc_id}"
     storage.put(key, stream, content_type=info.media_type)

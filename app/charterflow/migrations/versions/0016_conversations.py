@@ -1,5 +1,5 @@
 """Conversations in a notebook and their turns (question, answer, citations, timings);
-documents gain ``source_url`` (URL sources).
+documents gain ``source_url`` (URL sources); notes.
 
 Revision ID: 0016
 Revises: 0002
@@ -99,8 +99,43 @@ def upgrade() -> None:
         ["conversation_id", "created_at"],
     )
 
+    op.create_table(
+        "notes",
+        sa.Column("id", ID, nullable=False),
+        sa.Column("workspace_id", ID, nullable=False),
+        sa.Column("notebook_id", ID, nullable=False),
+        sa.Column("title", sa.String(), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("citations", sa.JSON(), nullable=False),
+        sa.Column("from_message_id", ID, nullable=True),
+        sa.Column("created_by", ID, nullable=True),
+        _when("created_at"),
+        _when("updated_at"),
+        sa.ForeignKeyConstraint(
+            ["workspace_id"],
+            ["workspaces.id"],
+            name=op.f("fk_notes_workspace_id_workspaces"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["notebook_id"],
+            ["notebooks.id"],
+            name=op.f("fk_notes_notebook_id_notebooks"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["created_by"],
+            ["users.id"],
+            name=op.f("fk_notes_created_by_users"),
+            ondelete="SET NULL",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_notes")),
+    )
+    op.create_index("ix_notes_notebook_created", "notes", ["notebook_id", "created_at"])
+
 
 def downgrade() -> None:
+    op.drop_table("notes")
     op.drop_table("conversation_messages")
     op.drop_table("conversations")
     with op.batch_alter_table("documents") as batch:
