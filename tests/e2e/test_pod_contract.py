@@ -14,7 +14,7 @@ directories; UPLOAD_PATH=/tmp/uploads lands there), and each containerPort (-> a
 port, substituted in the one env value that tells the process its port, which must exist).
 pg_dump comes from the test PostgreSQL's binaries, where the image installs postgresql-client.
 The read-only root filesystem and the non-root user are not simulated (their fields are checked
-by the builders' unit tests and tests/unit/test_dockerfiles.py).
+by the unit tests of operator/charterflow_operator/children/ and tests/unit/test_dockerfiles.py).
 """
 
 from __future__ import annotations
