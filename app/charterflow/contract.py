@@ -39,7 +39,7 @@ BACKUP_PREFIX: Final = "BACKUP_PREFIX"
 BACKUP_RETENTION_DAYS: Final = "BACKUP_RETENTION_DAYS"
 BACKUP_RESULT_FILE: Final = "BACKUP_RESULT_FILE"
 
-# Environment names read by the application's Settings (the unit test holds each to a field).
+# Every name above: the application's Settings reads each (a unit test holds each to a field).
 SETTINGS_ENV: Final = (
     APP_URL,
     CHARTERFLOW_ENV,
@@ -57,13 +57,13 @@ SETTINGS_ENV: Final = (
     DATABASE_URL,
     REDIS_URL,
     JWT_SECRET,
+    AWS_ACCESS_KEY_ID,
+    AWS_SECRET_ACCESS_KEY,
     WORKER_THREADS,
     BACKUP_PREFIX,
     BACKUP_RETENTION_DAYS,
     BACKUP_RESULT_FILE,
 )
-# Read by boto3 itself rather than by Settings.
-AWS_ENV: Final = (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)
 # Read by the numeric libraries (one BLAS/OpenMP pool per worker thread budget).
 BLAS_THREAD_ENV: Final = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 

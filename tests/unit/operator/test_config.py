@@ -1,11 +1,14 @@
 """The operator's settings (OperatorConfig) are read from the environment as documented, and
 the entry point's help lists them."""
 
+import re
 from collections.abc import Mapping
 
 import pytest
 from charterflow_operator.__main__ import main
 from charterflow_operator.config import OperatorConfig, reference, watch_namespaces
+
+from tests.unit.operator.conftest import REPO
 
 
 def peering_priority(env: Mapping[str, str]) -> int:
@@ -67,3 +70,11 @@ def test_every_setting_is_read_from_its_variable() -> None:
     )
     assert OperatorConfig.from_env({}) == OperatorConfig()
     assert {row[0] for row in reference()} >= {"OPERATOR_WORKERS", "RESYNC_SECONDS"}
+
+
+def test_the_chart_sets_only_settings_the_operator_reads() -> None:
+    deployment = REPO / "charts" / "charterflow-operator" / "templates" / "deployment.yaml"
+    names = set(re.findall(r"^ {12}- name: ([A-Z_]+)$", deployment.read_text(), re.M))
+    read = {env for env, _, _ in reference()}
+    assert names - {"POD_NAME"} <= read, names - read
+    assert {"OPERATOR_WORKERS", "RESYNC_SECONDS", "WATCH_NAMESPACES", "LOG_LEVEL"} <= names

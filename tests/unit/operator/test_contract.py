@@ -1,6 +1,6 @@
 """The operator and the application agree: every environment variable the operator sets on a
-pod or Job is one the application reads (a field of its Settings, or boto3's and the numeric
-libraries' own), and every command it runs is a `charterflow` subcommand."""
+pod or Job is one the application reads (a field of its Settings, or the numeric libraries'
+thread counts), and every command it runs is a `charterflow` subcommand."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def containers(cf: CharterFlow) -> list[dict[str, Any]]:
 def test_every_env_name_the_operator_sets_is_read_by_the_app(cf: CharterFlow) -> None:
     fields = {name.upper() for name in Settings.model_fields}
     assert set(contract.SETTINGS_ENV) <= fields, set(contract.SETTINGS_ENV) - fields
-    read = set(contract.SETTINGS_ENV) | set(contract.AWS_ENV) | set(contract.BLAS_THREAD_ENV)
+    read = set(contract.SETTINGS_ENV) | set(contract.BLAS_THREAD_ENV)
     config = next(m for m in children.build(cf, SECRETS).base if m["kind"] == "ConfigMap")
     set_by_operator = set(config["data"])
     for container in containers(cf):
