@@ -12,7 +12,6 @@ from charterflow_operator.children import jobs
 from charterflow_operator.instance import (
     MAX_JOB_NAME,
     CharterFlow,
-    with_defaults,
 )
 
 from tests.unit.operator.conftest import SECRETS, deployment, everything, respec
@@ -126,20 +125,6 @@ def test_backup_now_job_is_the_cronjobs_job(cf: CharterFlow) -> None:
         "charterflow",
         "backup",
     ]
-
-
-def test_migration_defaults_without_a_restore(cf: CharterFlow) -> None:
-    minimal = with_defaults(
-        {
-            "version": "1.0.0",
-            "appUrl": "https://x.example",
-            "database": {"urlSecretRef": {"name": "db"}},
-            "redis": {"urlSecretRef": {"name": "r"}},
-            "storage": {"s3": {"bucket": "b"}},
-        }
-    )
-    assert minimal["migrations"]["backoffLimit"] == 1
-    assert "restore" not in minimal
 
 
 def test_backup_cronjob(cf: CharterFlow) -> None:
