@@ -18,10 +18,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.kit import KubeHandle, OperatorProcess, install_crds, scratch_namespace
+from tests.e2e.kit import (
+    OPERATOR_PREFIX,
+    KubeHandle,
+    OperatorProcess,
+    install_crds,
+    scratch_namespace,
+)
 from tests.support.cluster import ClusterStartError, LocalCluster, k8s_bin_dir
-
-OPERATOR_PREFIX = "cfop-"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -41,6 +41,8 @@ CRD_NAMES = (
     "clusterkopfpeerings.kopf.dev",
 )
 READY_TIMEOUT = 120
+# Namespaces that the e2e operator fixture watches (conftest.py: ``operator``, ``ns``).
+OPERATOR_PREFIX = "cfop-"
 # The kinds of child a CharterFlow owns, for `kubectl get` (its Jobs come and go by themselves).
 CHILD_KINDS = ",".join(kind.plural for kind in api.CHILD_KINDS if kind is not api.JOB)
 

@@ -21,6 +21,7 @@ import yaml
 
 from tests.e2e.kit import (
     CHILD_KINDS,
+    OPERATOR_PREFIX,
     READY_TIMEOUT,
     KubeHandle,
     OperatorProcess,
@@ -324,7 +325,7 @@ def test_twenty_instances_and_a_quiet_restart(
     kube: KubeHandle, operator: OperatorProcess, make_namespace: Callable[..., str]
 ) -> None:
     small = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "1"}}
-    namespaces = [make_namespace() for _ in range(4)]
+    namespaces = [make_namespace(OPERATOR_PREFIX) for _ in range(4)]
     for ns in namespaces:
         apply_secrets(kube, ns)
         apply(
