@@ -16,7 +16,7 @@ import time
 import traceback
 from collections.abc import Callable
 
-from bench import api, ingestion, kube, report, retrieval, search
+from bench import api, images, ingestion, kube, report, retrieval, search
 from bench.common import RESULTS, load_average, machine, read_results, write_result
 
 FULL: dict[str, Callable[[], object]] = {
@@ -25,6 +25,7 @@ FULL: dict[str, Callable[[], object]] = {
     "ingestion": lambda: write_result("ingestion", ingestion.run(documents=200, repeats=3)),
     "search": lambda: write_result("search", search.run([10_000, 100_000], queries=40, repeats=3)),
     "operator": lambda: write_result("operator", kube.run(repeats=3, many=50, many_repeats=3)),
+    "images": lambda: write_result("images", images.run(repeats=3)),
 }
 #: Seconds instead of minutes: checks that every benchmark still runs, numbers meaningless.
 QUICK: dict[str, Callable[[], object]] = {
@@ -33,6 +34,7 @@ QUICK: dict[str, Callable[[], object]] = {
     "ingestion": lambda: write_result("ingestion", ingestion.run(documents=10, repeats=1)),
     "search": lambda: write_result("search", search.run([1_000, 2_000], queries=10, repeats=1)),
     "operator": lambda: write_result("operator", kube.run(repeats=1, many=10, many_repeats=1)),
+    "images": lambda: write_result("images", images.run(repeats=1)),
 }
 
 

@@ -107,6 +107,17 @@ def targets(results: Results) -> list[Target]:
             None if effective is None else (0.0 if effective == 0 else math.inf),
         )
     )
+    built = results.get("images", {})
+    for name, goal in (("charterflow", 350), ("charterflow-operator", 200)):
+        mb = built.get("images", {}).get(name, {}).get("mb")
+        out.append(
+            Target(
+                f"{name} image size (uncompressed)",
+                f"≤ {goal} MB",
+                f"{mb:.0f} MB" if mb is not None else "not run",
+                mb / goal if mb is not None else None,
+            )
+        )
     rss = op.get("memory", {}).get("peak_rss_mib")
     out.append(
         Target(
@@ -259,6 +270,30 @@ def _operator(results: Results) -> str:
     return f"{note}\n\n{_table(['measure', 'median', 'runs / detail'], rows)}"
 
 
+def _images(results: Results) -> str:
+    built = results.get("images")
+    if not built:
+        return "_not run_"
+    rows = [
+        [f"`{i['ref']}`", f"{i['mb']:.0f} MB", f"{i['build_seconds']:.0f} s ({i['built_at']})"]
+        for i in built["images"].values()
+    ]
+    cold, base, warm = built.get("cold", {}), built.get("base", {}), built["warm_seconds"]
+    cold_line = (
+        f"Cold `make images` (Debian bootstrap of the base, then both images from scratch): "
+        f"{cold['seconds'] / 60:.1f} min, recorded {cold['at']}; of it the base image "
+        f"{base.get('seconds', 0):.0f} s."
+        if cold
+        else "No cold `make images` recorded yet."
+    )
+    warm_line = (
+        f"Warm `make images` (nothing changed): {warm['median']:.2f} s "
+        f"(runs: {', '.join(f'{r:.2f}' for r in warm['runs'])})."
+    )
+    table = _table(["image", "size (uncompressed)", "last build (when)"], rows)
+    return f"{cold_line} {warm_line}\n\n{table}"
+
+
 def _med(section: dict[str, Any], key: str, unit: str = "") -> str:
     return f"{section[key]['median']:g} {unit}".strip()
 
@@ -363,6 +398,10 @@ Goals, not test assertions. Gap = measured / allowed (above 1: missed by that fa
 ## Operator
 
 {_operator(results)}
+
+## Images
+
+{_images(results)}
 
 ## Retrieval quality
 
