@@ -127,6 +127,37 @@ class Settings(BaseSettings):
         description="A document `pending` this long is queued again (its job may have been "
         "lost with Redis); a duplicate job is harmless.",
     )
+    ingest_max_chars: int = Field(
+        5_000_000, ge=1, description="A document with more characters of text is `failed`."
+    )
+    ingest_max_pages: int = Field(
+        2_000, ge=1, description="A PDF with more pages is `failed` (counted before extracting)."
+    )
+    ingest_max_chunks: int = Field(
+        10_000, ge=1, description="A document making more passages than this is `failed`."
+    )
+    ingest_max_elements: int = Field(
+        200_000,
+        ge=1,
+        description="A DOCX with more paragraphs and cells, or an HTML page with more tags, "
+        "is `failed` (bounds the parser's memory).",
+    )
+    ingest_max_unpacked_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=1024,
+        description="Largest decompressed size of a DOCX's text part; checked while unpacking.",
+    )
+    ingest_max_unpack_ratio: int = Field(
+        100,
+        ge=2,
+        description="Largest decompressed/compressed ratio of a DOCX part past 1 MiB (zip bombs).",
+    )
+    ingest_time_budget_seconds: float = Field(
+        120,
+        gt=0,
+        description="Parsing, chunking and embedding one document stop after this long; it is "
+        "`failed`.",
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod

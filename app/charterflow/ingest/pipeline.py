@@ -30,6 +30,7 @@ from charterflow.ingest import metrics
 from charterflow.ingest.chunking import TextChunk, chunk
 from charterflow.ingest.embeddings import Embedder, get_embedder
 from charterflow.ingest.errors import BadDocument, Busy, TransientError
+from charterflow.ingest.limits import Limits, time_budget
 from charterflow.ingest.parsers import parse
 from charterflow.logging import get_logger
 from charterflow.models import Chunk, Document, DocumentStatus, new_id, utcnow
@@ -210,12 +211,21 @@ def _store(
 def _finish(
     ctx: IngestContext, document_id: str, attempt: int, status: DocumentStatus, error: str
 ) -> None:
+    """Settle the document (if still ours); a failed one keeps no chunks, not even those of
+    an earlier version, so search never shows part of a document that was refused."""
+    values: dict[str, object] = {
+        "status": status.value,
+        "error": error[:MAX_ERROR_CHARS],
+        "lease_expires_at": None,
+    }
+    if status == DocumentStatus.failed:
+        values["chunk_count"] = 0
     with session_scope(ctx.session_factory) as db:
-        db.execute(
-            update(Document)
-            .where(*_fenced(document_id, attempt))
-            .values(status=status.value, error=error[:MAX_ERROR_CHARS], lease_expires_at=None)
-        )
+        owned = db.execute(
+            update(Document).where(*_fenced(document_id, attempt)).values(**values)
+        ).rowcount
+        if owned and status == DocumentStatus.failed:
+            db.execute(delete(Chunk).where(Chunk.document_id == document_id))
 
 
 def _test_pause() -> None:
@@ -240,10 +250,15 @@ def ingest(ctx: IngestContext, document_id: str) -> Outcome:
                 doc = db.get(Document, document_id)
             if doc is None:
                 return Outcome.skipped
-            extracted = parse(doc.media_type, _read(ctx.storage, doc.storage_key))
-            _test_pause()
-            pieces = chunk(extracted)
-            vectors = list(ctx.embedder.embed([p.text for p in pieces]))
+            data = _read(ctx.storage, doc.storage_key)
+            limits = Limits.from_settings(ctx.settings)
+            with time_budget(limits.time_budget_seconds):
+                extracted = parse(doc.media_type, data, limits)
+                del data
+                _test_pause()
+                pieces = chunk(extracted, limits=limits)
+                del extracted
+                vectors = list(ctx.embedder.embed([p.text for p in pieces]))
             if not _store(ctx, doc, attempt, pieces, vectors):
                 log.warning("lost the lease; result discarded", document_id=document_id)
                 return Outcome.skipped
