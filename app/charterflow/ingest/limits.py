@@ -9,18 +9,22 @@ bound raises ``OverLimit``, a ``BadDocument`` whose message names the setting.
 from __future__ import annotations
 
 import ctypes
+import struct
 import threading
 import time
+import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import IO
 
 from charterflow.ingest.errors import BadDocument
 from charterflow.settings import Settings
 
 #: Decompressed bytes below this never count as a suspicious ratio (small, repetitive XML).
 RATIO_FLOOR_BYTES = 1024 * 1024
+#: A zip entry's local header: 26 fixed bytes, then the name and extra-field lengths.
+_LOCAL_HEADER = struct.Struct("<26sHH")
 
 
 class OverLimit(BadDocument):
@@ -100,18 +104,60 @@ UNBOUNDED = Limits(
 
 
 class BoundedReader:
-    """A read-only stream over a decompressing ``source`` that stops at the size and ratio
-    bounds as the bytes come out, before they can pile up anywhere."""
+    """A read-only stream of one zip member's decompressed bytes that stops at the size and
+    ratio bounds as the bytes come out, before they can pile up anywhere.
 
-    def __init__(self, source: IO[bytes], compressed_size: int, limits: Limits, name: str) -> None:
-        self._source = source
-        self._compressed = max(compressed_size, 1)
+    It inflates the member itself, a few kilobytes of input at a time, so the ratio compares
+    the bytes produced with the compressed bytes consumed *so far*: a bomb stops once it has
+    produced ``RATIO_FLOOR_BYTES``."""
+
+    STEP = 16 * 1024
+
+    def __init__(self, archive: zipfile.ZipFile, info: zipfile.ZipInfo, limits: Limits) -> None:
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise BadDocument("the document uses a zip compression method that is not supported")
+        if info.flag_bits & 0x1:
+            raise BadDocument("the document is encrypted")
+        fp = archive.fp
+        if fp is None:
+            raise BadDocument("the document is damaged and cannot be read")
+        fp.seek(info.header_offset)
+        header = fp.read(_LOCAL_HEADER.size)
+        if len(header) != _LOCAL_HEADER.size or header[:4] != b"PK\x03\x04":
+            raise BadDocument("the document is damaged and cannot be read")
+        _, name_length, extra_length = _LOCAL_HEADER.unpack(header)
+        fp.seek(info.header_offset + _LOCAL_HEADER.size + name_length + extra_length)
+        self._raw = fp.read(info.compress_size)
+        self._inflate = (
+            zlib.decompressobj(-15) if info.compress_type == zipfile.ZIP_DEFLATED else None
+        )
         self._limits = limits
-        self._name = name
+        self._name = f"the document's part {info.filename}"
+        self._pos = 0
+        self._pending = b""
         self.count = 0
 
+    def _next_block(self, size: int) -> bytes:
+        if self._inflate is None:
+            block = self._raw[self._pos : self._pos + size]
+            self._pos += len(block)
+            return block
+        while True:
+            if self._pending:
+                data, self._pending = self._pending, b""
+            else:
+                data = self._raw[self._pos : self._pos + self.STEP]
+                self._pos += len(data)
+            block = self._inflate.decompress(data, size)
+            self._pending = self._inflate.unconsumed_tail
+            if block or (not data and not self._pending) or self._inflate.eof:
+                return block
+
+    def consumed(self) -> int:
+        return max(self._pos - len(self._pending), 1)
+
     def read(self, size: int = -1) -> bytes:
-        block = self._source.read(64 * 1024 if size is None or size < 0 else min(size, 1 << 20))
+        block = self._next_block(64 * 1024 if size is None or size < 0 else min(size, 1 << 20))
         self.count += len(block)
         limits = self._limits
         if self.count > limits.max_unpacked_bytes:
@@ -121,7 +167,7 @@ class BoundedReader:
             )
         if (
             self.count > RATIO_FLOOR_BYTES
-            and self.count > limits.max_unpack_ratio * self._compressed
+            and self.count > limits.max_unpack_ratio * self.consumed()
         ):
             raise OverLimit(
                 f"{self._name} unpacks to more than {limits.max_unpack_ratio} times its packed "

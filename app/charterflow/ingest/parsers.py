@@ -51,9 +51,13 @@ def normalize(text: str, limits: Limits = UNBOUNDED) -> str:
     total = 0
     for raw in text.split("\n"):
         limits.chars(total + len(raw))
-        line = (
-            "".join(_nfkc_pieces(raw)) if len(raw) > 65536 else unicodedata.normalize("NFKC", raw)
-        )
+        pieces: list[str] = []
+        grown = total
+        for piece in _nfkc_pieces(raw):
+            grown += len(piece)
+            limits.chars(grown)
+            pieces.append(piece)
+        line = "".join(pieces)
         line = _SPACES.sub(" ", _CONTROL.sub("", line.replace("\n", " "))).strip()
         total += len(line) + 1
         limits.chars(total)
@@ -151,15 +155,17 @@ def parse_pdf(data: bytes, limits: Limits = UNBOUNDED) -> Extracted:
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _REL = "{http://schemas.openxmlformats.org/package/2006/relationships}Relationship"
 _OFFICE_DOCUMENT = "/officeDocument"
+_DOCX_TAGS = [f"{_W}{name}" for name in ("p", "t", "tab", "br", "cr", "tc", "tr")]
 
 
-def _xml_events(reader: BoundedReader, events: tuple[str, ...]) -> Any:
+def _xml_events(reader: BoundedReader, events: tuple[str, ...], tags: list[str]) -> Any:
     from lxml import etree
 
     # No DTDs, entities or network; lxml's default depth and node-size limits stay on.
     return etree.iterparse(
         reader,
         events=events,
+        tag=tags,
         resolve_entities=False,
         load_dtd=False,
         no_network=True,
@@ -173,11 +179,9 @@ def _docx_main_part(archive: zipfile.ZipFile, limits: Limits) -> str:
         info = archive.getinfo("_rels/.rels")
     except KeyError:
         return "word/document.xml"
-    with archive.open(info) as raw:
-        reader = BoundedReader(raw, info.compress_size, limits, "the Word document's index")
-        for _, elem in _xml_events(reader, ("end",)):
-            if elem.tag == _REL and elem.get("Type", "").endswith(_OFFICE_DOCUMENT):
-                return elem.get("Target", "").lstrip("/") or "word/document.xml"
+    for _, elem in _xml_events(BoundedReader(archive, info, limits), ("end",), [_REL]):
+        if elem.tag == _REL and elem.get("Type", "").endswith(_OFFICE_DOCUMENT):
+            return elem.get("Target", "").lstrip("/") or "word/document.xml"
     return "word/document.xml"
 
 
@@ -189,7 +193,7 @@ def _docx_blocks(reader: BoundedReader, limits: Limits) -> list[str]:
     cells: list[list[str]] = []  # open table cells: their paragraphs
     rows: list[list[str]] = []  # open table rows: their cells' text
     chars = elements = 0
-    for event, elem in _xml_events(reader, ("start", "end")):
+    for event, elem in _xml_events(reader, ("start", "end"), _DOCX_TAGS):
         tag = elem.tag
         if event == "start":
             if tag == f"{_W}p":
@@ -239,9 +243,7 @@ def parse_docx(data: bytes, limits: Limits = UNBOUNDED) -> Extracted:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             name = _docx_main_part(archive, limits)
             info = archive.getinfo(name)
-            with archive.open(info) as raw:
-                reader = BoundedReader(raw, info.compress_size, limits, "the Word document")
-                blocks = _docx_blocks(reader, limits)
+            blocks = _docx_blocks(BoundedReader(archive, info, limits), limits)
     except OverLimit:
         raise
     except etree.XMLSyntaxError as exc:
@@ -340,6 +342,17 @@ PARSERS: dict[str, Callable[[bytes, Limits], Extracted]] = {
 }
 
 
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
 _KINDS = {
     filetypes.PDF: "PDF",
     filetypes.DOCX: "Word document",
@@ -358,12 +371,15 @@ def parse(media_type: str, data: bytes, limits: Limits = UNBOUNDED) -> Extracted
     if parser is None:
         raise BadDocument(f"documents of type {media_type} cannot be ingested")
     kind = _KINDS.get(media_type, "document")
+    too_deep = f"the {kind} nests its structure too deeply to be read (a damaged or hostile file)"
     try:
         extracted = parser(data, limits)
     except RecursionError as exc:
-        raise BadDocument(
-            f"the {kind} nests its structure too deeply to be read (a damaged or hostile file)"
-        ) from exc
+        raise BadDocument(too_deep) from exc
+    except BadDocument as exc:  # a library may wrap the RecursionError in its own error
+        if _caused_by(exc, RecursionError):
+            raise BadDocument(too_deep) from exc
+        raise
     except MemoryError as exc:
         raise BadDocument(f"the {kind} needs more memory to read than is allowed") from exc
     if not extracted.text.strip():
