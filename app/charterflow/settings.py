@@ -158,6 +158,18 @@ class Settings(BaseSettings):
         description="Parsing, chunking and embedding one document stop after this long; it is "
         "`failed`.",
     )
+    ingest_user_concurrency: int = Field(
+        2,
+        ge=0,
+        description="Documents of one uploader processed at once, across all workers; the "
+        "rest wait, so one user's large uploads cannot hold every worker. 0: no limit.",
+    )
+    ingest_large_document_bytes: int = Field(
+        1024 * 1024,
+        ge=1,
+        description="In development (in-process queue), uploads larger than this are ingested "
+        "on their own thread, so small documents never wait behind them.",
+    )
 
     @field_validator("cors_origins", mode="before")
     @classmethod

@@ -4,16 +4,31 @@ error names the bound, nothing of it is kept, and other people's documents still
 from __future__ import annotations
 
 import io
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from charterflow.ingest.pipeline import PAUSE_ENV, Outcome, ingest, request_reingest
-from charterflow.models import Document
+from charterflow.ingest import pipeline
+from charterflow.ingest.actors import QUEUE, declare_ingest_actor
+from charterflow.ingest.errors import Deferred
+from charterflow.ingest.limits import Limits
+from charterflow.ingest.pipeline import (
+    PAUSE_ENV,
+    IngestContext,
+    Outcome,
+    claim,
+    ingest,
+    request_reingest,
+)
+from charterflow.models import Document, Notebook
 from charterflow.services import filetypes
 from charterflow.settings import Settings
+from dramatiq.brokers.stub import StubBroker
+from sqlalchemy import update
 
-from tests.api.conftest import BASE, Api, migrated, serve
+from tests.api.conftest import API, BASE, Api, migrated, serve
 from tests.hostile import files
 from tests.ingest.conftest import wait_settled
 from tests.ingest.test_pipeline import add_document, chunk_ids, document, make_ctx
@@ -104,3 +119,85 @@ def test_hostile_uploads_fail_and_another_users_upload_is_ready(dev_api: Api) ->
         doc = theirs[hostile_ids[name]]
         assert (doc["status"], doc["chunk_count"]) == ("failed", 0), (name, doc)
         assert reason in doc["error"], (name, doc["error"])
+
+
+def add_sibling(ctx: IngestContext, doc_id: str, data: bytes) -> str:
+    """Another document by the same uploader, in the same notebook (``created_by`` set on both)."""
+    with ctx.session_factory() as db:
+        first = db.get(Document, doc_id)
+        assert first is not None
+        notebook = db.get(Notebook, first.notebook_id)
+        assert notebook is not None
+        first.created_by = notebook.created_by
+        sibling = Document(
+            workspace_id=first.workspace_id,
+            notebook_id=first.notebook_id,
+            title="sibling",
+            filename="sibling.txt",
+            media_type=filetypes.TXT,
+            size_bytes=len(data),
+            sha256="0" * 64,
+            storage_key=f"{first.storage_key}-sibling",
+            created_by=notebook.created_by,
+        )
+        db.add(sibling)
+        db.commit()
+        ctx.storage.put(sibling.storage_key, io.BytesIO(data), content_type=filetypes.TXT)
+        return sibling.id
+
+
+def test_one_uploader_gets_a_bounded_share_of_the_workers(tmp_path: Path) -> None:
+    ctx = make_ctx(tmp_path, ingest_user_concurrency=1)
+    first = add_document(ctx, b"First of many.", filetypes.TXT)
+    second = add_sibling(ctx, first, b"Second of many.")
+    assert claim(ctx, first) == 1  # the uploader's one document in progress
+    with pytest.raises(Deferred):
+        ingest(ctx, second)
+    assert (document(ctx, second).status, document(ctx, second).attempts) == ("pending", 0)
+    other = add_document(ctx, b"Someone else's note.", filetypes.TXT)  # another uploader
+    assert ingest(ctx, other) is Outcome.ready
+    with ctx.session_factory() as db:  # the first finishes (its lease ends): the second goes
+        db.execute(update(Document).where(Document.id == first).values(status="ready"))
+        db.commit()
+    assert ingest(ctx, second) is Outcome.ready
+
+
+def test_a_deferred_message_goes_back_to_the_queue_without_a_retry() -> None:
+    broker = StubBroker()
+    settings = Settings(_env_file=None)
+
+    def handler(_doc_id: str) -> None:
+        raise Deferred("busy uploader")
+
+    actor = declare_ingest_actor(broker, settings, handler)
+    actor.fn("doc-1")
+    delayed = broker.queues[f"{QUEUE}.DQ"]
+    message = delayed.get_nowait()
+    assert b"doc-1" in message
+
+
+def test_a_large_slow_upload_does_not_hold_up_a_small_one(
+    dev_api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release = threading.Event()
+    real_parse = pipeline.parse
+
+    def slow_for_large(media_type: str, data: bytes, limits: Limits) -> Any:
+        if len(data) > 2 * 1024 * 1024:
+            release.wait(120)
+        return real_parse(media_type, data, limits)
+
+    monkeypatch.setattr(pipeline, "parse", slow_for_large)
+    big, small = dev_api.register("Big"), dev_api.register("Small")
+    r = dev_api.upload(big, dev_api.notebook(big)["id"], "big.txt", b"word " * 600_000)
+    assert r.status_code == 202, r.text
+    big_id = r.json()["id"]
+    r = dev_api.upload(small, dev_api.notebook(small)["id"], "small.txt", b"Tiny note.")
+    small_id = r.json()["id"]
+    try:
+        assert wait_settled(dev_api, small, [small_id])[small_id]["status"] == "ready"
+        still = dev_api.client.get(f"{API}/documents/{big_id}", headers=big.headers).json()
+        assert still["status"] in {"pending", "processing"}  # the large one is still at it
+    finally:
+        release.set()
+    assert wait_settled(dev_api, big, [big_id])[big_id]["status"] == "ready"

@@ -17,11 +17,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 import numpy as np
-from sqlalchemy import ColumnElement, Engine, delete, insert, or_, select, update
+from sqlalchemy import ColumnElement, Engine, delete, func, insert, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,7 +29,7 @@ from charterflow.db import make_engine, make_session_factory, session_scope
 from charterflow.ingest import metrics
 from charterflow.ingest.chunking import TextChunk, chunk
 from charterflow.ingest.embeddings import Embedder, get_embedder
-from charterflow.ingest.errors import BadDocument, Busy, TransientError
+from charterflow.ingest.errors import BadDocument, Busy, Deferred, TransientError
 from charterflow.ingest.limits import Limits, time_budget
 from charterflow.ingest.parsers import parse
 from charterflow.logging import get_logger
@@ -82,6 +82,32 @@ def _describe(exc: BaseException) -> str:
     return (f"{type(exc).__name__}: {text}" if text else type(exc).__name__)[:MAX_ERROR_CHARS]
 
 
+def _check_user_concurrency(
+    ctx: IngestContext, db: Session, document_id: str, now: datetime
+) -> None:
+    """``Deferred`` when the uploader already has their share of documents in progress (a
+    live lease), so that one person's uploads cannot occupy every worker thread. Counted,
+    not locked: two workers claiming at the same instant may both pass (a soft limit)."""
+    limit = ctx.settings.ingest_user_concurrency
+    if not limit:
+        return
+    uploader = db.scalar(select(Document.created_by).where(Document.id == document_id))
+    if uploader is None:
+        return
+    busy = db.scalar(
+        select(func.count())
+        .select_from(Document)
+        .where(
+            Document.created_by == uploader,
+            Document.id != document_id,
+            Document.status == DocumentStatus.processing.value,
+            Document.lease_expires_at >= now,
+        )
+    )
+    if busy and busy >= limit:
+        raise Deferred(f"the uploader already has {busy} documents in progress")
+
+
 def claim(ctx: IngestContext, document_id: str) -> int | None:
     """Take the document for this worker; returns the attempt number (the fencing token).
 
@@ -90,6 +116,7 @@ def claim(ctx: IngestContext, document_id: str) -> int | None:
     """
     now = utcnow()
     with session_scope(ctx.session_factory) as db:
+        _check_user_concurrency(ctx, db, document_id, now)
         attempt = db.scalar(
             update(Document)
             .where(
@@ -282,6 +309,13 @@ def ingest(ctx: IngestContext, document_id: str) -> Outcome:
     metrics.observe(Outcome.ready, time.perf_counter() - started)
     log.info("document ready", document_id=document_id, chunks=len(pieces))
     return Outcome.ready
+
+
+def is_large(ctx: IngestContext, document_id: str) -> bool:
+    """Whether the document is over ``INGEST_LARGE_DOCUMENT_BYTES`` (its own lane)."""
+    with ctx.session_factory() as db:
+        size = db.scalar(select(Document.size_bytes).where(Document.id == document_id))
+    return (size or 0) > ctx.settings.ingest_large_document_bytes
 
 
 def request_reingest(db: Session, document: Document) -> None:
