@@ -6,6 +6,7 @@ from charterflow.models.base import new_id, utcnow
 from charterflow.models.chunk import Chunk
 from charterflow.models.document import Document, DocumentStatus
 from charterflow.models.notebook import Notebook
+from charterflow.models.session import RevokedToken
 from charterflow.models.user import User
 from charterflow.models.workspace import Membership, Role, Workspace
 
@@ -17,6 +18,7 @@ __all__ = [
     "DocumentStatus",
     "Membership",
     "Notebook",
+    "RevokedToken",
     "Role",
     "User",
     "Workspace",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, Request, Response, status
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -16,7 +16,7 @@ from charterflow.security import (
     needs_rehash,
     verify_password,
 )
-from charterflow.services import audit
+from charterflow.services import audit, sessions
 from charterflow.services.workspaces import create_owned_workspace
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -87,6 +87,21 @@ def login(body: LoginIn, request: Request, db: DbSession, settings: AppSettings)
     audit.record(db, request, "auth.login", target_type="user", target_id=user.id, actor_id=user.id)
     db.commit()
     return _token(settings, user)
+
+
+@router.post(
+    "/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=errors(401),
+    summary="Revoke the caller's access token (it is refused from now on)",
+)
+def logout(request: Request, db: DbSession, user: CurrentUser) -> Response:
+    sessions.revoke(db, request.state.token_claims)
+    audit.record(
+        db, request, "auth.logout", target_type="user", target_id=user.id, actor_id=user.id
+    )
+    db.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/me", response_model=UserOut, responses=errors(401), summary="The caller")
