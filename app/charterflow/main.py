@@ -46,7 +46,7 @@ def make_redis(settings: Settings):  # type: ignore[no-untyped-def]
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app for ``settings``; refuses to start on a configuration problem."""
-    settings = settings or get_settings()
+    settings = (settings or get_settings()).with_development_secret()
     configure_logging(settings.log_level, settings.effective_log_format)
     problems = settings.problems()
     if problems and settings.is_production:

@@ -7,6 +7,8 @@ checked by a test). Development defaults are the seed's: port 3001, ``./data/app
 
 from __future__ import annotations
 
+import os
+import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -16,6 +18,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_JWT_SECRET = "dev-secret-key"  # noqa: S105 - the seed's development value; never valid in production
 MIN_JWT_SECRET_LENGTH = 32
+DEV_SECRET_FILE = ".jwt-secret"  # noqa: S105 - a file name, not a secret
 
 
 class Settings(BaseSettings):
@@ -32,7 +35,9 @@ class Settings(BaseSettings):
     )
     jwt_secret: SecretStr = Field(
         SecretStr(DEV_JWT_SECRET),
-        description="HS256 signing key for access tokens; at least 32 characters in production.",
+        description="HS256 signing key for access tokens (and CSRF tokens); at least 32 "
+        "characters in production. Unset in development: a random key kept in the data "
+        "directory (`.jwt-secret` beside the SQLite file, else in `UPLOAD_PATH`).",
     )
     jwt_ttl_seconds: int = Field(3600, ge=60, description="Lifetime of an access token.")
     jwt_issuer: str = Field("charterflow", description="`iss` claim written and required.")
@@ -194,6 +199,36 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.sqlalchemy_url.startswith("sqlite")
+
+    @property
+    def data_dir(self) -> Path:
+        """Where this instance keeps its local state: the SQLite file's folder, else uploads."""
+        url = self.sqlalchemy_url
+        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+            return Path(url.removeprefix("sqlite:///")).parent
+        return self.upload_path
+
+    def with_development_secret(self) -> Settings:
+        """In development with no ``JWT_SECRET``, a random one kept in the data directory
+        (``.jwt-secret``, mode 0600), so a token cannot be forged from the published default
+        and sessions survive a restart. Production keeps refusing the default instead."""
+        if self.is_production or self.jwt_secret.get_secret_value() != DEV_JWT_SECRET:
+            return self
+        path = self.data_dir / DEV_SECRET_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            value = path.read_text().strip()
+        else:
+            value = secrets.token_urlsafe(48)
+            with os.fdopen(fd, "w") as out:
+                out.write(value + "\n")
+        if len(value) < MIN_JWT_SECRET_LENGTH:  # empty or cut short: start over
+            value = secrets.token_urlsafe(48)
+            path.write_text(value + "\n")
+            path.chmod(0o600)
+        return self.model_copy(update={"jwt_secret": SecretStr(value)})
 
     def problems(self) -> list[tuple[str, str]]:
         """Configuration errors as ``(ENV_NAME, why)``; empty when the settings are usable."""
