@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -88,8 +87,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int = 1, reload: b
         workers=workers,
         reload=reload,
         log_config=None,  # our logging configuration, not uvicorn's
-        proxy_headers=True,
-        forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        proxy_headers=False,  # the app trusts FORWARDED_ALLOW_IPS itself (main.create_app)
         timeout_graceful_shutdown=20,
     )
     return 0

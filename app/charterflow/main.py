@@ -103,6 +103,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_age=600,
         )
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.is_production)
+    if settings.forwarded_allow_ips:  # only these proxies may name the client
+        from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
     # Added last, so outermost: it sees every response, including errors of other middleware.
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     return app

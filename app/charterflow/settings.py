@@ -93,7 +93,27 @@ class Settings(BaseSettings):
         600, ge=1, description="Requests per minute per client IP and per user."
     )
     login_rate_limit_per_minute: int = Field(
-        10, ge=1, description="Login attempts per minute per client IP and per email."
+        10,
+        ge=1,
+        description="Login attempts per minute for one email from one client IP (429 above; "
+        "five times this per IP over all emails). Past it for one email from all clients "
+        "together, answers are slowed by `LOGIN_SLOWDOWN_SECONDS`, never refused, so no one "
+        "can lock another person out.",
+    )
+    login_slowdown_seconds: float = Field(
+        1.0, ge=0, le=10, description="Delay of each login for an email under attack."
+    )
+    register_rate_limit_per_minute: int = Field(
+        5,
+        ge=1,
+        description="Registrations per minute per client IP (429 above); bounds how fast "
+        "anyone can probe which emails have accounts.",
+    )
+    forwarded_allow_ips: str = Field(
+        "",
+        description="Comma-separated proxy addresses or CIDR ranges (the Ingress controller's "
+        "pods) whose `X-Forwarded-For`/`-Proto` are believed; unset: none, the peer address "
+        "is the client.",
     )
     embeddings_url: str | None = Field(
         None, description="OpenAI-compatible embeddings endpoint; unset: offline hashing."
