@@ -107,27 +107,31 @@ class RequestGuardMiddleware:
             await self._refuse_too_large(scope, receive, send, 0)
             return
         received = 0
-        started = False
+        over = started = False
 
         async def counting_receive() -> Message:
-            nonlocal received
+            nonlocal received, over
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body:
+                    over = True
                     raise _TooLarge
             return message
 
         async def watching_send(message: Message) -> None:
             nonlocal started
+            if over and not started:
+                return  # the app's answer to a cut-off body (a 400, say) is replaced
             started = started or message["type"] == "http.response.start"
             await send(message)
 
         try:
             await self.app(scope, counting_receive, watching_send)
-        except _TooLarge:
-            if started:
+        except Exception:
+            if not over or started:
                 raise
+        if over and not started:
             await self._refuse_too_large(scope, receive, send, received)
 
     def _authenticated(self, headers: Headers) -> bool:
