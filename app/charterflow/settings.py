@@ -100,6 +100,14 @@ class Settings(BaseSettings):
         "together, answers are slowed by `LOGIN_SLOWDOWN_SECONDS`, never refused, so no one "
         "can lock another person out.",
     )
+    workspace_quota_bytes: int = Field(
+        10 * 1024**3,
+        ge=0,
+        description="Stored bytes of uploads per workspace; an upload past it is 409. 0: none.",
+    )
+    workspace_quota_documents: int = Field(
+        10_000, ge=0, description="Documents per workspace; an upload past it is 409. 0: none."
+    )
     login_slowdown_seconds: float = Field(
         1.0, ge=0, le=10, description="Delay of each login for an email under attack."
     )

@@ -84,3 +84,22 @@ def test_unauthenticated_upload_is_refused_before_its_body_is_sent(api: Api) -> 
             answer = conn.recv(65536).decode(errors="replace")
         assert answer.startswith("HTTP/1.1 401"), answer
         assert '"detail"' in answer
+
+
+def test_workspace_quotas_refuse_uploads_with_a_clear_409(api: Api) -> None:
+    with api.variant(workspace_quota_bytes=1500, workspace_quota_documents=3) as quota:
+        user = quota.register("Quota")
+        notebook = quota.notebook(user)["id"]
+        assert quota.upload(user, notebook, "a.txt", b"a" * 1000).status_code == 202
+        too_big = quota.upload(user, notebook, "b.txt", b"b" * 600)
+        assert too_big.status_code == 409
+        assert "WORKSPACE_QUOTA_BYTES" in too_big.json()["detail"]
+        assert quota.upload(user, notebook, "c.txt", b"c" * 200).status_code == 202
+        assert quota.upload(user, notebook, "d.txt", b"d" * 200).status_code == 202
+        too_many = quota.upload(user, notebook, "e.txt", b"e" * 10)
+        assert too_many.status_code == 409
+        assert "WORKSPACE_QUOTA_DOCUMENTS" in too_many.json()["detail"]
+        other = quota.register("Other")  # another workspace has its own quota
+        assert quota.upload(other, quota.notebook(other)["id"], "f.txt", b"f").status_code == 202
+        listed = quota.client.get(f"{API}/notebooks/{notebook}/documents", headers=user.headers)
+        assert listed.json()["total"] == 3  # nothing was stored for the refused ones
