@@ -21,6 +21,7 @@ MODULES = [
     "bench.corpus",
     "bench.dataset",
     "bench.hello",
+    "bench.hostile",
     "bench.ingestion",
     "bench.kube",
     "bench.load",
@@ -101,7 +102,7 @@ def test_the_report_names_the_machine_the_numbers_and_the_largest_gap() -> None:
     assert "**Largest gap:** search p95 (100k chunks): 200.0 ms" in page
     assert "Seq Scan on chunks c" in page
     assert page.rstrip().endswith("Why: the lexical query ranks every row.")
-    assert page.count("_not run_") == 3  # ingestion, operator, retrieval
+    assert page.count("_not run_") == 4  # ingestion, hostile input, operator, retrieval
 
 
 def test_targets_not_run_are_neither_met_nor_missed() -> None:
