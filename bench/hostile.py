@@ -12,7 +12,6 @@ the extra memory the hostile file cost, over the idle worker. The same pipeline 
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import subprocess
 import sys
@@ -67,8 +66,10 @@ def measure_one(media_type: str, path: Path) -> dict[str, Any]:
     """In this (fresh) process: warm up, reset the peak, ingest ``path``, report."""
     from charterflow.db import migrate_database
     from charterflow.ingest.pipeline import IngestContext, ingest
-    from charterflow.models import Document, Notebook, User, Workspace
+    from charterflow.models import Document
     from charterflow.settings import Settings
+
+    from tests.ingest.test_pipeline import add_document
 
     root = path.parent
     settings = migrate_database(
@@ -81,41 +82,14 @@ def measure_one(media_type: str, path: Path) -> dict[str, Any]:
     )
     ctx = IngestContext.from_settings(settings)
 
-    def add(data: bytes, kind: str) -> str:
-        with ctx.session_factory() as db:
-            user = User(email=f"{time.monotonic_ns()}@example.com", name="B", password_hash="x")
-            db.add(user)
-            db.flush()
-            ws = Workspace(name="W", created_by=user.id)
-            db.add(ws)
-            db.flush()
-            nb = Notebook(workspace_id=ws.id, title="N", created_by=user.id)
-            db.add(nb)
-            db.flush()
-            doc = Document(
-                workspace_id=ws.id,
-                notebook_id=nb.id,
-                title="t",
-                filename="f",
-                media_type=kind,
-                size_bytes=len(data),
-                sha256="0" * 64,
-                storage_key=f"documents/{user.id}",
-                created_by=user.id,
-            )
-            db.add(doc)
-            db.commit()
-            ctx.storage.put(doc.storage_key, io.BytesIO(data), content_type=kind)
-            return doc.id
-
     for kind, data in (
         (filetypes.PDF, files.pdf_pages(2)),
         (filetypes.DOCX, files.docx_text(5)),
         (filetypes.HTML, b"<p>warm</p>"),
         (filetypes.TXT, b"warm up"),
     ):
-        ingest(ctx, add(data, kind))
-    doc_id = add(path.read_bytes(), media_type)
+        ingest(ctx, add_document(ctx, data, kind))
+    doc_id = add_document(ctx, path.read_bytes(), media_type)
     Path("/proc/self/clear_refs").write_text("5")  # peak RSS := current RSS
     idle = _rss_mb("VmRSS")
     started = time.perf_counter()

@@ -22,7 +22,7 @@ from charterflow.ingest.pipeline import (
     ingest,
     request_reingest,
 )
-from charterflow.models import Document, Notebook
+from charterflow.models import Document
 from charterflow.services import filetypes
 from charterflow.settings import Settings
 from dramatiq.brokers.stub import StubBroker
@@ -122,28 +122,22 @@ def test_hostile_uploads_fail_and_another_users_upload_is_ready(dev_api: Api) ->
 
 
 def add_sibling(ctx: IngestContext, doc_id: str, data: bytes) -> str:
-    """Another document by the same uploader, in the same notebook (``created_by`` set on both)."""
+    """Another document by the same uploader, in the same notebook."""
+    sibling = add_document(ctx, data, filetypes.TXT)
     with ctx.session_factory() as db:
         first = db.get(Document, doc_id)
         assert first is not None
-        notebook = db.get(Notebook, first.notebook_id)
-        assert notebook is not None
-        first.created_by = notebook.created_by
-        sibling = Document(
-            workspace_id=first.workspace_id,
-            notebook_id=first.notebook_id,
-            title="sibling",
-            filename="sibling.txt",
-            media_type=filetypes.TXT,
-            size_bytes=len(data),
-            sha256="0" * 64,
-            storage_key=f"{first.storage_key}-sibling",
-            created_by=notebook.created_by,
+        db.execute(
+            update(Document)
+            .where(Document.id == sibling)
+            .values(
+                created_by=first.created_by,
+                workspace_id=first.workspace_id,
+                notebook_id=first.notebook_id,
+            )
         )
-        db.add(sibling)
         db.commit()
-        ctx.storage.put(sibling.storage_key, io.BytesIO(data), content_type=filetypes.TXT)
-        return sibling.id
+    return sibling
 
 
 def test_one_uploader_gets_a_bounded_share_of_the_workers(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import jwt
+import pytest
 from charterflow.cli import build_parser, listen_warning
 from charterflow.settings import DEV_JWT_SECRET, DEV_SECRET_FILE, Settings
 
@@ -30,6 +31,7 @@ def test_development_secret_is_random_private_and_kept_per_data_directory(tmp_pa
     assert not (tmp_path / "c" / "data" / DEV_SECRET_FILE).exists()
 
 
+@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")  # the forgery's key
 def test_a_token_forged_with_the_published_key_is_refused(tmp_path: Path) -> None:
     from charterflow.db import migrate_database
     from charterflow.main import create_app
