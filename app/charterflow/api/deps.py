@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 
 from charterflow.models import Conversation, Document, Membership, Note, Notebook, Role, User
 from charterflow.ratelimit import RateLimiter
-from charterflow.security import InvalidToken, decode_access_token
+from charterflow.security import InvalidToken, decode_claims
+from charterflow.services import sessions
 from charterflow.settings import Settings
 
 T = TypeVar("T")
@@ -74,16 +75,18 @@ def get_current_user(
     settings: AppSettings,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> User:
-    """The user named by a valid bearer token; 401 for a missing, bad or expired token."""
+    """The user named by a valid bearer token; 401 for a missing, bad, expired or revoked
+    (signed-out) token."""
     if credentials is None:
         raise _unauthorized()
     try:
-        user_id = decode_access_token(settings, credentials.credentials)
+        claims = decode_claims(settings, credentials.credentials)
     except InvalidToken:
         raise _unauthorized("Invalid or expired token") from None
-    user = db.get(User, user_id) if is_id(user_id) else None
-    if user is None or not user.is_active:
+    user = db.get(User, claims.subject) if is_id(claims.subject) else None
+    if user is None or not user.is_active or sessions.is_revoked(db, claims.jti):
         raise _unauthorized("Invalid or expired token")
+    request.state.token_claims = claims
     enforce_rate_limit(request, f"user:{user.id}", settings.rate_limit_per_minute)
     return user
 

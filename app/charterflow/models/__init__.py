@@ -8,6 +8,7 @@ from charterflow.models.conversation import Conversation, Message, TurnStatus
 from charterflow.models.document import Document, DocumentStatus
 from charterflow.models.note import Note
 from charterflow.models.notebook import Notebook
+from charterflow.models.session import RevokedToken
 from charterflow.models.user import User
 from charterflow.models.workspace import Membership, Role, Workspace
 
@@ -22,6 +23,7 @@ __all__ = [
     "Message",
     "Note",
     "Notebook",
+    "RevokedToken",
     "Role",
     "TurnStatus",
     "User",

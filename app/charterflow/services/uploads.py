@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from fastapi import Request
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from charterflow.logging import get_logger
 from charterflow.models import Document, Notebook, User, new_id
 from charterflow.services import audit
 from charterflow.services.filetypes import TextSniffer, detect, sanitize_filename
+from charterflow.settings import Settings
 from charterflow.storage import CHUNK, Storage, StorageError
 
 log = get_logger("charterflow.uploads")
@@ -27,6 +29,31 @@ HEAD_BYTES = 8192
 
 class UploadTooLarge(ValueError):
     """The upload is larger than ``MAX_UPLOAD_BYTES`` (the API answers 413)."""
+
+
+class QuotaExceeded(ValueError):
+    """The workspace would hold more than its quota of bytes or documents (the API: 409)."""
+
+
+def check_quota(db: Session, workspace_id: str, size: int, settings: Settings) -> None:
+    """Refuse an upload of ``size`` bytes that would take the workspace past
+    ``WORKSPACE_QUOTA_BYTES`` or ``WORKSPACE_QUOTA_DOCUMENTS``. Counted, not locked: two
+    uploads at the same instant may both fit (a soft bound, by at most one upload each)."""
+    count, used = db.execute(
+        select(func.count(), func.coalesce(func.sum(Document.size_bytes), 0)).where(
+            Document.workspace_id == workspace_id
+        )
+    ).one()
+    if settings.workspace_quota_documents and count + 1 > settings.workspace_quota_documents:
+        raise QuotaExceeded(
+            f"The workspace holds {count} documents, its quota (WORKSPACE_QUOTA_DOCUMENTS); "
+            "delete some first"
+        )
+    if settings.workspace_quota_bytes and used + size > settings.workspace_quota_bytes:
+        raise QuotaExceeded(
+            f"The workspace's storage quota is {settings.workspace_quota_bytes} bytes "
+            f"(WORKSPACE_QUOTA_BYTES); {used} are used and this file has {size}"
+        )
 
 
 @dataclass(frozen=True)
@@ -82,6 +109,7 @@ def store_document(
     """
     name = sanitize_filename(filename)
     info = inspect(stream, name, limit, media_type)
+    check_quota(db, notebook.workspace_id, info.size, request.app.state.settings)
     doc_id = new_id()
     key = f"documents/{doc_id}"
     storage.put(key, stream, content_type=info.media_type)

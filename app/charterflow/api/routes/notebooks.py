@@ -45,7 +45,7 @@ from charterflow.schemas.notebooks import (
 from charterflow.services import audit
 from charterflow.services.cleanup import delete_with_documents
 from charterflow.services.filetypes import TXT, UnsupportedType
-from charterflow.services.uploads import UploadTooLarge, store_document
+from charterflow.services.uploads import QuotaExceeded, UploadTooLarge, store_document
 
 router = APIRouter(prefix="/notebooks", tags=["notebooks"])
 log = get_logger("charterflow.api")
@@ -191,7 +191,7 @@ def list_documents(
     "/{notebook_id}/documents",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=DocumentOut,
-    responses=errors(*AUTHED, 400, 403, 413, 415, 503),
+    responses=errors(*AUTHED, 400, 403, 409, 413, 415, 503),
     summary="Upload a document (PDF, DOCX, TXT, MD, HTML, CSV); ingestion runs in the background",
 )
 def upload_document(
@@ -296,6 +296,8 @@ def _accept(
             status.HTTP_413_CONTENT_TOO_LARGE,
             f"The file is larger than {settings.max_upload_bytes} bytes",
         ) from None
+    except QuotaExceeded as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     except UnsupportedType as exc:
         raise HTTPException(
             status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,

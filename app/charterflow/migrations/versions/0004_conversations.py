@@ -1,8 +1,8 @@
 """Conversations in a notebook and their turns (question, answer, citations, timings);
 documents gain ``source_url`` (URL sources); notes.
 
-Revision ID: 0016
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-11-30
 Phase: expand
 """
@@ -12,8 +12,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0016"
-down_revision: str | None = "0002"
+revision: str = "0004"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
