@@ -16,13 +16,14 @@ import time
 import traceback
 from collections.abc import Callable
 
-from bench import api, images, ingestion, kube, realnode, report, retrieval, search
+from bench import api, hostile, images, ingestion, kube, realnode, report, retrieval, search
 from bench.common import RESULTS, load_average, machine, read_results, write_result
 
 FULL: dict[str, Callable[[], object]] = {
     "retrieval": lambda: retrieval.main(["--embedder", "hashing"]),
     "api": lambda: write_result("api", api.run(repeats=3, duration=5, connections=16)),
     "ingestion": lambda: write_result("ingestion", ingestion.run(documents=200, repeats=3)),
+    "hostile": lambda: write_result("hostile", hostile.run()),
     "search": lambda: write_result("search", search.run([10_000, 100_000], queries=40, repeats=3)),
     "operator": lambda: write_result("operator", kube.run(repeats=3, many=50, many_repeats=3)),
     "images": lambda: write_result("images", images.run(repeats=3)),
@@ -33,11 +34,11 @@ QUICK: dict[str, Callable[[], object]] = {
     "retrieval": lambda: retrieval.main(["--embedder", "hashing", "--modules", "5"]),
     "api": lambda: write_result("api", api.run(repeats=1, duration=1, connections=4)),
     "ingestion": lambda: write_result("ingestion", ingestion.run(documents=10, repeats=1)),
+    "hostile": lambda: write_result("hostile", hostile.run(["pdf page tree 300x300"])),
     "search": lambda: write_result("search", search.run([1_000, 2_000], queries=10, repeats=1)),
     "operator": lambda: write_result("operator", kube.run(repeats=1, many=10, many_repeats=1)),
     "images": lambda: write_result("images", images.run(repeats=1)),
-    "realnode": lambda: write_result("realnode", realnode.run()),
-}
+}  # no realnode: it is the real-pod test tier itself (minutes), run by `make test` anyway
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -118,6 +118,16 @@ def targets(results: Results) -> list[Target]:
                 mb / goal if mb is not None else None,
             )
         )
+    hostile = results.get("hostile", {})
+    worst_file = hostile.get("worst_peak_over_idle_mb")
+    out.append(
+        Target(
+            "hostile file: worker peak RSS over idle",
+            f"≤ {hostile.get('rss_bound_mb', 300)} MB",
+            f"{worst_file:.0f} MB (worst file)" if worst_file is not None else "not run",
+            worst_file / hostile.get("rss_bound_mb", 300) if worst_file is not None else None,
+        )
+    )
     rss = op.get("memory", {}).get("peak_rss_mib")
     out.append(
         Target(
@@ -188,6 +198,31 @@ def _ingestion(results: Results) -> str:
     return f"{ing['documents']} documents ({mix}), median of {ing['repeats']}.\n\n" + _table(
         head, rows
     )
+
+
+def _hostile(results: Results) -> str:
+    hostile = results.get("hostile")
+    if not hostile:
+        return "_not run_"
+    rows = [
+        [
+            r["file"],
+            f"{r['bytes']:,}",
+            r["outcome"],
+            _fmt(r["seconds"], 2),
+            _fmt(r["idle_rss_mb"], 0),
+            _fmt(r["peak_over_idle_mb"], 0),
+            (r["error"] or f"{r['chunks']} passages").replace("|", "/"),
+        ]
+        for r in hostile["rows"]
+    ]
+    head = ["file", "bytes", "outcome", "s", "idle MB", "+peak MB", "error / result"]
+    note = (
+        "Each file ingested by the real pipeline in a fresh process (default bounds, hashing "
+        "embedder) after a warm-up; +peak is the peak RSS over the idle process "
+        f"(goal ≤ {hostile['rss_bound_mb']} MB)."
+    )
+    return f"{note}\n\n{_table(head, rows)}"
 
 
 def _search(results: Results) -> str:
@@ -433,6 +468,10 @@ Goals, not test assertions. Gap = measured / allowed (above 1: missed by that fa
 ## Ingestion
 
 {_ingestion(results)}
+
+### Hostile input
+
+{_hostile(results)}
 
 ## Search
 

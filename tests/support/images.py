@@ -19,7 +19,9 @@ Everything is cached outside the repository under ``~/.cache/charterflow/images`
 - ``build.json``: each image's key, ID, size and the seconds its last cold and warm builds took
   (read by the benchmarks).
 
-    python -m tests.support.images [build] [--print-archives] [--force]
+    python -m tests.support.images [build] [--print-archives] [--force] [--prune]
+
+The store keeps older builds' layers (they speed up the next build); ``--prune`` drops them.
 """
 
 from __future__ import annotations
@@ -392,7 +394,15 @@ def main(argv: list[str] | None = None) -> int:
         help="print the docker-archive paths instead of the refs",
     )
     parser.add_argument("--force", action="store_true", help="rebuild even what is fresh")
+    parser.add_argument(
+        "--prune",
+        action="store_true",
+        help="first drop untagged images (older builds, layer caches) from the store",
+    )
     args = parser.parse_args(argv)
+    if args.prune:
+        with locked():
+            buildah("rmi", "--prune")
     images = build(force=args.force)
     ver = version()
     for image in images:

@@ -21,6 +21,7 @@ MODULES = [
     "bench.corpus",
     "bench.dataset",
     "bench.hello",
+    "bench.hostile",
     "bench.images",
     "bench.ingestion",
     "bench.kube",
@@ -102,7 +103,7 @@ def test_the_report_names_the_machine_the_numbers_and_the_largest_gap() -> None:
     assert "**Largest gap:** search p95 (100k chunks): 200.0 ms" in page
     assert "Seq Scan on chunks c" in page
     assert page.rstrip().endswith("Why: the lexical query ranks every row.")
-    assert page.count("_not run_") == 4  # ingestion, operator, images, retrieval
+    assert page.count("_not run_") == 5  # ingestion, hostile input, operator, images, retrieval
 
 
 def test_image_sizes_are_targets_and_the_cold_build_is_dated() -> None:

@@ -1,4 +1,4 @@
-"""How the API hands work to the background workers.
+"""The ingest queue: how the API hands uploads to the background workers.
 
 ``make_job_queue`` returns the queue the API uses: Dramatiq on Redis when ``REDIS_URL`` is set
 (``charterflow worker`` consumes it), otherwise an in-process runner: one background thread
@@ -18,7 +18,7 @@ from charterflow.settings import Settings
 if TYPE_CHECKING:
     from charterflow.ingest.pipeline import IngestContext
 
-log = get_logger("charterflow.jobs")
+log = get_logger("charterflow.ingest_queue")
 
 
 class JobQueue(Protocol):
@@ -45,6 +45,8 @@ class InProcessJobQueue:
         self.settings = settings
         self.backoff_seconds = backoff_seconds
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest")
+        # Large uploads get their own thread: small documents never wait behind them.
+        self._large = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-large")
         self._ctx: IngestContext | None = None
         self._lock = threading.Lock()
 
@@ -57,11 +59,15 @@ class InProcessJobQueue:
             return self._ctx
 
     def _run(self, document_id: str) -> None:
+        from charterflow.ingest.errors import Deferred
         from charterflow.ingest.pipeline import ingest
 
         for attempt in range(self.settings.ingest_max_attempts * 3):
             try:
                 ingest(self._context(), document_id)
+                return
+            except Deferred:  # the uploader has their share: back of the queue
+                threading.Timer(1.0, self.enqueue_ingest, (document_id,)).start()
                 return
             except Exception as exc:
                 delay = min(self.backoff_seconds * 2**attempt, 60)
@@ -69,10 +75,14 @@ class InProcessJobQueue:
                 time.sleep(delay)
 
     def enqueue_ingest(self, document_id: str) -> None:
-        self._executor.submit(self._run, document_id)
+        from charterflow.ingest.pipeline import is_large
+
+        large = is_large(self._context(), document_id)
+        (self._large if large else self._executor).submit(self._run, document_id)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
+        self._large.shutdown(wait=True)
         if self._ctx is not None:
             self._ctx.close()
 
