@@ -103,7 +103,8 @@ def test_the_report_names_the_machine_the_numbers_and_the_largest_gap() -> None:
     assert "**Largest gap:** search p95 (100k chunks): 200.0 ms" in page
     assert "Seq Scan on chunks c" in page
     assert page.rstrip().endswith("Why: the lexical query ranks every row.")
-    assert page.count("_not run_") == 5  # ingestion, hostile input, operator, images, retrieval
+    # ingestion, hostile input, operator, images, real pods, retrieval
+    assert page.count("_not run_") == 6
 
 
 def test_image_sizes_are_targets_and_the_cold_build_is_dated() -> None:
