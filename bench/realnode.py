@@ -27,7 +27,16 @@ def _warm_node_build() -> float:
     return round(time.monotonic() - began, 2)
 
 
-def run(cold_node_build_seconds: float | None = None) -> dict[str, Any]:
+def _cold_node_build() -> float | None:
+    """Seconds of the first (cold) build, which scripts/node-binaries records next to it."""
+    out = subprocess.run(
+        [str(ROOT / "scripts" / "node-binaries"), "--print"], capture_output=True, text=True
+    ).stdout.strip()
+    recorded = Path(out).parent / "build-seconds"
+    return float(recorded.read_text()) if recorded.exists() else None
+
+
+def run() -> dict[str, Any]:
     TIMINGS.unlink(missing_ok=True)
     began = time.monotonic()
     tier = subprocess.run(
@@ -42,5 +51,5 @@ def run(cold_node_build_seconds: float | None = None) -> dict[str, Any]:
         "tier_wall_seconds": wall,
         "timings": json.loads(TIMINGS.read_text()),
         "node_build_warm_seconds": _warm_node_build(),
-        "node_build_cold_seconds": cold_node_build_seconds,
+        "node_build_cold_seconds": _cold_node_build(),
     }
