@@ -109,9 +109,11 @@ class RealCluster:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tier; the CLI test runs first, before the session's own real node starts."""
     for item in items:
         if "realnode" in str(item.fspath):
             item.add_marker(pytest.mark.realnode)
+    items.sort(key=lambda item: "test_cluster_cli" not in str(item.fspath))
 
 
 @pytest.fixture(scope="session")

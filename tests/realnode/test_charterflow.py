@@ -266,7 +266,9 @@ def token(real: RealCluster, app: str) -> str:
 
 
 def _load(real: RealCluster, app: str, token: str) -> Load:
-    return Load(api_url(real, app) + "/api/v1/auth/me", {"Authorization": f"Bearer {token}"})
+    """About 6 requests/s: under the API's default rate limits (600/min per client and user)."""
+    url = api_url(real, app) + "/api/v1/auth/me"
+    return Load(url, {"Authorization": f"Bearer {token}"}, threads=2, pause=0.3)
 
 
 def _api_pods(real: RealCluster, app: str) -> list[dict[str, Any]]:

@@ -689,4 +689,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the package's module, not this __main__ copy: tests.support.node raises the package's
+    # ClusterStartError, which a second copy of the class here would not catch.
+    from tests.support import cluster as _cluster
+
+    sys.exit(_cluster.main())
