@@ -296,14 +296,17 @@ def search(
     }
     lex_rank = {cid: i for i, cid in enumerate(lexical, start=1)}
     vec_rank = {cid: i for i, cid in enumerate(semantic, start=1)}
+    # Chunks stored by another embedder (the provider changed; the worker re-embeds them in
+    # the background): their stored vectors are not comparable, so the few hits among them get
+    # a similarity computed now, and answers can still cite them.
+    stale = [cid for cid in best if cid in rows and rows[cid][0].embedding_model != embedder.name]
+    fresh = dict(zip(stale, embedder.embed([rows[c][0].text for c in stale]), strict=True))
     hits: list[Hit] = []
     for cid in best:
         if cid not in rows:
             continue  # deleted since ranking
         c, title = rows[cid]
-        similarity = (
-            float(np.dot(c.embedding, vector)) if c.embedding_model == embedder.name else 0.0
-        )
+        similarity = float(np.dot(fresh.get(cid, c.embedding), vector))
         hits.append(
             Hit(
                 chunk_id=c.id,
