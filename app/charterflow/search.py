@@ -55,12 +55,38 @@ class Hit:
     vector_rank: int | None
 
 
-def rrf(*rankings: list[str], k: int = RRF_K) -> dict[str, float]:
-    """Reciprocal rank fusion: each list adds ``1 / (k + rank)`` to its items."""
+@dataclass(frozen=True)
+class Fusion:
+    """How the lexical and the vector ranking are fused (tuned by ``bench/retrieval.py``)."""
+
+    k: int = RRF_K
+    vector_weight: float = 1.0
+    #: Candidates taken from each ranking.
+    depth: int = CANDIDATES
+
+
+#: Chosen on the stdlib set's grid, checked on the held-out botocore set (docs/benchmarks.md).
+#: Word-overlap vectors (hashing) rank worse than BM25: half weight.
+LEXICAL_FUSION = Fusion(vector_weight=0.5)
+#: all-MiniLM-L6-v2 ranks better than BM25 on both sets: double weight, and a small k so the
+#: top few ranks of each list count much more than the tail (k=60, equal weights: 0.651 on
+#: stdlib against 0.666).
+SEMANTIC_FUSION = Fusion(k=10, vector_weight=2.0)
+
+
+def fusion(embedder: Embedder) -> Fusion:
+    return LEXICAL_FUSION if embedder.lexical else SEMANTIC_FUSION
+
+
+def rrf(
+    *rankings: list[str], k: int = RRF_K, weights: tuple[float, ...] | None = None
+) -> dict[str, float]:
+    """Reciprocal rank fusion: list ``i`` adds ``weights[i] / (k + rank)`` to its items."""
     fused: dict[str, float] = {}
-    for ranking in rankings:
+    for i, ranking in enumerate(rankings):
+        weight = 1.0 if weights is None else weights[i]
         for rank, item in enumerate(ranking, start=1):
-            fused[item] = fused.get(item, 0.0) + 1.0 / (k + rank)
+            fused[item] = fused.get(item, 0.0) + weight / (k + rank)
     return fused
 
 
@@ -281,8 +307,9 @@ def search(
     """The ``limit`` best chunks of the notebook for ``query``, best first."""
     if not query.strip():
         return []
-    lexical, semantic, vector = rankings(db, embedder, notebook_id, query, max(limit, CANDIDATES))
-    fused = rrf(lexical, semantic)
+    how = fusion(embedder)
+    lexical, semantic, vector = rankings(db, embedder, notebook_id, query, max(limit, how.depth))
+    fused = rrf(lexical, semantic, k=how.k, weights=(1.0, how.vector_weight))
     best = sorted(fused, key=lambda cid: (-fused[cid], cid))[:limit]
     if not best:
         return []
