@@ -16,11 +16,12 @@ import time
 import traceback
 from collections.abc import Callable
 
-from bench import api, ingestion, kube, report, retrieval, search
+from bench import api, embedding, ingestion, kube, report, retrieval, search
 from bench.common import RESULTS, load_average, machine, read_results, write_result
 
 FULL: dict[str, Callable[[], object]] = {
-    "retrieval": lambda: retrieval.main(["--embedder", "hashing"]),
+    "retrieval": lambda: retrieval.main([]),
+    "embedding": lambda: write_result("embedding", embedding.run(chunks=96, repeats=3)),
     "api": lambda: write_result("api", api.run(repeats=3, duration=5, connections=16)),
     "ingestion": lambda: write_result("ingestion", ingestion.run(documents=200, repeats=3)),
     "search": lambda: write_result("search", search.run([10_000, 100_000], queries=40, repeats=3)),
@@ -28,7 +29,8 @@ FULL: dict[str, Callable[[], object]] = {
 }
 #: Seconds instead of minutes: checks that every benchmark still runs, numbers meaningless.
 QUICK: dict[str, Callable[[], object]] = {
-    "retrieval": lambda: retrieval.main(["--embedder", "hashing", "--modules", "5"]),
+    "retrieval": lambda: retrieval.main(["--limit", "40"]),
+    "embedding": lambda: write_result("embedding", embedding.run(chunks=8, repeats=1, queries=5)),
     "api": lambda: write_result("api", api.run(repeats=1, duration=1, connections=4)),
     "ingestion": lambda: write_result("ingestion", ingestion.run(documents=10, repeats=1)),
     "search": lambda: write_result("search", search.run([1_000, 2_000], queries=10, repeats=1)),
