@@ -28,7 +28,7 @@ CANDIDATES = 50
 BM25_K1 = 1.2
 BM25_B = 0.75
 #: HNSW candidate list (pgvector's default is 40); see ``_pg_vector``.
-HNSW_EF_SEARCH = 200
+HNSW_EF_SEARCH = 500
 #: Terms in more than this share of all chunks are left out of the looser lexical levels. With
 #: the pool below, 0.05-0.3 measured the same p95 at 100k chunks; 0.2 changed the fewest top 10s.
 COMMON_TERM_SHARE = 0.2
@@ -217,6 +217,14 @@ def _pg_lexical_match(
     return [r[0] for r in rows]
 
 
+VECTOR_SQL = """
+SELECT id FROM chunks
+WHERE notebook_id = :nb AND embedding_model = :model
+ORDER BY embedding::halfvec(384) <=> CAST(:v AS halfvec(384)), id
+LIMIT :k
+"""
+
+
 def _pg_vector(
     db: Session,
     notebook_id: str,
@@ -225,22 +233,17 @@ def _pg_vector(
     limit: int,
     ef_search: int = HNSW_EF_SEARCH,
 ) -> list[str]:
+    """Nearest chunks by cosine distance on the halfvec HNSW index (migration 0003)."""
     # pgvector >= 0.8: keep scanning the HNSW index until enough rows pass the filter.
     db.execute(text("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)"))
-    # A wider candidate list than pgvector's default of 40: recall@10 against an exact scan rose
-    # from 0.80 to 0.97 at 10k chunks and from 0.43 to 0.67 at 100k. 400 reached 0.78 at 100k for
-    # ~5 ms, but at 10k the planner then prices HNSW above a 24 ms exact scan and picks that;
-    # 1000 (the maximum) reaches 0.88 at 100k for ~20 ms (bench/analysis.md).
+    # m 32 / ef_construction 200 and ef_search 500: recall@10 0.97 against an exact scan at
+    # 100k chunks, hybrid p95 37 ms (bench/analysis.md); pgvector's default of 40 gave 0.43.
     db.execute(text("SELECT set_config('hnsw.ef_search', :ef, true)"), {"ef": str(ef_search)})
+    # With ef_search 500 the planner otherwise prices the index above an exact scan at 10-15k
+    # chunks and picks the scan (36 ms instead of 7); random pages are cheap on SSDs anyway.
+    db.execute(text("SELECT set_config('random_page_cost', '1.1', true)"))
     rows = db.execute(
-        text(
-            """
-            SELECT id FROM chunks
-            WHERE notebook_id = :nb AND embedding_model = :model
-            ORDER BY embedding <=> CAST(:v AS vector), id
-            LIMIT :k
-            """
-        ),
+        text(VECTOR_SQL),
         {"nb": notebook_id, "model": model, "v": _vector_literal(vector), "k": limit},
     )
     return [r[0] for r in rows]
