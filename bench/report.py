@@ -202,6 +202,8 @@ def _ingestion(results: Results) -> str:
         return "_not run_"
     rows = [
         [
+            r.get("embedder", "hashing"),
+            str(r.get("documents", ing["documents"])),
             str(r["workers"]),
             str(r["threads_per_worker"]),
             _fmt(r["documents_per_second"], 2),
@@ -214,7 +216,8 @@ def _ingestion(results: Results) -> str:
         for r in ing["rows"]
     ]
     mix = ", ".join(f"{n} {kind}" for kind, n in ing["mix"].items())
-    head = ["workers", "threads", "docs/s", "chunks/s", "x 1 worker", "chunks", "failed", "runs"]
+    head = ["embedder", "documents", "workers", "threads", "docs/s", "chunks/s", "x 1 worker",
+            "chunks", "failed", "runs"]  # fmt: skip
     return f"{ing['documents']} documents ({mix}), median of {ing['repeats']}.\n\n" + _table(
         head, rows
     )
