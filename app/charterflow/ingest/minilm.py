@@ -225,6 +225,7 @@ class MiniLM:
 
     _lock = threading.Lock()
     _instance: MiniLM | None = None
+    _run_lock = threading.Lock()
 
     def __init__(self, threads: int = 0) -> None:
         import onnxruntime as ort
@@ -240,6 +241,8 @@ class MiniLM:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = threads
         options.log_severity_level = 3  # its shape-merge warnings about our graph are noise
+        # Idle pool threads sleep instead of spinning: a worker shares its cores with others.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
         del graph
 
@@ -264,7 +267,10 @@ class MiniLM:
                 n = len(encodings[i].ids)
                 ids[row, :n] = encodings[i].ids
                 mask[row, :n] = 1
-            (hidden,) = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
+            # One pass at a time: each already uses every core, and the worker's threads
+            # calling at once would oversubscribe them.
+            with self._run_lock:
+                (hidden,) = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
             weights = mask[:, :, None].astype(np.float32)
             pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
             norms = np.linalg.norm(pooled, axis=1, keepdims=True)
