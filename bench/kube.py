@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from charterflow_operator.handlers import CHILD_RESOURCES
+from charterflow_operator.api import CHILD_KINDS, SECRET
 from kubernetes import client, config
 
 from bench.common import ROOT, median, write_result
@@ -53,13 +53,13 @@ RESYNC_SECONDS = 10
 POLL_SECONDS = 0.1
 TIMEOUT = 300
 WRITE_VERBS = {"POST", "PUT", "PATCH", "APPLY", "DELETE"}
-OWNED = {plural for _, plural in CHILD_RESOURCES} | {"secrets"}
+OWNED = {kind.plural for kind in (*CHILD_KINDS, SECRET)}
 SMALL = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "1"}}
 GROUP, VERSION, PLURAL = "charterflow.app", "v1alpha1", "charterflows"
 #: List URLs of every kind of child (the operator's own list, plus the generated JWT Secret).
 CHILD_PATHS = [
-    f"/api/{v}/{plural}" if "/" not in v else f"/apis/{v}/{plural}"
-    for v, plural in [*CHILD_RESOURCES, ("v1", "secrets")]
+    f"/api/{k.api_version}/{k.plural}" if k.group == "" else f"/apis/{k.api_version}/{k.plural}"
+    for k in (*CHILD_KINDS, SECRET)
 ]
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
-from charterflow import __version__
+from charterflow import __version__, contract
 from charterflow.settings import Settings, get_settings
 
 
@@ -42,8 +44,9 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     old pods still serve); ``--phase contract`` (or ``all``) goes to head (after the rollout).
     """
     from charterflow.db import make_engine
-    from charterflow.lifecycle import LifecycleError, migrate_phase
     from charterflow.logging import configure_logging
+    from charterflow.ops import LifecycleError
+    from charterflow.ops.migrate import migrate_phase
 
     settings = _settings_or_exit()
     configure_logging(settings.log_level, settings.effective_log_format)
@@ -121,17 +124,66 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     return 0
 
 
-def _lifecycle(name: str) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        from charterflow import lifecycle
+def _failed(command: str, exc: Exception, settings: Settings) -> int:
+    """Print why ``command`` failed (the password masked, when there is one); exit code 1."""
+    from charterflow.ops import LifecycleError
+    from charterflow.ops.postgres import Database
 
-        return int(getattr(lifecycle, name)(args, _settings_or_exit()))
+    message = str(exc).strip() or type(exc).__name__
+    with contextlib.suppress(LifecycleError):
+        message = Database.from_settings(settings).scrub(message)
+    print(f"charterflow {command}: error: {message}", file=sys.stderr)
+    return 1
 
-    run.__doc__ = {
-        "backup": "Stream a database backup and manifest to S3, then prune old backups.",
-        "restore": "Restore a backup (a key or `latest`) into an empty database, then migrate.",
-    }[name]
-    return run
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    """Stream a database backup and manifest to S3, then prune old backups."""
+    import psycopg
+
+    from charterflow.ops import LifecycleError
+    from charterflow.ops.backup import run_backup, write_result
+    from charterflow.storage import StorageError
+
+    settings = _settings_or_exit()
+    try:
+        manifest = run_backup(
+            settings,
+            name=args.name or settings.charterflow_instance,
+            prefix=settings.backup_prefix if args.prefix is None else args.prefix,
+            retention_days=(
+                settings.backup_retention_days
+                if args.retention_days is None
+                else args.retention_days
+            ),
+            lock_wait=args.lock_wait_timeout,
+        )
+    except (LifecycleError, StorageError, psycopg.Error) as exc:
+        return _failed("backup", exc, settings)
+    if settings.backup_result_file:
+        write_result(Path(settings.backup_result_file), manifest)
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """Restore a backup (a key or `latest`) into an empty database, then migrate."""
+    import psycopg
+
+    from charterflow.ops import LifecycleError
+    from charterflow.ops.restore import run_restore
+    from charterflow.storage import StorageError
+
+    settings = _settings_or_exit()
+    try:
+        run_restore(
+            settings,
+            source=args.source,
+            name=args.name or settings.charterflow_instance,
+            prefix=settings.backup_prefix if args.prefix is None else args.prefix,
+            force=args.force,
+        )
+    except (LifecycleError, StorageError, psycopg.Error) as exc:
+        return _failed("restore", exc, settings)
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -162,12 +214,12 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = add("migrate", cmd_migrate)
     migrate.add_argument(
         "--phase",
-        choices=["expand", "contract", "all"],
+        choices=[*contract.MIGRATION_PHASES, "all"],
         default="all",
         help="expand: up to the first contract revision (before a rollout); "
         "contract, all: to head (after it)",
     )
-    backup = add("backup", _lifecycle("backup"))
+    backup = add("backup", cmd_backup)
     backup.add_argument("--name", default=None, help="default: CHARTERFLOW_INSTANCE")
     backup.add_argument("--prefix", default=None, help="default: BACKUP_PREFIX")
     backup.add_argument(
@@ -183,7 +235,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="fail rather than wait longer for a table lock (e.g. held by a migration)",
     )
-    restore = add("restore", _lifecycle("restore"))
+    restore = add("restore", cmd_restore)
     restore.add_argument("--from", dest="source", required=True, help="a backup key or `latest`")
     restore.add_argument(
         "--name", default=None, help="instance name; default: CHARTERFLOW_INSTANCE"

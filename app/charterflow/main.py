@@ -15,7 +15,7 @@ from charterflow.api.middleware import SecurityHeadersMiddleware
 from charterflow.api.router import api_router
 from charterflow.db import make_engine, make_session_factory
 from charterflow.ingest.embeddings import preload
-from charterflow.jobs import make_job_queue
+from charterflow.ingest_queue import make_job_queue
 from charterflow.logging import configure_logging, get_logger
 from charterflow.observability import Metrics, RequestContextMiddleware
 from charterflow.ratelimit import make_rate_limiter

@@ -2,41 +2,28 @@
 
 Every trigger (create, update, resume, a child's change, a referenced Secret's change, the
 backstop loop) puts the CharterFlow's key on the reconciler's work queue and returns; the
-queue's threads run the same idempotent ``Reconciler.request``. Kopf only decides *when*.
+queue's threads run the same idempotent ``Reconciler.reconcile``. Kopf only decides *when*.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from typing import Any
 
 import kopf
 from kubernetes import client, config
 
-from charterflow_operator import builders, metrics
-from charterflow_operator.builders import API_VERSION, MANAGED_BY, PLURAL
+from charterflow_operator import api, metrics
+from charterflow_operator.config import OperatorConfig
+from charterflow_operator.instance import referenced_secret_names
+from charterflow_operator.kube import ApiKube
 from charterflow_operator.reconcile import Reconciler
 
-GROUP_VERSION = API_VERSION
-CHILD_LABELS = {"app.kubernetes.io/managed-by": MANAGED_BY}
-# (apiVersion, plural) of every kind of child the operator applies; their changes undo drift.
-CHILD_RESOURCES = [
-    ("v1", "serviceaccounts"),
-    ("v1", "configmaps"),
-    ("v1", "services"),
-    ("apps/v1", "deployments"),
-    ("autoscaling/v2", "horizontalpodautoscalers"),
-    ("policy/v1", "poddisruptionbudgets"),
-    ("networking.k8s.io/v1", "ingresses"),
-    ("networking.k8s.io/v1", "networkpolicies"),
-    ("batch/v1", "cronjobs"),
-    ("batch/v1", "jobs"),  # lifecycle Jobs, and the backup Jobs that the CronJob creates
-]
-# Backstop reconcile of every CharterFlow idle this long; children are watched, so this only
-# catches what a lost watch event missed (and retries, sooner, passes the API server refused).
-BACKSTOP_SECONDS = float(os.environ.get("RESYNC_SECONDS", "60"))
+GROUP_VERSION = api.API_VERSION
+PLURAL = api.PLURAL
+CHILD_LABELS = {api.MANAGED_BY_LABEL: api.MANAGED_BY}
+# The backstop loop wakes this often to see which CharterFlows are due (config.resync_seconds).
 BACKSTOP_TICK_SECONDS = 1.0
 
 
@@ -54,7 +41,9 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
 
     Runs first (startup handlers run in registration order): the others use the reconciler.
     """
-    prefix = builders.GROUP
+    chosen = OperatorConfig.from_env()
+    memo.config = chosen
+    prefix = api.GROUP
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=prefix)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=prefix, key="last-handled-configuration"
@@ -68,10 +57,10 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     # Only warnings from Kopf itself become Events; our transitions are posted explicitly.
     settings.posting.level = logging.WARNING
     # A standby takes over from a leader that stopped renewing its peering claim this long ago.
-    settings.peering.lifetime = int(os.environ.get("OPERATOR_PEERING_LIFETIME", "60"))
-    memo.reconciler = Reconciler(_kube_client())
-    memo.reconciler.queue.start(int(os.environ.get("OPERATOR_WORKERS", "8")))
-    metrics.serve(int(os.environ.get("METRICS_PORT", "9090")))
+    settings.peering.lifetime = chosen.peering_lifetime
+    memo.reconciler = Reconciler(ApiKube(_kube_client()))
+    memo.reconciler.queue.start(chosen.workers)
+    metrics.serve(chosen.metrics_port)
 
 
 @kopf.on.resume(GROUP_VERSION, PLURAL)
@@ -92,10 +81,11 @@ async def _backstop(memo: kopf.Memo, known: kopf.Index) -> None:
     """Reconcile each CharterFlow that had no pass for a minute: a missed watch event cannot
     leave drift behind; one whose children were refused is retried sooner, with backoff.
     Not a Kopf timer, because Kopf timers put a finalizer on the object."""
+    backstop = memo.config.resync_seconds
     while True:
-        await asyncio.sleep(min(BACKSTOP_TICK_SECONDS, BACKSTOP_SECONDS))
+        await asyncio.sleep(min(BACKSTOP_TICK_SECONDS, backstop))
         for namespace, name in list(known):
-            if not memo.reconciler.pass_due(namespace, name, BACKSTOP_SECONDS):
+            if not memo.reconciler.pass_due(namespace, name, backstop):
                 continue
             memo.reconciler.enqueue(namespace, name)
 
@@ -117,9 +107,9 @@ def _controller(body: kopf.Body) -> str | None:
     CronJob controls) the instance label that every child carries."""
     metadata = body.get("metadata", {})
     for ref in metadata.get("ownerReferences") or []:
-        if ref.get("controller") and ref.get("apiVersion", "").startswith(builders.GROUP + "/"):
+        if ref.get("controller") and ref.get("apiVersion", "").startswith(api.GROUP + "/"):
             return ref.get("name")
-    return (metadata.get("labels") or {}).get("app.kubernetes.io/instance")
+    return (metadata.get("labels") or {}).get(api.INSTANCE_LABEL)
 
 
 async def child_changed(
@@ -133,12 +123,14 @@ async def child_changed(
         memo.reconciler.enqueue(namespace, owner)
 
 
-for _api_version, _plural in CHILD_RESOURCES:
-    kopf.on.event(_api_version, _plural, labels=CHILD_LABELS, id=f"child-{_plural}")(child_changed)
+for _kind in api.CHILD_KINDS:
+    kopf.on.event(_kind.api_version, _kind.plural, labels=CHILD_LABELS, id=f"child-{_kind.plural}")(
+        child_changed
+    )
 
 
 def _backup_requested(body: kopf.Body, **_: Any) -> bool:
-    token = body.get("metadata", {}).get("annotations", {}).get(builders.BACKUP_NOW_ANNOTATION)
+    token = body.get("metadata", {}).get("annotations", {}).get(api.BACKUP_NOW_ANNOTATION)
     handled = (body.get("status") or {}).get("backupRequest") or {}
     return bool(token) and token != handled.get("token")
 
@@ -153,10 +145,10 @@ async def backup_now(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> No
 @kopf.index(GROUP_VERSION, PLURAL)
 def secret_users(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict:
     """(namespace, Secret name) -> CharterFlows that read that Secret."""
-    return {(namespace, secret): name for secret in builders.referenced_secret_names(name, spec)}
+    return {(namespace, secret): name for secret in referenced_secret_names(name, spec)}
 
 
-@kopf.on.event("v1", "secrets")
+@kopf.on.event(api.SECRET.api_version, api.SECRET.plural)
 async def secret_changed(
     type: str | None,
     namespace: str,

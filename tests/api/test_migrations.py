@@ -13,7 +13,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from charterflow.db import Base, alembic_config, current_revision, make_engine, migrate
-from charterflow.lifecycle import migrate_phase
+from charterflow.ops.migrate import migrate_phase
 from charterflow.search import VECTOR_SQL
 from charterflow.settings import Settings
 from sqlalchemy import Engine, text

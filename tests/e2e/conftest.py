@@ -1,4 +1,5 @@
-"""End-to-end fixtures: a real Kubernetes API (``kube``) and a scratch namespace per test.
+"""End-to-end fixtures: a real Kubernetes API (``kube``), its CRDs, scratch namespaces and an
+operator process per module; the plain helpers they use are in kit.py.
 
 ``KUBECONFIG`` naming an existing file selects that cluster, used as it is. Otherwise the suite
 starts its own control plane (``tests/support/cluster.py``) once per session and stops it at
@@ -11,51 +12,20 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import subprocess
 import tempfile
-import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from kubernetes import client, config
 
+from tests.e2e.kit import (
+    OPERATOR_PREFIX,
+    KubeHandle,
+    OperatorProcess,
+    install_crds,
+    scratch_namespace,
+)
 from tests.support.cluster import ClusterStartError, LocalCluster, k8s_bin_dir
-from tests.support.processes import wait_until
-
-
-@dataclass
-class KubeHandle:
-    """How tests reach the cluster: kubectl/helm from ``bin_dir``, or the Python client."""
-
-    kubeconfig: Path
-    env: dict[str, str]
-    bin_dir: Path
-    owned: bool
-
-    def kubectl(
-        self, *args: str, input: str | None = None, check: bool = True
-    ) -> subprocess.CompletedProcess[str]:
-        """Run kubectl against this cluster; on failure the error names the command and stderr."""
-        result = subprocess.run(
-            [str(self.bin_dir / "kubectl"), *args],
-            input=input,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(
-                f"kubectl {' '.join(args)} exited {result.returncode}:\n{result.stderr}"
-            )
-        return result
-
-    def api_client(self) -> client.ApiClient:
-        """A fresh Python client for this cluster (close it, or use it in a ``with``)."""
-        return config.new_client_from_config(config_file=str(self.kubeconfig))
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -107,20 +77,37 @@ def kube() -> Iterator[KubeHandle]:
         shutil.rmtree(cluster.root, ignore_errors=True)
 
 
+@pytest.fixture(scope="session")
+def crds(kube: KubeHandle) -> None:
+    """Every CRD of crds/ installed (once: they are cluster-scoped and shared)."""
+    install_crds(kube)
+
+
 @pytest.fixture
-def namespace(kube: KubeHandle) -> Iterator[str]:
-    """A fresh namespace, deleted (without waiting) after the test."""
-    name = f"t-{uuid.uuid4().hex[:10]}"
-    with kube.api_client() as api:
-        core = client.CoreV1Api(api)
-        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
-        # Pods are rejected until the service-account controller has made "default".
-        wait_until(
-            lambda: core.read_namespaced_service_account("default", name) is not None,
-            timeout=60,
-            what=f"service account default in {name}",
-        )
-        try:
-            yield name
-        finally:
-            core.delete_namespace(name, propagation_policy="Background")
+def make_namespace(kube: KubeHandle) -> Iterator[Callable[..., str]]:
+    """Makes scratch namespaces (``make_namespace(prefix)``); deleted after the test."""
+    with contextlib.ExitStack() as made:
+        yield lambda prefix="t-": made.enter_context(scratch_namespace(kube, prefix))
+
+
+@pytest.fixture
+def namespace(make_namespace: Callable[..., str]) -> str:
+    """A scratch namespace (``t-*``), which the module operators below do not watch."""
+    return make_namespace()
+
+
+@pytest.fixture
+def ns(make_namespace: Callable[..., str]) -> str:
+    """A scratch namespace that the module's ``operator`` watches (``cfop-*``)."""
+    return make_namespace(OPERATOR_PREFIX)
+
+
+@pytest.fixture(scope="module")
+def operator(
+    kube: KubeHandle, crds: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[OperatorProcess]:
+    """The operator as its console script, standalone, watching only ``cfop-*`` namespaces (so
+    other suites' operators on the same cluster never meet it); one per test module."""
+    env = {"WATCH_NAMESPACES": f"{OPERATOR_PREFIX}*", "OPERATOR_STANDALONE": "true"}
+    with OperatorProcess(kube.kubeconfig, env, tmp_path_factory.mktemp("operator")) as running:
+        yield running

@@ -16,24 +16,18 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.e2e.conftest import KubeHandle
-from tests.e2e.helpers import (
+from tests.e2e.kit import (
     CHART,
     INSTALL,
     SAMPLES,
     SECRETS,
+    KubeHandle,
     helm,
-    install_crds,
     sample,
     scratch_namespace,
 )
 
 INSTALL_NAMESPACE = "charterflow-system"  # the bundle's own namespace (scripts/render-install)
-
-
-@pytest.fixture(scope="module")
-def crds(kube: KubeHandle) -> None:
-    install_crds(kube)
 
 
 def dry_run(kube: KubeHandle, manifests: str, *flags: str) -> list[str]:

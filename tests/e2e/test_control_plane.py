@@ -15,7 +15,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from tests.e2e.conftest import KubeHandle
+from tests.e2e.kit import KubeHandle
 from tests.support.processes import wait_until
 
 pytestmark = pytest.mark.cluster

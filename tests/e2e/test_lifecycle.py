@@ -1,43 +1,27 @@
 """Upgrades, restores and on-demand backups against a real API server (issue 7).
 
-The operator runs as in test_operator.py. kwok completes Job pods (they go Succeeded); a Job pod
-annotated ``charterflow.test/fail: "true"`` fails instead (the pod-fail-on-request stage in
-tests/support/kwok/stages.yaml), and ``spec.migrations.podAnnotations`` is how a test puts that
-annotation on the migration and restore Jobs. Order is proven by what does not exist yet while
-a Job has not succeeded, not by clocks.
+The operator runs as in test_operator.py (conftest.py's ``operator``, one per module). kwok
+completes Job pods (they go Succeeded); a Job pod annotated ``charterflow.test/fail: "true"``
+fails instead (the pod-fail-on-request stage in tests/support/kwok/stages.yaml), and
+``spec.migrations.podAnnotations`` is how a test puts that annotation on the migration and
+restore Jobs. Order is proven by what does not exist yet while a Job has not succeeded, not by
+clocks.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from tests.e2e import test_operator
-from tests.e2e.conftest import KubeHandle
-from tests.e2e.test_operator import (
-    READY_TIMEOUT,
-    Operator,
-    apply,
-    apply_secrets,
-    cf,
-    condition,
-    get,
-    sample,
-    wait_ready,
-)
+from tests.e2e import kit
+from tests.e2e.kit import KubeHandle, OperatorProcess
 from tests.support.processes import wait_until
-
-# test_operator.py's fixtures, used here as they are (module scope: this module's own operator).
-crd = test_operator.crd
-operator = test_operator.operator
-make_namespace = test_operator.make_namespace
-ns = test_operator.ns
 
 FAIL = {"charterflow.test/fail": "true"}
 QUICK = {"backoffLimit": 0}  # a failing Job fails on its first pod
 
 
 def jobs(kube: KubeHandle, ns: str, component: str) -> dict[str, dict[str, Any]]:
-    listed = get(kube, ns, "jobs", "-l", f"app.kubernetes.io/component={component}")["items"]
+    listed = kit.get(kube, ns, "jobs", "-l", f"app.kubernetes.io/component={component}")["items"]
     return {job["metadata"]["name"]: job for job in listed}
 
 
@@ -54,7 +38,7 @@ def command(job: dict[str, Any]) -> list[str]:
 def images(kube: KubeHandle, ns: str) -> dict[str, str]:
     """Deployment name -> (image of its pod template, its version label)."""
     found = {}
-    for deploy in get(kube, ns, "deployments")["items"]:
+    for deploy in kit.get(kube, ns, "deployments")["items"]:
         template = deploy["spec"]["template"]
         (container,) = template["spec"]["containers"]
         version = template["metadata"]["labels"]["app.kubernetes.io/version"]
@@ -62,28 +46,17 @@ def images(kube: KubeHandle, ns: str) -> dict[str, str]:
     return found
 
 
-def wait_phase(kube: KubeHandle, ns: str, phase: str) -> dict[str, Any]:
-    """The CharterFlow once its status for the current generation shows ``phase``."""
-
-    def there() -> bool:
-        body = cf(kube, ns)
-        status = body.get("status", {})
-        current = status.get("observedGeneration") == body["metadata"]["generation"]
-        return current and status.get("phase") == phase
-
-    wait_until(there, timeout=READY_TIMEOUT, what=f"phase {phase}", interval=0.5)
-    return cf(kube, ns)
-
-
-def test_version_bump_migrates_then_rolls(kube: KubeHandle, operator: Operator, ns: str) -> None:
-    apply_secrets(kube, ns)
-    apply(kube, ns, sample())
-    first = wait_ready(kube, ns)
-    assert condition(first, "MigrationsComplete")["status"] == "True"
+def test_version_bump_migrates_then_rolls(
+    kube: KubeHandle, operator: OperatorProcess, ns: str
+) -> None:
+    kit.apply_secrets(kube, ns)
+    kit.apply(kube, ns, kit.sample())
+    first = kit.wait_ready(kube, ns)
+    assert kit.condition(first, "MigrationsComplete")["status"] == "True"
     assert {command(j)[-1] for j in jobs(kube, ns, "migrate").values()} == {"expand", "contract"}
 
-    apply(kube, ns, sample(version="0.2.0"))
-    body = wait_ready(kube, ns)
+    kit.apply(kube, ns, kit.sample(version="0.2.0"))
+    body = kit.wait_ready(kube, ns)
     assert body["status"]["version"] == "0.2.0"
     new = "ghcr.io/charterflow/charterflow:0.2.0 0.2.0"
     assert images(kube, ns) == {"charterflow-api": new, "charterflow-worker": new}
@@ -108,52 +81,54 @@ def test_version_bump_migrates_then_rolls(kube: KubeHandle, operator: Operator, 
 
 
 def test_failed_migration_keeps_the_old_version_serving(
-    kube: KubeHandle, operator: Operator, ns: str
+    kube: KubeHandle, operator: OperatorProcess, ns: str
 ) -> None:
-    apply_secrets(kube, ns)
-    apply(kube, ns, sample(migrations=QUICK))
-    wait_ready(kube, ns)
+    kit.apply_secrets(kube, ns)
+    kit.apply(kube, ns, kit.sample(migrations=QUICK))
+    kit.wait_ready(kube, ns)
     before = images(kube, ns)
     generations = {
         d["metadata"]["name"]: d["metadata"]["generation"]
-        for d in get(kube, ns, "deployments")["items"]
+        for d in kit.get(kube, ns, "deployments")["items"]
     }
-    cron = get(kube, ns, "cronjob", "charterflow-backup")["metadata"]["generation"]
+    cron = kit.get(kube, ns, "cronjob", "charterflow-backup")["metadata"]["generation"]
 
-    apply(kube, ns, sample(version="0.2.0", migrations={**QUICK, "podAnnotations": FAIL}))
-    body = wait_phase(kube, ns, "Degraded")
-    ready = condition(body, "Ready")
+    kit.apply(kube, ns, kit.sample(version="0.2.0", migrations={**QUICK, "podAnnotations": FAIL}))
+    body = kit.wait_phase(kube, ns, "Degraded")
+    ready = kit.condition(body, "Ready")
     assert ready["reason"] == "MigrationFailed"
     assert "BackoffLimitExceeded" in ready["message"]
     assert "charterflow-migrate-0-2-0-" in ready["message"]
-    migrations = condition(body, "MigrationsComplete")
+    migrations = kit.condition(body, "MigrationsComplete")
     assert (migrations["status"], migrations["reason"]) == ("False", "BackoffLimitExceeded")
-    assert condition(body, "ApiAvailable")["status"] == "True"
+    assert kit.condition(body, "ApiAvailable")["status"] == "True"
     assert body["status"]["version"] == "0.1.0"
     assert images(kube, ns) == before  # nothing rolled
-    deployments = get(kube, ns, "deployments")["items"]
+    deployments = kit.get(kube, ns, "deployments")["items"]
     assert {d["metadata"]["name"]: d["metadata"]["generation"] for d in deployments} == generations
-    assert get(kube, ns, "cronjob", "charterflow-backup")["metadata"]["generation"] == cron
+    assert kit.get(kube, ns, "cronjob", "charterflow-backup")["metadata"]["generation"] == cron
     events = kube.kubectl("get", "events", "-n", ns, "-o", "json").stdout
     assert "MigrationFailed" in events
 
-    apply(kube, ns, sample(version="0.2.0", migrations=QUICK))  # the fix: a new spec retries
-    body = wait_ready(kube, ns)
+    kit.apply(
+        kube, ns, kit.sample(version="0.2.0", migrations=QUICK)
+    )  # the fix: a new spec retries
+    body = kit.wait_ready(kube, ns)
     assert body["status"]["version"] == "0.2.0"
     new = "ghcr.io/charterflow/charterflow:0.2.0 0.2.0"
     assert images(kube, ns) == {"charterflow-api": new, "charterflow-worker": new}
 
 
 def test_restore_bootstraps_the_database_before_anything_runs(
-    kube: KubeHandle, operator: Operator, ns: str
+    kube: KubeHandle, operator: OperatorProcess, ns: str
 ) -> None:
     restore = {"from": "latest", "name": "prod"}
-    apply_secrets(kube, ns)
-    apply(kube, ns, sample(restore=restore, migrations={**QUICK, "podAnnotations": FAIL}))
-    body = wait_phase(kube, ns, "Degraded")
-    assert condition(body, "Ready")["reason"] == "RestoreFailed"
-    assert condition(body, "Restored")["status"] == "False"
-    assert condition(body, "MigrationsComplete")["reason"] == "WaitingForRestore"
+    kit.apply_secrets(kube, ns)
+    kit.apply(kube, ns, kit.sample(restore=restore, migrations={**QUICK, "podAnnotations": FAIL}))
+    body = kit.wait_phase(kube, ns, "Degraded")
+    assert kit.condition(body, "Ready")["reason"] == "RestoreFailed"
+    assert kit.condition(body, "Restored")["status"] == "False"
+    assert kit.condition(body, "MigrationsComplete")["reason"] == "WaitingForRestore"
     (job,) = jobs(kube, ns, "restore").values()
     assert command(job) == [
         "charterflow",
@@ -165,11 +140,11 @@ def test_restore_bootstraps_the_database_before_anything_runs(
         "--prefix",
         "backups/",
     ]
-    assert get(kube, ns, "deployments")["items"] == []  # no API pod before the restore
+    assert kit.get(kube, ns, "deployments")["items"] == []  # no API pod before the restore
     assert jobs(kube, ns, "migrate") == {}  # nor a migration
 
-    apply(kube, ns, sample(restore=restore, migrations=QUICK))  # a new spec retries
-    body = wait_ready(kube, ns)
+    kit.apply(kube, ns, kit.sample(restore=restore, migrations=QUICK))  # a new spec retries
+    body = kit.wait_ready(kube, ns)
     record = body["status"]["restore"]
     assert {k: record[k] for k in ("from", "name", "prefix")} == {
         "from": "latest",
@@ -178,21 +153,21 @@ def test_restore_bootstraps_the_database_before_anything_runs(
     }
     assert record["job"] == job["metadata"]["name"]
     assert record["completionTime"]
-    assert condition(body, "Restored")["status"] == "True"
+    assert kit.condition(body, "Restored")["status"] == "True"
 
     kube.kubectl("delete", "job", record["job"], "-n", ns)
-    apply(kube, ns, sample(restore=restore, migrations=QUICK, logLevel="DEBUG"))
-    body = wait_ready(kube, ns)
+    kit.apply(kube, ns, kit.sample(restore=restore, migrations=QUICK, logLevel="DEBUG"))
+    body = kit.wait_ready(kube, ns)
     assert jobs(kube, ns, "restore") == {}  # recorded as done: never run again
     assert body["status"]["restore"] == record
 
 
 def test_backup_now_runs_one_backup_per_token(
-    kube: KubeHandle, operator: Operator, ns: str
+    kube: KubeHandle, operator: OperatorProcess, ns: str
 ) -> None:
-    apply_secrets(kube, ns)
-    apply(kube, ns, sample())
-    wait_ready(kube, ns)
+    kit.apply_secrets(kube, ns)
+    kit.apply(kube, ns, kit.sample())
+    kit.wait_ready(kube, ns)
 
     def request(token: str) -> str:
         kube.kubectl(
@@ -205,11 +180,11 @@ def test_backup_now_runs_one_backup_per_token(
             "--overwrite",
         )
         wait_until(
-            lambda: cf(kube, ns)["status"].get("backupRequest", {}).get("token") == token,
+            lambda: kit.cf(kube, ns)["status"].get("backupRequest", {}).get("token") == token,
             timeout=60,
             what=f"backup request {token} handled",
         )
-        return cf(kube, ns)["status"]["backupRequest"]["job"]
+        return kit.cf(kube, ns)["status"]["backupRequest"]["job"]
 
     def on_demand() -> set[str]:
         return {
@@ -221,24 +196,24 @@ def test_backup_now_runs_one_backup_per_token(
     first = request("t1")
     assert on_demand() == {first}
     job = jobs(kube, ns, "backup")[first]
-    template = get(kube, ns, "cronjob", "charterflow-backup")["spec"]["jobTemplate"]["spec"]
+    template = kit.get(kube, ns, "cronjob", "charterflow-backup")["spec"]["jobTemplate"]["spec"]
     assert (
         job["spec"]["template"]["spec"]["containers"] == template["template"]["spec"]["containers"]
     )
     wait_until(
-        lambda: cf(kube, ns)["status"].get("lastBackup", {}).get("job") == first,
+        lambda: kit.cf(kube, ns)["status"].get("lastBackup", {}).get("job") == first,
         timeout=60,
         what="lastBackup reports the on-demand Job",
     )
-    assert cf(kube, ns)["status"]["lastBackup"]["result"] == "Succeeded"
+    assert kit.cf(kube, ns)["status"]["lastBackup"]["result"] == "Succeeded"
     # The key comes from the pod's termination message (kwok's stage plays the container).
-    (pod,) = get(kube, ns, "pod", "-l", f"batch.kubernetes.io/job-name={first}")["items"]
+    (pod,) = kit.get(kube, ns, "pod", "-l", f"batch.kubernetes.io/job-name={first}")["items"]
     key = f"kwok/{pod['metadata']['name']}.dump"
-    assert cf(kube, ns)["status"]["lastBackup"].get("key") == key
+    assert kit.cf(kube, ns)["status"]["lastBackup"].get("key") == key
 
-    apply(kube, ns, sample(logLevel="DEBUG"))  # more passes, same token
+    kit.apply(kube, ns, kit.sample(logLevel="DEBUG"))  # more passes, same token
     operator.restart()
-    wait_ready(kube, ns)
+    kit.wait_ready(kube, ns)
     assert on_demand() == {first}
 
     second = request("t2")

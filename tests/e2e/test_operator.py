@@ -1,7 +1,8 @@
 """The operator against a real API server: children, status, validation, drift, restarts, scale.
 
-The operator runs as its console script (a subprocess) and watches only ``cfop-*`` namespaces,
-so other suites' operators on the same cluster never meet it. kwok "runs" the pods, so pod
+The operator runs as its console script (a subprocess; the ``operator`` fixture of conftest.py)
+and watches only ``cfop-*`` namespaces, so other suites' operators on the same cluster never
+meet it. kwok "runs" the pods, so pod
 readiness is simulated; everything else (admission, schema, CEL, SSA, GC) is the real thing.
 Waits are for conditions, bounded only so that a broken build fails instead of hanging; the
 30 s drift deadline is the requirement itself (the backstop timer alone would take 60 s).
@@ -10,196 +11,39 @@ Waits are for conditions, bounded only so that a broken build fails instead of h
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
-import os
-import signal
-import sys
-import urllib.request
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.e2e.conftest import KubeHandle
-from tests.e2e.helpers import log_records
-from tests.support.processes import ManagedProcess, free_port, wait_until
+from tests.e2e.kit import (
+    CHILD_KINDS,
+    OPERATOR_PREFIX,
+    READY_TIMEOUT,
+    KubeHandle,
+    OperatorProcess,
+    apply,
+    apply_secrets,
+    cf,
+    condition,
+    get,
+    log_records,
+    sample,
+    wait_ready,
+)
+from tests.support.processes import wait_until
 
-REPO = Path(__file__).resolve().parents[2]
-CRD = REPO / "crds" / "charterflow.app_charterflows.yaml"
-SAMPLE = REPO / "manifests" / "samples" / "charterflow.yaml"
-SECRETS = REPO / "manifests" / "samples" / "secrets.yaml"
-PEERINGS = REPO / "crds" / "kopf.dev_peerings.yaml"
-PREFIX = "cfop-"
-READY_TIMEOUT = 120
-CHILD_KINDS = "deploy,svc,cm,sa,pdb,netpol,ingress,cronjob,hpa"
-
-
-class Operator:
-    """``charterflow-operator`` as a subprocess; restartable; its metrics show finished passes."""
-
-    def __init__(self, kube: KubeHandle, log_dir: Path, **env: str) -> None:
-        self.kube = kube
-        self.log_dir = log_dir
-        self.env = {"WATCH_NAMESPACES": f"{PREFIX}*", "OPERATOR_STANDALONE": "true", **env}
-        self.process: ManagedProcess | None = None
-        self.metrics_port = 0
-        self.starts = 0
-
-    def start(self) -> None:
-        self.starts += 1
-        health, self.metrics_port = free_port(), free_port()
-        env = {
-            **self.kube.env,
-            **self.env,
-            "HEALTH_PORT": str(health),
-            "METRICS_PORT": str(self.metrics_port),
-        }
-        script = Path(sys.executable).with_name("charterflow-operator")
-        self.log = self.log_dir / f"operator-{id(self)}-{self.starts}.log"
-        self.process = ManagedProcess(
-            "charterflow-operator", [str(script)], self.log, env=env
-        ).start()
-        self.process.wait_ready(lambda: _get(f"http://127.0.0.1:{health}/healthz"), timeout=60)
-
-    def stop(self) -> None:
-        if self.process:
-            self.process.stop()
-
-    def kill(self) -> None:
-        """SIGKILL, as when its node is lost: no clean shutdown, no goodbye to its peers."""
-        assert self.process is not None
-        assert self.process.proc is not None
-        os.killpg(self.process.proc.pid, signal.SIGKILL)
-        self.process.proc.wait(10)
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-    def log_size(self) -> int:
-        return self.log.stat().st_size
-
-    def log_since(self, offset: int) -> str:
-        """What the running process logged after ``offset`` bytes."""
-        with self.log.open("rb") as handle:
-            handle.seek(offset)
-            return handle.read().decode(errors="replace")
-
-    def passes(self) -> int:
-        """Successful reconcile passes of the running process."""
-        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
-        with urllib.request.urlopen(url, timeout=5) as response:
-            text = response.read()
-        for line in text.decode().splitlines():
-            if line.startswith('charterflow_operator_reconciles_total{result="success"}'):
-                return int(float(line.split()[-1]))
-        return 0
-
-
-def _get(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - our http URL
-            return response.status == 200
-    except OSError:
-        return False
-
-
-@pytest.fixture(scope="module")
-def crd(kube: KubeHandle) -> None:
-    kube.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
-    kube.kubectl("wait", "--for=condition=Established", "crd/charterflows.charterflow.app")
-
-
-@pytest.fixture(scope="module")
-def operator(
-    kube: KubeHandle, crd: None, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Operator]:
-    running = Operator(kube, tmp_path_factory.mktemp("operator"))
-    running.start()
-    try:
-        yield running
-    finally:
-        running.stop()
+PEERINGS = "cfpeer-"
 
 
 @pytest.fixture
-def make_namespace(kube: KubeHandle) -> Iterator[Any]:
-    """Creates ``cfop-*`` namespaces (watched by our operator only); deletes them afterwards."""
-    made: list[str] = []
-
-    def make(prefix: str = PREFIX) -> str:
-        name = f"{prefix}{uuid.uuid4().hex[:8]}"
-        kube.kubectl("create", "namespace", name)
-        wait_until(
-            lambda: kube.kubectl("get", "sa", "default", "-n", name, check=False).returncode == 0,
-            timeout=60,
-            what=f"service account default in {name}",
-        )
-        made.append(name)
-        return name
-
-    yield make
-    for name in made:
-        kube.kubectl("delete", "namespace", name, "--wait=false", check=False)
-
-
-@pytest.fixture
-def ns(make_namespace: Any) -> str:
-    return make_namespace()
-
-
-@pytest.fixture
-def peers_ns(make_namespace: Any) -> str:
+def peers_ns(make_namespace: Callable[..., str]) -> str:
     """A namespace that the module's standalone operator does not watch (not ``cfop-*``), for
     the tests in which only peered replicas may reconcile."""
-    return make_namespace("cfpeer-")
-
-
-def sample(name: str = "charterflow", **spec: Any) -> dict[str, Any]:
-    body = yaml.safe_load(SAMPLE.read_text())
-    body["metadata"]["name"] = name
-    body["spec"].update(copy.deepcopy(spec))
-    return body
-
-
-def apply(kube: KubeHandle, ns: str, *docs: dict[str, Any]) -> None:
-    kube.kubectl("apply", "-n", ns, "-f", "-", input=yaml.safe_dump_all(docs))
-
-
-def apply_secrets(kube: KubeHandle, ns: str) -> None:
-    kube.kubectl("apply", "-n", ns, "-f", str(SECRETS))
-
-
-def get(kube: KubeHandle, ns: str, *what: str) -> dict[str, Any]:
-    return json.loads(kube.kubectl("get", "-n", ns, *what, "-o", "json").stdout)
-
-
-def cf(kube: KubeHandle, ns: str, name: str = "charterflow") -> dict[str, Any]:
-    return get(kube, ns, "charterflow", name)
-
-
-def condition(body: dict[str, Any], kind: str) -> dict[str, Any]:
-    for found in body.get("status", {}).get("conditions", []):
-        if found["type"] == kind:
-            return found
-    return {}
-
-
-def wait_ready(kube: KubeHandle, ns: str, name: str = "charterflow") -> dict[str, Any]:
-    def ready() -> bool:
-        body = cf(kube, ns, name)
-        status = body.get("status", {})
-        return (
-            status.get("phase") == "Ready"
-            and status.get("observedGeneration") == body["metadata"]["generation"]
-        )
-
-    wait_until(ready, timeout=READY_TIMEOUT, what=f"CharterFlow {ns}/{name} Ready", interval=0.5)
-    return cf(kube, ns, name)
+    return make_namespace(PEERINGS)
 
 
 STATUS_KINDS = {"Deployment", "PodDisruptionBudget", "CronJob", "HorizontalPodAutoscaler"}
@@ -235,7 +79,7 @@ def writes_snapshot(kube: KubeHandle, namespaces: list[str]) -> dict[str, object
 
 
 def test_sample_creates_every_child_and_becomes_ready(
-    kube: KubeHandle, operator: Operator, ns: str
+    kube: KubeHandle, operator: OperatorProcess, ns: str
 ) -> None:
     apply_secrets(kube, ns)
     apply(kube, ns, sample())
@@ -298,7 +142,7 @@ def test_sample_creates_every_child_and_becomes_ready(
     ],
 )
 def test_invalid_resources_are_refused(
-    kube: KubeHandle, crd: None, ns: str, change: dict[str, Any], field: str
+    kube: KubeHandle, crds: None, ns: str, change: dict[str, Any], field: str
 ) -> None:
     body = sample()
     body["spec"]["ingress"] = {"enabled": False}
@@ -310,7 +154,7 @@ def test_invalid_resources_are_refused(
     assert kube.kubectl("get", "cf", "-n", ns, "-o", "name").stdout.strip() == ""
 
 
-def test_drift_is_undone(kube: KubeHandle, operator: Operator, ns: str) -> None:
+def test_drift_is_undone(kube: KubeHandle, operator: OperatorProcess, ns: str) -> None:
     apply_secrets(kube, ns)
     apply(kube, ns, sample())
     wait_ready(kube, ns)
@@ -351,7 +195,7 @@ def api_pods(kube: KubeHandle, ns: str) -> set[str]:
 
 
 def test_spec_change_rolls_pods_and_keeps_the_jwt_secret(
-    kube: KubeHandle, operator: Operator, ns: str
+    kube: KubeHandle, operator: OperatorProcess, ns: str
 ) -> None:
     apply_secrets(kube, ns)
     apply(kube, ns, sample())
@@ -388,7 +232,7 @@ def test_spec_change_rolls_pods_and_keeps_the_jwt_secret(
 
 
 def test_missing_secret_is_reported_then_picked_up(
-    kube: KubeHandle, operator: Operator, ns: str
+    kube: KubeHandle, operator: OperatorProcess, ns: str
 ) -> None:
     apply(kube, ns, sample())
 
@@ -407,7 +251,7 @@ def test_missing_secret_is_reported_then_picked_up(
 
 
 def test_a_refused_child_is_reported_then_retried(
-    kube: KubeHandle, operator: Operator, ns: str
+    kube: KubeHandle, operator: OperatorProcess, ns: str
 ) -> None:
     """A ResourceQuota makes the API server refuse the Services: the CharterFlow says so in its
     Ready condition and the log says so in one line (no traceback). Deleting the quota sends
@@ -445,7 +289,7 @@ def test_a_refused_child_is_reported_then_retried(
     assert all(record.count("\n") == 1 for record in told), told[0]  # one line, no traceback
 
 
-def test_paused_changes_nothing(kube: KubeHandle, operator: Operator, ns: str) -> None:
+def test_paused_changes_nothing(kube: KubeHandle, operator: OperatorProcess, ns: str) -> None:
     apply_secrets(kube, ns)
     apply(kube, ns, sample())
     wait_ready(kube, ns)
@@ -461,7 +305,7 @@ def test_paused_changes_nothing(kube: KubeHandle, operator: Operator, ns: str) -
 
 
 def test_deleting_removes_children_but_not_user_secrets(
-    kube: KubeHandle, operator: Operator, ns: str
+    kube: KubeHandle, operator: OperatorProcess, ns: str
 ) -> None:
     apply_secrets(kube, ns)
     apply(kube, ns, sample())
@@ -478,10 +322,10 @@ def test_deleting_removes_children_but_not_user_secrets(
 
 
 def test_twenty_instances_and_a_quiet_restart(
-    kube: KubeHandle, operator: Operator, make_namespace: Any
+    kube: KubeHandle, operator: OperatorProcess, make_namespace: Callable[..., str]
 ) -> None:
     small = {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"cpu": "1"}}
-    namespaces = [make_namespace() for _ in range(4)]
+    namespaces = [make_namespace(OPERATOR_PREFIX) for _ in range(4)]
     for ns in namespaces:
         apply_secrets(kube, ns)
         apply(
@@ -511,16 +355,14 @@ def test_twenty_instances_and_a_quiet_restart(
 @contextlib.contextmanager
 def peered_pair(
     kube: KubeHandle, ns: str, tmp_path: Path, **env: str
-) -> Iterator[tuple[Operator, Operator]]:
+) -> Iterator[tuple[OperatorProcess, OperatorProcess]]:
     """A leader (priority 100) and a standby (50) in one KopfPeering, both registered in it;
     both stopped afterwards (a stopped one is left alone)."""
-    kube.kubectl("apply", "--server-side", "-f", str(PEERINGS))
-    kube.kubectl("wait", "--for=condition=Established", "crd/kopfpeerings.kopf.dev")
     peering = {"apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": "cf"}}
     apply(kube, ns, peering)
     env = {"WATCH_NAMESPACES": ns, "OPERATOR_STANDALONE": "", "OPERATOR_PEERING": "cf", **env}
-    leader = Operator(kube, tmp_path, **env, OPERATOR_PRIORITY="100")
-    standby = Operator(kube, tmp_path, **env, OPERATOR_PRIORITY="50")
+    leader = OperatorProcess(kube.kubeconfig, {**env, "OPERATOR_PRIORITY": "100"}, tmp_path)
+    standby = OperatorProcess(kube.kubeconfig, {**env, "OPERATOR_PRIORITY": "50"}, tmp_path)
     leader.start()
     try:
         standby.start()
@@ -538,7 +380,7 @@ def peered_pair(
 
 
 def test_two_replicas_never_fight(
-    kube: KubeHandle, crd: None, peers_ns: str, tmp_path: Path
+    kube: KubeHandle, crds: None, peers_ns: str, tmp_path: Path
 ) -> None:
     """With peering, the lower-priority replica stands by: it makes no reconcile pass at all."""
     with peered_pair(kube, peers_ns, tmp_path) as (leader, standby):
@@ -552,7 +394,7 @@ def test_two_replicas_never_fight(
 
 
 def test_a_standby_takes_over_when_the_leader_dies(
-    kube: KubeHandle, crd: None, peers_ns: str, tmp_path: Path
+    kube: KubeHandle, crds: None, peers_ns: str, tmp_path: Path
 ) -> None:
     """The leader is killed (no clean shutdown): once its peering claim runs out, the standby
     reconciles a change made after the leader died."""

@@ -14,7 +14,7 @@ directories; UPLOAD_PATH=/tmp/uploads lands there), and each containerPort (-> a
 port, substituted in the one env value that tells the process its port, which must exist).
 pg_dump comes from the test PostgreSQL's binaries, where the image installs postgresql-client.
 The read-only root filesystem and the non-root user are not simulated (their fields are checked
-by the builders' unit tests and tests/unit/test_dockerfiles.py).
+by the unit tests of operator/charterflow_operator/children/ and tests/unit/test_dockerfiles.py).
 """
 
 from __future__ import annotations
@@ -37,13 +37,12 @@ import httpx
 import pytest
 import redis
 
-from tests.e2e.conftest import KubeHandle
-from tests.e2e.helpers import (
+from tests.e2e.kit import (
     REPO,
+    KubeHandle,
     OperatorProcess,
     apply,
     get,
-    install_crds,
     sample,
     scratch_namespace,
     wait_ready,
@@ -306,14 +305,13 @@ def _phase(pod: Mapping[str, Any]) -> str:
 
 @pytest.fixture(scope="module")
 def machine(
-    kube: KubeHandle, services: Services, tmp_path_factory: pytest.TempPathFactory
+    kube: KubeHandle, crds: None, services: Services, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Machine, Pods]]:
     """A CharterFlow reconciled to Ready by the operator; its pod specs, read from the cluster."""
-    install_crds(kube)
     root = tmp_path_factory.mktemp("pods")
     with scratch_namespace(kube) as ns:
         env = {"WATCH_NAMESPACES": ns, "OPERATOR_STANDALONE": "true"}
-        with OperatorProcess(kube.kubeconfig, env, root / "operator.log"):
+        with OperatorProcess(kube.kubeconfig, env, root):
             apply(kube, ns, *secrets(services))
             storage = {
                 "s3": {

@@ -17,18 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
-
-from tests.e2e.conftest import KubeHandle
-from tests.e2e.helpers import (
+from tests.e2e.kit import (
     CHART,
     SECRETS,
+    KubeHandle,
     OperatorProcess,
     apply,
     condition,
     get,
     helm,
-    install_crds,
     log_records,
     sample,
     scratch_namespace,
@@ -45,11 +42,6 @@ class Release:
     namespace: str
     account: str
     env: dict[str, str]
-
-
-@pytest.fixture(scope="module")
-def crds(kube: KubeHandle) -> None:
-    install_crds(kube)
 
 
 def container_env(deployment: Mapping[str, Any]) -> dict[str, str]:
@@ -127,7 +119,7 @@ def test_cluster_wide_install_reconciles_as_its_service_account(
         config = service_account_kubeconfig(kube, system, release.account, tmp_path / "sa.yaml")
         assert whoami(kube, config) == f"system:serviceaccount:{system}:{release.account}"
 
-        with OperatorProcess(config, release.env, tmp_path / "operator.log") as operator:
+        with OperatorProcess(config, release.env, tmp_path) as operator:
             scaled = {**sample()["spec"]["api"], "autoscaling": {"enabled": True}}
             deploy_sample(kube, team, api=scaled)
             body = wait_ready(kube, team)
@@ -174,7 +166,7 @@ def test_namespaced_install_is_confined_to_its_namespaces(
         assert denied.returncode != 0
         assert 'cannot get resource "secrets"' in denied.stderr, denied.stderr
 
-        with OperatorProcess(config, release.env, tmp_path / "operator.log") as operator:
+        with OperatorProcess(config, release.env, tmp_path) as operator:
             deploy_sample(kube, other)  # outside its namespaces: must stay untouched
             deploy_sample(kube, team)
             wait_ready(kube, team)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from charterflow.jobs import InProcessJobQueue
+from charterflow.ingest_queue import InProcessJobQueue
 from charterflow.settings import Settings
 
 from tests.api.conftest import API, BASE, Api, migrated, serve

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from alembic.script import ScriptDirectory
 from charterflow.db import alembic_config, make_engine
-from charterflow.lifecycle import LifecycleError, phase_target, revision_phase
+from charterflow.ops import LifecycleError
+from charterflow.ops.migrate import phase_target, revision_phase
 from charterflow.settings import Settings
 
 from tests.lifecycle.conftest import CLI

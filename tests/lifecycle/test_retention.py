@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from charterflow.lifecycle import STAMP_FORMAT, list_backups, prune
+from charterflow.ops.store import STAMP_FORMAT, list_backups, prune
 from charterflow.settings import Settings
 from charterflow.storage import S3Storage
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-from charterflow.lifecycle import Database, LifecycleError, require_major, tool_version
+from charterflow.ops import LifecycleError
+from charterflow.ops.postgres import Database, require_major, tool_version
 from charterflow.settings import Settings
 
 from tests.support.services import PostgresServer

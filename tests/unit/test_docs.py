@@ -16,7 +16,8 @@ def test_configuration_reference_is_up_to_date() -> None:
 
 
 def test_every_design_environment_name_is_a_setting() -> None:
-    """DESIGN.md section 3 fixes these names; each must be read by the settings object."""
+    """The deployment contract fixes these names (docs/configuration.md); each must be read by
+    the settings object."""
     contract = {
         "DATABASE_URL", "JWT_SECRET", "UPLOAD_PATH", "PORT", "REDIS_URL", "S3_BUCKET",
         "S3_REGION", "S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "APP_URL",

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from charterflow.db import session_scope
 from charterflow.ingest import metrics
-from charterflow.jobs import JobQueue
+from charterflow.ingest_queue import JobQueue
 from charterflow.logging import get_logger
 from charterflow.models import Document, DocumentStatus, utcnow
 

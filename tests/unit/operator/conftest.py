@@ -1,13 +1,16 @@
-"""Shared inputs for the operator's unit tests: the CRD, the sample CharterFlow, an Owner."""
+"""Shared inputs for the operator's unit tests: the CRD, the sample CharterFlow (as an object
+too), and helpers that pick children out of what it builds."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from charterflow_operator.builders import Owner
+from charterflow_operator import children
+from charterflow_operator.instance import CharterFlow, with_defaults
 
 REPO = Path(__file__).resolve().parents[3]
 CRD_PATH = REPO / "crds" / "charterflow.app_charterflows.yaml"
@@ -31,9 +34,9 @@ def sample() -> dict[str, Any]:
 
 
 @pytest.fixture
-def owner(sample: dict[str, Any]) -> Owner:
+def cf(sample: dict[str, Any]) -> CharterFlow:
     body = {**sample, "metadata": {**sample["metadata"], "namespace": "team-a", "uid": "u-1"}}
-    return Owner.from_body(body)
+    return CharterFlow.from_body(body)
 
 
 SECRETS = {
@@ -42,3 +45,36 @@ SECRETS = {
     "charterflow-s3": {"AWS_ACCESS_KEY_ID": "YQ==", "AWS_SECRET_ACCESS_KEY": "Yg=="},
     "charterflow-jwt": {"secret": "c2VjcmV0"},
 }
+
+
+def everything(cf: CharterFlow) -> list[dict[str, Any]]:
+    desired = children.build(cf, SECRETS)
+    return desired.base + desired.workloads
+
+
+def deployment(cf: CharterFlow, component: str) -> dict[str, Any]:
+    name = f"{cf.name}-{component}"
+    (found,) = [
+        m for m in everything(cf) if m["kind"] == "Deployment" and m["metadata"]["name"] == name
+    ]
+    return found
+
+
+def respec(cf: CharterFlow, **changes: Any) -> CharterFlow:
+    spec = copy.deepcopy(cf.spec)
+    for dotted, value in changes.items():
+        target = spec
+        *parents, last = dotted.split("__")
+        for key in parents:
+            target = target.setdefault(key, {})
+        target[last] = value
+    return CharterFlow(cf.name, cf.namespace, cf.uid, with_defaults(spec))
+
+
+def pod_specs(cf: CharterFlow) -> list[dict[str, Any]]:
+    cron = next(m for m in everything(cf) if m["kind"] == "CronJob")
+    return [
+        deployment(cf, "api")["spec"]["template"]["spec"],
+        deployment(cf, "worker")["spec"]["template"]["spec"],
+        cron["spec"]["jobTemplate"]["spec"]["template"]["spec"],
+    ]

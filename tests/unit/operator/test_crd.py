@@ -1,4 +1,4 @@
-"""The CRD is structural, explained field by field, in step with the builders' defaults, and
+"""The CRD is structural, explained field by field, in step with the operator's defaults, and
 accepts the sample while refusing what the issue lists (checked with jsonschema; the CEL rules'
 regular expression is checked directly). The API server's own verdicts are in tests/e2e."""
 
@@ -13,7 +13,8 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
-from charterflow_operator import builders
+from charterflow_operator import api
+from charterflow_operator.instance import DEFAULTS, referenced_secret_names
 
 from tests.unit.operator.conftest import SAMPLE_PATH, SECRETS_PATH
 
@@ -37,7 +38,7 @@ def test_names_scope_and_subresource(crd: dict[str, Any]) -> None:
     assert spec["names"]["shortNames"] == ["cf"]
     assert spec["scope"] == "Namespaced"
     (version,) = spec["versions"]
-    assert version["name"] == builders.VERSION
+    assert version["name"] == api.VERSION
     assert version["subresources"] == {"status": {}}
     columns = [c["name"] for c in version["additionalPrinterColumns"]]
     assert columns == ["Version", "Phase", "API", "Workers", "URL", "Age"]
@@ -85,7 +86,7 @@ def flat(mapping: dict[str, Any], path: tuple[str, ...] = ()) -> dict[tuple[str,
 
 
 def test_builder_defaults_equal_crd_defaults(schema: dict[str, Any]) -> None:
-    assert flat(builders.DEFAULTS) == crd_defaults(schema["properties"]["spec"])
+    assert flat(DEFAULTS) == crd_defaults(schema["properties"]["spec"])
 
 
 def to_jsonschema(node: Any) -> Any:
@@ -196,5 +197,5 @@ def test_schedule_rule(schema: dict[str, Any], schedule: str, valid: bool) -> No
 
 def test_sample_secrets_are_the_referenced_ones(sample: dict[str, Any]) -> None:
     given = {doc["metadata"]["name"] for doc in yaml.safe_load_all(SECRETS_PATH.read_text())}
-    referenced = builders.referenced_secret_names("charterflow", sample["spec"])
+    referenced = referenced_secret_names("charterflow", sample["spec"])
     assert referenced - given == {"charterflow-jwt"}  # the operator generates that one

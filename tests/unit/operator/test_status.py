@@ -6,21 +6,20 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from charterflow_operator.builders import Owner
-from charterflow_operator.reconcile import merge_patch
-from charterflow_operator.status import (
+from charterflow_operator.instance import CharterFlow
+from charterflow_operator.kube import merge_patch
+from charterflow_operator.observe import (
     FAILED,
     RUNNING,
     SKIPPED,
     SUCCEEDED,
     WAITING,
-    Observed,
-    Step,
-    backup_words,
-    compute,
-    job_step,
-    last_backup,
+    JobProgress,
+    PassResult,
+    backup_report,
+    job_progress,
 )
+from charterflow_operator.status import compute, last_backup
 
 T0, T1 = "2026-01-01T00:00:00Z", "2026-01-01T00:05:00Z"
 
@@ -56,12 +55,12 @@ def conditions(status: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c["type"]: c for c in status["conditions"]}
 
 
-MIGRATED = Step("cf-contract-0-1-0-abc", SUCCEEDED, "Succeeded", "Job cf-contract succeeded")
+MIGRATED = JobProgress("cf-contract-0-1-0-abc", SUCCEEDED, "Succeeded", "Job cf-contract succeeded")
 
 
-def test_ready_when_both_rollouts_complete(owner: Owner) -> None:
-    seen = Observed(api=deployment(2, 2), worker=deployment(1, 1), migration=MIGRATED)
-    status = compute(body(), owner, seen, T0)
+def test_ready_when_both_rollouts_complete(cf: CharterFlow) -> None:
+    seen = PassResult(api=deployment(2, 2), worker=deployment(1, 1), migration=MIGRATED)
+    status = compute(body(), cf, seen, T0)
     assert status["phase"] == "Ready"
     assert status["observedGeneration"] == 3
     assert status["api"] == {"replicas": 2, "readyReplicas": 2, "ready": "2/2"}
@@ -75,18 +74,18 @@ def test_ready_when_both_rollouts_complete(owner: Owner) -> None:
     assert all(c["observedGeneration"] == 3 for c in status["conditions"])
 
 
-def test_progressing_while_pods_come_up(owner: Owner) -> None:
-    seen = Observed(api=deployment(2, 1, updated=1), worker=deployment(1, 1))
-    status = compute(body(), owner, seen, T0)
+def test_progressing_while_pods_come_up(cf: CharterFlow) -> None:
+    seen = PassResult(api=deployment(2, 1, updated=1), worker=deployment(1, 1))
+    status = compute(body(), cf, seen, T0)
     assert status["phase"] == "Progressing"
     assert conditions(status)["Ready"]["reason"] == "RolloutInProgress"
     assert conditions(status)["ApiAvailable"]["status"] == "True"
     assert "version" not in status  # nothing has finished rolling out yet
 
 
-def test_missing_secret_names_it(owner: Owner) -> None:
+def test_missing_secret_names_it(cf: CharterFlow) -> None:
     message = "Secret 'charterflow-redis' (spec.redis.urlSecretRef) not found in team-a"
-    status = compute(body(), owner, Observed(missing_secret=message), T0)
+    status = compute(body(), cf, PassResult(missing_secret=message), T0)
     assert status["phase"] == "Degraded"
     ready = conditions(status)["Ready"]
     assert (ready["status"], ready["reason"], ready["message"]) == (
@@ -96,31 +95,31 @@ def test_missing_secret_names_it(owner: Owner) -> None:
     )
 
 
-def test_paused_says_so(owner: Owner) -> None:
-    seen = Observed(api=deployment(2, 2), worker=deployment(1, 1), paused=True)
-    status = compute(body(), owner, seen, T0)
+def test_paused_says_so(cf: CharterFlow) -> None:
+    seen = PassResult(api=deployment(2, 2), worker=deployment(1, 1), paused=True)
+    status = compute(body(), cf, seen, T0)
     assert status["phase"] == "Paused"
     assert conditions(status)["Ready"]["reason"] == "Paused"
 
 
-def test_transition_time_moves_only_on_change(owner: Owner) -> None:
-    ready = Observed(api=deployment(2, 2), worker=deployment(1, 1))
-    first = compute(body(), owner, ready, T0)
-    again = compute(body(status=first), owner, ready, T1)
+def test_transition_time_moves_only_on_change(cf: CharterFlow) -> None:
+    ready = PassResult(api=deployment(2, 2), worker=deployment(1, 1))
+    first = compute(body(), cf, ready, T0)
+    again = compute(body(status=first), cf, ready, T1)
     assert again == first  # nothing changed: nothing to write
-    broken = compute(body(status=first), owner, Observed(missing_secret="gone"), T1)
+    broken = compute(body(status=first), cf, PassResult(missing_secret="gone"), T1)
     assert conditions(broken)["Ready"]["lastTransitionTime"] == T1
     assert conditions(broken)["BackupScheduled"]["status"] == "False"
     assert broken["version"] == "0.1.0"  # what runs is still known
 
 
-def test_backup_condition_follows_suspend(owner: Owner) -> None:
+def test_backup_condition_follows_suspend(cf: CharterFlow) -> None:
     cron = {"spec": {"schedule": "0 3 * * *", "suspend": True}, "status": {}}
-    seen = Observed(api=deployment(2, 2), worker=deployment(1, 1), cronjob=cron)
-    assert conditions(compute(body(), owner, seen, T0))["BackupScheduled"]["reason"] == "Suspended"
+    seen = PassResult(api=deployment(2, 2), worker=deployment(1, 1), cronjob=cron)
+    assert conditions(compute(body(), cf, seen, T0))["BackupScheduled"]["reason"] == "Suspended"
     cron["spec"]["suspend"] = False
     cron["status"] = {"lastSuccessfulTime": T0}
-    status = compute(body(), owner, seen, T0)
+    status = compute(body(), cf, seen, T0)
     assert conditions(status)["BackupScheduled"]["status"] == "True"
     assert status["lastBackup"] == {"time": T0, "result": "Succeeded"}
 
@@ -147,15 +146,15 @@ def job(name: str, kind: str | None = None, when: str = T0, **condition: str) ->
     ],
 )
 def test_job_step_reads_the_jobs_conditions(body: dict, state: str, reason: str) -> None:
-    step = job_step(body)
+    step = job_progress(body)
     assert (step.job, step.state) == ("j", state)
     assert step.reason.startswith(reason)
     assert step.finished == (None if state == RUNNING else T0)
 
 
-def test_first_migration_is_progressing(owner: Owner) -> None:
-    running = Step("cf-migrate-0-1-0-abc", RUNNING, "Running", "Job cf-migrate is running")
-    status = compute(body(), owner, Observed(migration=running), T0)
+def test_first_migration_is_progressing(cf: CharterFlow) -> None:
+    running = JobProgress("cf-migrate-0-1-0-abc", RUNNING, "Running", "Job cf-migrate is running")
+    status = compute(body(), cf, PassResult(migration=running), T0)
     assert status["phase"] == "Progressing"
     found = conditions(status)
     assert found["Ready"]["reason"] == "Migrating"
@@ -164,16 +163,16 @@ def test_first_migration_is_progressing(owner: Owner) -> None:
     assert "version" not in status
 
 
-def test_failed_migration_degrades_while_the_old_version_serves(owner: Owner) -> None:
-    failed = Step(
+def test_failed_migration_degrades_while_the_old_version_serves(cf: CharterFlow) -> None:
+    failed = JobProgress(
         "cf-migrate-0-2-0-abc",
         FAILED,
         "BackoffLimitExceeded",
         "Job cf-migrate-0-2-0-abc failed: Job has reached the specified backoff limit",
         T0,
     )
-    seen = Observed(api=deployment(2, 2), worker=deployment(1, 1), migration=failed)
-    status = compute(body(status={"version": "0.1.0"}), owner, seen, T0)
+    seen = PassResult(api=deployment(2, 2), worker=deployment(1, 1), migration=failed)
+    status = compute(body(status={"version": "0.1.0"}), cf, seen, T0)
     assert status["phase"] == "Degraded"
     found = conditions(status)
     assert found["Ready"]["reason"] == "MigrationFailed"
@@ -184,34 +183,36 @@ def test_failed_migration_degrades_while_the_old_version_serves(owner: Owner) ->
     assert status["version"] == "0.1.0"
 
 
-def test_not_ready_until_contract_migrations_ran(owner: Owner) -> None:
+def test_not_ready_until_contract_migrations_ran(cf: CharterFlow) -> None:
     new = {"api": deployment(2, 2, version="0.2.0"), "worker": deployment(1, 1, version="0.2.0")}
-    contract = Step("cf-contract-0-2-0-abc", RUNNING, "Running", "Job cf-contract is running")
-    status = compute(body(), owner, Observed(**new, migration=contract), T0)
+    contract = JobProgress(
+        "cf-contract-0-2-0-abc", RUNNING, "Running", "Job cf-contract is running"
+    )
+    status = compute(body(), cf, PassResult(**new, migration=contract), T0)
     assert (status["phase"], conditions(status)["Ready"]["reason"]) == ("Progressing", "Migrating")
     assert status["version"] == "0.2.0"  # rolled out: recorded before the contract step
-    done = compute(body(status=status), owner, Observed(**new, migration=MIGRATED), T1)
+    done = compute(body(status=status), cf, PassResult(**new, migration=MIGRATED), T1)
     assert done["phase"] == "Ready"
 
 
-def test_waiting_for_rollout_is_not_ready(owner: Owner) -> None:
-    waiting = Step("", WAITING, "WaitingForRollout", "contract migrations run once ...")
-    seen = Observed(api=deployment(2, 1, updated=1), worker=deployment(1, 1), migration=waiting)
-    status = compute(body(), owner, seen, T0)
+def test_waiting_for_rollout_is_not_ready(cf: CharterFlow) -> None:
+    waiting = JobProgress("", WAITING, "WaitingForRollout", "contract migrations run once ...")
+    seen = PassResult(api=deployment(2, 1, updated=1), worker=deployment(1, 1), migration=waiting)
+    status = compute(body(), cf, seen, T0)
     assert status["phase"] == "Progressing"
     assert conditions(status)["MigrationsComplete"]["reason"] == "WaitingForRollout"
 
 
-def restoring(owner: Owner) -> Owner:
-    spec = {**owner.spec, "restore": {"from": "latest", "name": "old"}}
-    return Owner(owner.name, owner.namespace, owner.uid, spec)
+def restoring(cf: CharterFlow) -> CharterFlow:
+    spec = {**cf.spec, "restore": {"from": "latest", "name": "old"}}
+    return CharterFlow(cf.name, cf.namespace, cf.uid, spec)
 
 
-def test_restore_runs_first_then_is_recorded_once(owner: Owner) -> None:
-    owner = restoring(owner)
-    wait = Step("", WAITING, "WaitingForRestore", "migrations run after the restore")
-    running = Step("cf-restore-abc", RUNNING, "Running", "Job cf-restore-abc is running")
-    status = compute(body(), owner, Observed(restore=running, migration=wait), T0)
+def test_restore_runs_first_then_is_recorded_once(cf: CharterFlow) -> None:
+    cf = restoring(cf)
+    wait = JobProgress("", WAITING, "WaitingForRestore", "migrations run after the restore")
+    running = JobProgress("cf-restore-abc", RUNNING, "Running", "Job cf-restore-abc is running")
+    status = compute(body(), cf, PassResult(restore=running, migration=wait), T0)
     assert status["phase"] == "Progressing"
     found = conditions(status)
     assert found["Ready"]["reason"] == "Restoring"
@@ -219,8 +220,8 @@ def test_restore_runs_first_then_is_recorded_once(owner: Owner) -> None:
     assert found["MigrationsComplete"]["reason"] == "WaitingForRestore"
     assert "restore" not in status
 
-    done = Step("cf-restore-abc", SUCCEEDED, "Restored", "Job cf-restore-abc succeeded", T1)
-    status = compute(body(status=status), owner, Observed(restore=done, migration=wait), T1)
+    done = JobProgress("cf-restore-abc", SUCCEEDED, "Restored", "Job cf-restore-abc succeeded", T1)
+    status = compute(body(status=status), cf, PassResult(restore=done, migration=wait), T1)
     assert conditions(status)["Restored"]["status"] == "True"
     assert status["restore"] == {
         "from": "latest",
@@ -229,25 +230,29 @@ def test_restore_runs_first_then_is_recorded_once(owner: Owner) -> None:
         "job": "cf-restore-abc",
         "completionTime": T1,
     }
-    paused = compute(body(status=status), owner, Observed(paused=True), T1)
+    paused = compute(body(status=status), cf, PassResult(paused=True), T1)
     assert paused["restore"] == status["restore"]  # carried, never recomputed
     assert conditions(paused)["Restored"]["status"] == "True"
 
 
-def test_failed_restore_degrades(owner: Owner) -> None:
-    failed = Step("cf-restore-abc", FAILED, "BackoffLimitExceeded", "Job cf-restore failed", T0)
-    status = compute(body(), restoring(owner), Observed(restore=failed), T0)
+def test_failed_restore_degrades(cf: CharterFlow) -> None:
+    failed = JobProgress(
+        "cf-restore-abc", FAILED, "BackoffLimitExceeded", "Job cf-restore failed", T0
+    )
+    status = compute(body(), restoring(cf), PassResult(restore=failed), T0)
     assert status["phase"] == "Degraded"
     assert conditions(status)["Ready"]["reason"] == "RestoreFailed"
     assert conditions(status)["Restored"]["reason"] == "BackoffLimitExceeded"
 
 
-def test_restore_on_a_running_instance_is_not_applicable(owner: Owner) -> None:
-    skipped = Step("", SKIPPED, "NotApplicable", "spec.restore only bootstraps a new instance")
-    seen = Observed(
+def test_restore_on_a_running_instance_is_not_applicable(cf: CharterFlow) -> None:
+    skipped = JobProgress(
+        "", SKIPPED, "NotApplicable", "spec.restore only bootstraps a new instance"
+    )
+    seen = PassResult(
         api=deployment(2, 2), worker=deployment(1, 1), restore=skipped, migration=MIGRATED
     )
-    status = compute(body(), restoring(owner), seen, T0)
+    status = compute(body(), restoring(cf), seen, T0)
     assert status["phase"] == "Ready"
     restored = conditions(status)["Restored"]
     assert (restored["status"], restored["reason"]) == ("False", "NotApplicable")
@@ -279,7 +284,7 @@ def test_last_backup_is_the_newest_finished_job() -> None:
 
 def test_last_backup_reports_what_its_pod_said() -> None:
     done = (job("b-1", "Complete", T1),)
-    said = backup_words('{"key":"backups/cf/20260101T030005Z.dump","size":1,"sha256":"ab"}\n')
+    said = backup_report('{"key":"backups/cf/20260101T030005Z.dump","size":1,"sha256":"ab"}\n')
     latest = last_backup(done, None, None, said)
     assert latest is not None
     assert latest["key"] == "backups/cf/20260101T030005Z.dump"
@@ -291,7 +296,7 @@ def test_last_backup_reports_what_its_pod_said() -> None:
 
     failed = (job("b-3", "Failed", T1, reason="BackoffLimitExceeded", message="limit"),)
     log_tail = "connecting...\ncharterflow backup: error: cannot connect to the database\n"
-    told = last_backup(failed, None, None, backup_words(log_tail))
+    told = last_backup(failed, None, None, backup_report(log_tail))
     assert told is not None
     assert told["message"] == (
         "BackoffLimitExceeded: charterflow backup: error: cannot connect to the database"
@@ -312,15 +317,15 @@ def test_last_backup_reports_what_its_pod_said() -> None:
     ],
 )
 def test_backup_words(message: str | None, words: dict[str, str]) -> None:
-    assert backup_words(message) == words
+    assert backup_report(message) == words
 
 
-def test_backup_request_is_recorded_and_kept(owner: Owner) -> None:
+def test_backup_request_is_recorded_and_kept(cf: CharterFlow) -> None:
     request = {"token": "t1", "job": "cf-backup-now-abc"}
-    seen = Observed(api=deployment(2, 2), worker=deployment(1, 1), backup_request=request)
-    status = compute(body(), owner, seen, T0)
+    seen = PassResult(api=deployment(2, 2), worker=deployment(1, 1), backup_request=request)
+    status = compute(body(), cf, seen, T0)
     assert status["backupRequest"] == request
-    later = compute(body(status=status), owner, Observed(api=deployment(2, 2)), T1)
+    later = compute(body(status=status), cf, PassResult(api=deployment(2, 2)), T1)
     assert later["backupRequest"] == request
 
 

@@ -1,4 +1,4 @@
-"""How the API hands work to the background workers.
+"""The ingest queue: how the API hands uploads to the background workers.
 
 ``make_job_queue`` returns the queue the API uses: Dramatiq on Redis when ``REDIS_URL`` is set
 (``charterflow worker`` consumes it), otherwise an in-process runner: one background thread
@@ -18,7 +18,7 @@ from charterflow.settings import Settings
 if TYPE_CHECKING:
     from charterflow.ingest.pipeline import IngestContext
 
-log = get_logger("charterflow.jobs")
+log = get_logger("charterflow.ingest_queue")
 
 
 class JobQueue(Protocol):

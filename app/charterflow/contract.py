@@ -1,0 +1,87 @@
+"""What the operator relies on from the application, written once: the environment variables it
+sets, the commands its pods and Jobs run, the ports and paths they listen on, and the keys of the
+backup result it reads back.
+
+The operator imports this module (it is part of the same distribution and imports nothing), and
+a unit test checks each environment name against the fields of ``charterflow.settings.Settings``,
+so the two sides cannot drift apart unnoticed.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- environment variables the operator sets ---------------------------------------------------
+# Non-secret (the instance's ConfigMap).
+APP_URL: Final = "APP_URL"
+CHARTERFLOW_ENV: Final = "CHARTERFLOW_ENV"
+CHARTERFLOW_INSTANCE: Final = "CHARTERFLOW_INSTANCE"
+CORS_ORIGINS: Final = "CORS_ORIGINS"
+LOG_FORMAT: Final = "LOG_FORMAT"
+LOG_LEVEL: Final = "LOG_LEVEL"
+MAX_UPLOAD_BYTES: Final = "MAX_UPLOAD_BYTES"
+PORT: Final = "PORT"
+S3_BUCKET: Final = "S3_BUCKET"
+S3_REGION: Final = "S3_REGION"
+S3_ENDPOINT_URL: Final = "S3_ENDPOINT_URL"
+UPLOAD_PATH: Final = "UPLOAD_PATH"
+WORKER_HEALTH_PORT: Final = "WORKER_HEALTH_PORT"
+# From Secrets (secretKeyRef, never in the ConfigMap).
+DATABASE_URL: Final = "DATABASE_URL"
+REDIS_URL: Final = "REDIS_URL"
+JWT_SECRET: Final = "JWT_SECRET"  # noqa: S105 - a variable name
+AWS_ACCESS_KEY_ID: Final = "AWS_ACCESS_KEY_ID"
+AWS_SECRET_ACCESS_KEY: Final = "AWS_SECRET_ACCESS_KEY"  # noqa: S105 - a variable name
+# On the worker's container.
+WORKER_THREADS: Final = "WORKER_THREADS"
+# On the backup Job's container.
+BACKUP_PREFIX: Final = "BACKUP_PREFIX"
+BACKUP_RETENTION_DAYS: Final = "BACKUP_RETENTION_DAYS"
+BACKUP_RESULT_FILE: Final = "BACKUP_RESULT_FILE"
+
+# Every name above: the application's Settings reads each (a unit test holds each to a field).
+SETTINGS_ENV: Final = (
+    APP_URL,
+    CHARTERFLOW_ENV,
+    CHARTERFLOW_INSTANCE,
+    CORS_ORIGINS,
+    LOG_FORMAT,
+    LOG_LEVEL,
+    MAX_UPLOAD_BYTES,
+    PORT,
+    S3_BUCKET,
+    S3_REGION,
+    S3_ENDPOINT_URL,
+    UPLOAD_PATH,
+    WORKER_HEALTH_PORT,
+    DATABASE_URL,
+    REDIS_URL,
+    JWT_SECRET,
+    AWS_ACCESS_KEY_ID,
+    AWS_SECRET_ACCESS_KEY,
+    WORKER_THREADS,
+    BACKUP_PREFIX,
+    BACKUP_RETENTION_DAYS,
+    BACKUP_RESULT_FILE,
+)
+# Read by the numeric libraries (one BLAS/OpenMP pool per worker thread budget).
+BLAS_THREAD_ENV: Final = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+# --- commands (the image's entrypoint is the `charterflow` console script) ----------------------
+SERVE: Final = ("charterflow", "serve")
+WORKER: Final = ("charterflow", "worker")
+BACKUP: Final = ("charterflow", "backup")
+RESTORE: Final = ("charterflow", "restore")
+MIGRATE: Final = ("charterflow", "migrate")
+MIGRATION_PHASES: Final = ("expand", "contract")
+
+# --- ports and paths -----------------------------------------------------------------------------
+API_PORT: Final = 8080  # what the operator sets PORT to
+DEFAULT_WORKER_HEALTH_PORT: Final = 9191
+LIVE_PATH: Final = "/health/live"  # API and worker: the process is up
+READY_PATH: Final = "/health/ready"  # API: its dependencies answer
+APP_UID: Final = 10001  # the image's user
+
+# --- the backup result (written to BACKUP_RESULT_FILE as one JSON object) ------------------------
+RESULT_KEY: Final = "key"  # the object key of the backup's dump (what status.lastBackup.key shows)
+RESULT_KEYS: Final = (RESULT_KEY, "size", "sha256")

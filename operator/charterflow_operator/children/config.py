@@ -1,0 +1,74 @@
+"""The instance's ServiceAccount, its non-secret configuration (a ConfigMap), the generated JWT
+Secret, and the checksum that rolls the pods when configuration or Secrets change."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+
+from charterflow import contract
+
+from charterflow_operator import api
+from charterflow_operator.instance import JWT_KEY, CharterFlow, Manifest
+
+UPLOAD_PATH = "/tmp/uploads"  # noqa: S108 - an emptyDir; files go to S3
+
+
+def service_account(cf: CharterFlow) -> Manifest:
+    return {
+        "apiVersion": api.SERVICE_ACCOUNT.api_version,
+        "kind": api.SERVICE_ACCOUNT.kind,
+        "metadata": cf.meta(cf.name, "app"),
+        "automountServiceAccountToken": False,
+    }
+
+
+def config_data(cf: CharterFlow) -> dict[str, str]:
+    """The non-secret environment of the application pods (names: ``charterflow.contract``)."""
+    spec = cf.spec
+    s3 = spec["storage"]["s3"]
+    origins = [spec["appUrl"], *spec.get("corsOrigins", [])]
+    data = {
+        contract.APP_URL: spec["appUrl"],
+        contract.CHARTERFLOW_ENV: "production",
+        contract.CHARTERFLOW_INSTANCE: cf.name,
+        contract.CORS_ORIGINS: ",".join(dict.fromkeys(origins)),
+        contract.LOG_FORMAT: "json",
+        contract.LOG_LEVEL: spec["logLevel"],
+        contract.MAX_UPLOAD_BYTES: str(spec["api"]["maxUploadMiB"] * 1024 * 1024),
+        contract.PORT: str(contract.API_PORT),
+        contract.S3_BUCKET: s3["bucket"],
+        contract.S3_REGION: s3["region"],
+        contract.UPLOAD_PATH: UPLOAD_PATH,
+        contract.WORKER_HEALTH_PORT: str(contract.DEFAULT_WORKER_HEALTH_PORT),
+    }
+    if s3.get("endpoint"):
+        data[contract.S3_ENDPOINT_URL] = s3["endpoint"]
+    return data
+
+
+def config_map(cf: CharterFlow) -> Manifest:
+    return {
+        "apiVersion": api.CONFIG_MAP.api_version,
+        "kind": api.CONFIG_MAP.kind,
+        "metadata": cf.meta(cf.config_name, "app"),
+        "data": config_data(cf),
+    }
+
+
+def jwt_secret(cf: CharterFlow, value: str) -> Manifest:
+    """The generated JWT Secret; created once if absent, never applied again."""
+    return {
+        "apiVersion": api.SECRET.api_version,
+        "kind": api.SECRET.kind,
+        "metadata": cf.meta(cf.jwt_secret_name, "app"),
+        "type": "Opaque",
+        "stringData": {JWT_KEY: value},
+    }
+
+
+def checksum(config: Mapping[str, str], secrets: Mapping[str, Mapping[str, str]]) -> str:
+    """sha256 of the ConfigMap data and the referenced Secrets' data: a change rolls the pods."""
+    payload = json.dumps({"config": config, "secrets": secrets}, sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()

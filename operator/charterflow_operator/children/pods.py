@@ -1,0 +1,94 @@
+"""What every pod of a CharterFlow shares (Deployments, the backup CronJob, the lifecycle Jobs):
+the image, the configuration and Secrets as environment, the restricted security contexts and
+``/tmp`` as the only writable path."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from charterflow import contract
+
+from charterflow_operator import api
+from charterflow_operator.instance import CharterFlow
+
+
+def _secret_env(cf: CharterFlow) -> list[dict[str, Any]]:
+    return [
+        {"name": r.env, "valueFrom": {"secretKeyRef": {"name": r.name, "key": r.key}}}
+        for r in cf.secret_refs()
+    ]
+
+
+def _container_security() -> dict[str, Any]:
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+
+
+def _pod_security() -> dict[str, Any]:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": contract.APP_UID,
+        "runAsGroup": contract.APP_UID,
+        "fsGroup": contract.APP_UID,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def pod_spec(cf: CharterFlow, component: str, settings: Mapping[str, Any], container: dict) -> dict:
+    """The pod spec shared by every pod and Job: restricted, /tmp as the only writable path."""
+    image_spec = cf.spec["image"]
+    container = {
+        "image": cf.image,
+        "imagePullPolicy": image_spec["pullPolicy"],
+        **container,
+        "envFrom": [{"configMapRef": {"name": cf.config_name}}, *settings.get("envFrom", [])],
+        "env": [*container.get("env", []), *_secret_env(cf), *settings.get("env", [])],
+        "securityContext": _container_security(),
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108
+    }
+    pod: dict[str, Any] = {
+        "serviceAccountName": cf.name,
+        "automountServiceAccountToken": False,
+        "securityContext": _pod_security(),
+        "containers": [container],
+        "volumes": [{"name": "tmp", "emptyDir": {}}],
+    }
+    if component in ("api", "worker"):
+        pod["topologySpreadConstraints"] = [
+            {
+                "maxSkew": 1,
+                "topologyKey": "kubernetes.io/hostname",
+                "whenUnsatisfiable": "ScheduleAnyway",
+                "labelSelector": {"matchLabels": cf.selector_labels(component)},
+            }
+        ]
+    for key in ("nodeSelector", "tolerations", "affinity", "priorityClassName"):
+        if settings.get(key):
+            pod[key] = settings[key]
+    if image_spec.get("pullSecrets"):
+        pod["imagePullSecrets"] = image_spec["pullSecrets"]
+    return pod
+
+
+def template(
+    cf: CharterFlow, component: str, settings: Mapping[str, Any], container: dict, digest: str
+) -> dict[str, Any]:
+    """A pod template; ``digest`` (the configuration checksum) rolls the pods when it changes."""
+    annotations = dict(settings.get("podAnnotations", {}))
+    if digest:
+        annotations[api.CHECKSUM_ANNOTATION] = digest
+    return {
+        "metadata": {"labels": cf.labels(component), "annotations": annotations},
+        "spec": pod_spec(cf, component, settings, container),
+    }
+
+
+def run_once(template: dict[str, Any]) -> dict[str, Any]:
+    """A Job's pod template: its pod is never restarted in place (a retry is a new pod)."""
+    template["spec"]["restartPolicy"] = "Never"
+    return template

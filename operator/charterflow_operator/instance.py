@@ -1,0 +1,280 @@
+"""The CharterFlow as a typed object: its spec with the CRD's defaults, and everything derived
+from its identity alone (child names, labels, the owner reference, the Secret keys it reads).
+
+The spec arrives defaulted by the API server from the CRD schema; ``DEFAULTS`` repeats those
+defaults (a unit test keeps the two equal) so that a partial spec works too.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from charterflow import contract
+
+from charterflow_operator import api
+
+Manifest = dict[str, Any]
+
+# Job names become the `job-name` label of their pods, so they must fit a label value.
+MAX_JOB_NAME = 63
+# The key of the generated JWT Secret.
+JWT_KEY = "secret"
+
+DEFAULTS: dict[str, Any] = {
+    "image": {"repository": "ghcr.io/charterflow/charterflow", "pullPolicy": "IfNotPresent"},
+    "logLevel": "INFO",
+    "api": {
+        "replicas": 2,
+        "maxUploadMiB": 50,
+        "autoscaling": {
+            "enabled": False,
+            "minReplicas": 2,
+            "maxReplicas": 10,
+            "targetCPUUtilizationPercentage": 70,
+        },
+        "resources": {
+            "requests": {"cpu": "250m", "memory": "256Mi"},
+            "limits": {"cpu": "1", "memory": "512Mi"},
+        },
+    },
+    "worker": {
+        "replicas": 1,
+        "concurrency": 4,
+        "autoscaling": {
+            "enabled": False,
+            "minReplicas": 1,
+            "maxReplicas": 5,
+            "targetCPUUtilizationPercentage": 70,
+        },
+        "resources": {
+            "requests": {"cpu": "500m", "memory": "512Mi"},
+            "limits": {"cpu": "2", "memory": "1Gi"},
+        },
+    },
+    "database": {"urlSecretRef": {"key": "url"}},
+    "redis": {"urlSecretRef": {"key": "url"}},
+    "storage": {
+        "s3": {
+            "region": "us-east-1",
+            "credentialsSecretRef": {
+                "accessKeyIdKey": "AWS_ACCESS_KEY_ID",
+                "secretAccessKeyKey": "AWS_SECRET_ACCESS_KEY",
+            },
+        }
+    },
+    "auth": {"jwtSecretRef": {"key": JWT_KEY}},
+    "ingress": {"enabled": False, "path": "/"},
+    "backup": {
+        "enabled": True,
+        "schedule": "0 3 * * *",
+        "retentionDays": 7,
+        "prefix": "backups/",
+        "suspend": False,
+        "resources": {
+            "requests": {"cpu": "100m", "memory": "256Mi"},
+            "limits": {"cpu": "1", "memory": "512Mi"},
+        },
+    },
+    "migrations": {
+        "backoffLimit": 1,
+        "activeDeadlineSeconds": 3600,
+        "resources": {
+            "requests": {"cpu": "100m", "memory": "256Mi"},
+            "limits": {"cpu": "1", "memory": "512Mi"},
+        },
+    },
+    "paused": False,
+}
+# Defaults that apply only when their parent object is present (the CRD has no `default: {}`
+# on these parents, exactly like the API server's structural defaulting).
+_ONLY_WITH_PARENT = {("storage", "s3", "credentialsSecretRef"), ("auth", "jwtSecretRef")}
+# Defaults that are whole maps: given values replace them rather than merge into them.
+_ATOMIC = {"resources"}
+
+
+def _merge(defaults: Mapping[str, Any], given: Mapping[str, Any], path: tuple[str, ...]) -> dict:
+    out = copy.deepcopy(dict(given))
+    for key, default in defaults.items():
+        here = (*path, key)
+        nested = isinstance(default, dict) and key not in _ATOMIC
+        if key in out:
+            if nested and isinstance(out[key], dict):
+                out[key] = _merge(default, out[key], here)
+        elif nested:
+            if here not in _ONLY_WITH_PARENT:
+                out[key] = _merge(default, {}, here)
+        else:
+            out[key] = copy.deepcopy(default)
+    return out
+
+
+def with_defaults(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The spec with the CRD's defaults filled in (idempotent)."""
+    return _merge(DEFAULTS, spec, ())
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """One Secret key the application needs, with the spec field that names it."""
+
+    env: str
+    name: str
+    key: str
+    field: str
+
+
+@dataclass(frozen=True)
+class CharterFlow:
+    """One CharterFlow: identity and defaulted spec; the owner of every child."""
+
+    name: str
+    namespace: str
+    uid: str
+    spec: dict[str, Any] = field(hash=False)
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> CharterFlow:
+        meta = body["metadata"]
+        return cls(meta["name"], meta["namespace"], meta["uid"], with_defaults(body["spec"]))
+
+    # --- names ---------------------------------------------------------------------------------
+
+    @property
+    def api_name(self) -> str:
+        return f"{self.name}-api"
+
+    @property
+    def worker_name(self) -> str:
+        return f"{self.name}-worker"
+
+    def component_name(self, component: str) -> str:
+        """The name of the api's or the worker's Deployment (and its Service, HPA, PDB ...)."""
+        return self.api_name if component == "api" else self.worker_name
+
+    @property
+    def config_name(self) -> str:
+        return f"{self.name}-config"
+
+    @property
+    def jwt_secret_name(self) -> str:
+        return f"{self.name}-jwt"
+
+    @property
+    def backup_name(self) -> str:
+        return f"{self.name}-backup"
+
+    @property
+    def version(self) -> str:
+        return str(self.spec["version"])
+
+    @property
+    def image(self) -> str:
+        """The image every pod and Job of the spec's version runs."""
+        return f"{self.spec['image']['repository']}:{self.version}"
+
+    def _job_name(self, kind: str, detail: str, salt: str) -> str:
+        """``<name>-<kind>[-<detail>]-<hash of salt>``, cut to fit a label value.
+
+        The hash keeps names that differ only in what the cut or the character mapping removed
+        (``1.0`` and ``1-0``, another repository) apart.
+        """
+        digest = hashlib.sha256(salt.encode()).hexdigest()[:8]
+        readable = re.sub(r"[^a-z0-9]+", "-", detail.lower()).strip("-")
+        stem = "-".join(part for part in (self.name, kind, readable) if part)
+        return f"{stem[: MAX_JOB_NAME - len(digest) - 1].rstrip('-.')}-{digest}"
+
+    def migration_job_name(self, phase: str) -> str:
+        """``<name>-migrate-<version>-<hash>`` (expand) or ``<name>-contract-<version>-<hash>``."""
+        kind = "migrate" if phase == "expand" else "contract"
+        return self._job_name(kind, self.version, self.image)
+
+    @property
+    def restore_job_name(self) -> str:
+        return self._job_name("restore", "", json.dumps(self.spec["restore"], sort_keys=True))
+
+    def backup_now_job_name(self, token: str) -> str:
+        return self._job_name("backup-now", "", token)
+
+    # --- labels and metadata ---------------------------------------------------------------------
+
+    def selector_labels(self, component: str) -> dict[str, str]:
+        """Labels that select a component's pods; never the version (selectors are fixed)."""
+        return {
+            api.NAME_LABEL: "charterflow",
+            api.INSTANCE_LABEL: self.name,
+            api.COMPONENT_LABEL: component,
+        }
+
+    def selector(self, component: str) -> str:
+        """The label selector (as text) of a component's objects."""
+        return f"{api.INSTANCE_LABEL}={self.name},{api.COMPONENT_LABEL}={component}"
+
+    def labels(self, component: str) -> dict[str, str]:
+        return {
+            **self.selector_labels(component),
+            api.MANAGED_BY_LABEL: api.MANAGED_BY,
+            api.VERSION_LABEL: self.version,
+        }
+
+    def owner_reference(self) -> dict[str, Any]:
+        """Controller reference: deleting the CharterFlow garbage-collects every child."""
+        return {
+            "apiVersion": api.API_VERSION,
+            "kind": api.KIND,
+            "name": self.name,
+            "uid": self.uid,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+
+    def meta(self, name: str, component: str, **extra: Any) -> dict[str, Any]:
+        """A child's metadata: namespace, labels, owner reference, and ``extra``."""
+        return {
+            "name": name,
+            "namespace": self.namespace,
+            "labels": self.labels(component),
+            "ownerReferences": [self.owner_reference()],
+            **extra,
+        }
+
+    def controls(self, child: Mapping[str, Any]) -> bool:
+        """Whether this CharterFlow is the child's controller (only then may it be pruned)."""
+        refs = child["metadata"].get("ownerReferences") or []
+        return any(ref.get("uid") == self.uid and ref.get("controller") for ref in refs)
+
+    # --- Secrets the pods read -----------------------------------------------------------------
+
+    def secret_refs(self) -> list[SecretRef]:
+        """Every Secret key that becomes an environment variable of the application pods."""
+        spec = self.spec
+        db, redis = spec["database"]["urlSecretRef"], spec["redis"]["urlSecretRef"]
+        refs = [
+            SecretRef(contract.DATABASE_URL, db["name"], db["key"], "spec.database.urlSecretRef"),
+            SecretRef(contract.REDIS_URL, redis["name"], redis["key"], "spec.redis.urlSecretRef"),
+        ]
+        jwt = spec["auth"].get("jwtSecretRef")
+        if jwt:
+            where = "spec.auth.jwtSecretRef"
+            refs.append(SecretRef(contract.JWT_SECRET, jwt["name"], jwt["key"], where))
+        else:
+            refs.append(SecretRef(contract.JWT_SECRET, self.jwt_secret_name, JWT_KEY, "generated"))
+        creds = spec["storage"]["s3"].get("credentialsSecretRef")
+        if creds:
+            where = "spec.storage.s3.credentialsSecretRef"
+            for env, key in (
+                (contract.AWS_ACCESS_KEY_ID, creds["accessKeyIdKey"]),
+                (contract.AWS_SECRET_ACCESS_KEY, creds["secretAccessKeyKey"]),
+            ):
+                refs.append(SecretRef(env, creds["name"], key, where))
+        return refs
+
+
+def referenced_secret_names(name: str, spec: Mapping[str, Any]) -> set[str]:
+    """Names of the Secrets a CharterFlow depends on (for the Secret watch)."""
+    return {ref.name for ref in CharterFlow(name, "", "", with_defaults(spec)).secret_refs()}

@@ -1,0 +1,207 @@
+"""Reconcile passes and the rollout gate on the in-memory Kube: the paths that otherwise only the
+e2e tier reaches (a rollout through both migrations, a missing Secret, a refusal and its backoff,
+a failed migration, a paused instance, a restore), each in milliseconds."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from charterflow_operator.reconcile import Reconciler
+from charterflow_operator.workqueue import Backoff
+
+from tests.unit.operator.conftest import SAMPLE_PATH, SECRETS_PATH
+from tests.unit.operator.fake_kube import FakeKube
+
+NS, NAME = "team-a", "charterflow"
+KEY = (NS, NAME)
+BACKSTOP = 60.0
+
+
+class Clock:
+    """A monotonic clock that moves only when told."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def load(path: Path) -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+
+
+@pytest.fixture
+def kube() -> FakeKube:
+    fake = FakeKube()
+    for secret in load(SECRETS_PATH):
+        fake.add({**secret, "metadata": {**secret["metadata"], "namespace": NS}})
+    (sample,) = load(SAMPLE_PATH)
+    fake.add({**sample, "metadata": {**sample["metadata"], "namespace": NS}})
+    return fake
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def reconciler(kube: FakeKube, clock: Clock) -> Reconciler:
+    return Reconciler(kube, Backoff(clock))  # type: ignore[arg-type] - FakeKube is a Kube
+
+
+def status(kube: FakeKube) -> dict[str, Any]:
+    body = kube.find("CharterFlow", NS, NAME)
+    assert body is not None
+    return dict(body.get("status") or {})
+
+
+def ready(kube: FakeKube) -> tuple[str, str, str]:
+    found = status(kube)
+    (condition,) = [c for c in found["conditions"] if c["type"] == "Ready"]
+    return found["phase"], condition["reason"], condition["message"]
+
+
+def jobs(kube: FakeKube) -> list[str]:
+    return [name for kind, name in (k.split("/", 1) for k in kube.kinds(NS)) if kind == "Job"]
+
+
+def change_spec(kube: FakeKube, **spec: Any) -> None:
+    body = kube.find("CharterFlow", NS, NAME)
+    assert body is not None
+    body["spec"].update(copy.deepcopy(spec))
+    body["metadata"]["generation"] += 1
+
+
+def test_a_new_instance_migrates_rolls_out_then_contracts(
+    kube: FakeKube, reconciler: Reconciler
+) -> None:
+    reconciler.run_pass(KEY)
+    (expand,) = jobs(kube)
+    assert expand.startswith("charterflow-migrate-0-1-0-")
+    assert kube.find("Deployment", NS, "charterflow-api") is None  # no pod before its schema
+    assert ready(kube)[:2] == ("Progressing", "Migrating")
+    assert kube.find("Secret", NS, "charterflow-jwt") is not None  # generated once
+
+    kube.finish_job(NS, expand)
+    reconciler.run_pass(KEY)
+    assert kube.find("Deployment", NS, "charterflow-api") is not None
+    assert ready(kube)[:2] == ("Progressing", "RolloutInProgress")
+    assert jobs(kube) == [expand]  # contract waits for the rollout
+
+    kube.roll_out(NS)
+    reconciler.run_pass(KEY)
+    (contract,) = [job for job in jobs(kube) if job != expand]
+    assert contract.startswith("charterflow-contract-0-1-0-")
+    assert ready(kube)[:2] == ("Progressing", "Migrating")
+
+    kube.finish_job(NS, contract)
+    reconciler.run_pass(KEY)
+    assert ready(kube)[:2] == ("Ready", "AllComponentsReady")
+    assert status(kube)["version"] == "0.1.0"
+    assert ("Normal", "AllComponentsReady", "phase Ready: API and workers are up to date") in (
+        kube.events
+    )
+    writes = len(kube.writes)
+    reconciler.run_pass(KEY)  # an unchanged world: the status is not written again
+    assert [w for w in kube.writes[writes:] if w[0] != "apply"] == []
+
+
+def test_a_missing_secret_degrades_and_its_arrival_resumes(
+    kube: FakeKube, reconciler: Reconciler
+) -> None:
+    redis = kube.find("Secret", NS, "charterflow-redis")
+    assert redis is not None
+    kube.delete("v1", "Secret", NS, "charterflow-redis")
+    reconciler.run_pass(KEY)
+    phase, reason, message = ready(kube)
+    assert (phase, reason) == ("Degraded", "MissingSecret")
+    assert "'charterflow-redis'" in message
+    assert "spec.redis.urlSecretRef" in message
+    assert kube.find("ConfigMap", NS, "charterflow-config") is None  # nothing applied
+    assert kube.events[-1][:2] == ("Warning", "MissingSecret")
+
+    kube.add(redis)
+    reconciler.run_pass(KEY)
+    assert ready(kube)[:2] == ("Progressing", "Migrating")
+
+
+def test_a_refusal_degrades_and_is_retried_with_backoff(
+    kube: FakeKube, reconciler: Reconciler, clock: Clock
+) -> None:
+    kube.refuse("Service", 'services "charterflow-api" is forbidden: exceeded quota')
+    reconciler.run_pass(KEY)
+    phase, reason, message = ready(kube)
+    assert (phase, reason) == ("Degraded", "ApplyFailed")
+    assert message == '403 Forbidden: services "charterflow-api" is forbidden: exceeded quota'
+
+    clock.now += 4.9
+    assert not reconciler.pass_due(NS, NAME, BACKSTOP)
+    clock.now += 0.1
+    assert reconciler.pass_due(NS, NAME, BACKSTOP)  # 5 s after the first refusal
+    reconciler.run_pass(KEY)
+    clock.now += 9.9
+    assert not reconciler.pass_due(NS, NAME, BACKSTOP)
+    clock.now += 0.1
+    assert reconciler.pass_due(NS, NAME, BACKSTOP)  # then 10 s
+
+    kube.refusals.clear()  # the quota was raised
+    reconciler.run_pass(KEY)
+    assert ready(kube)[:2] == ("Progressing", "Migrating")
+    clock.now += BACKSTOP - 0.1
+    assert not reconciler.pass_due(NS, NAME, BACKSTOP)  # back to the idle backstop
+    clock.now += 0.1
+    assert reconciler.pass_due(NS, NAME, BACKSTOP)
+
+
+def test_a_failed_migration_holds_the_rollout_until_the_spec_changes(
+    kube: FakeKube, reconciler: Reconciler
+) -> None:
+    reconciler.run_pass(KEY)
+    (expand,) = jobs(kube)
+    kube.finish_job(NS, expand, failed=True)
+    reconciler.run_pass(KEY)
+    phase, reason, message = ready(kube)
+    assert (phase, reason) == ("Degraded", "MigrationFailed")
+    assert message.startswith(f"BackoffLimitExceeded: Job {expand} failed")
+    assert kube.find("Deployment", NS, "charterflow-api") is None
+    reconciler.run_pass(KEY)
+    assert jobs(kube) == [expand]  # kept for its logs, not retried on its own
+
+    change_spec(kube, logLevel="DEBUG")
+    reconciler.run_pass(KEY)
+    assert jobs(kube) == []  # deleted, to run again
+    assert status(kube)["conditions"][3]["reason"] == "Retrying"
+    reconciler.run_pass(KEY)
+    assert jobs(kube) == [expand]
+
+
+def test_a_paused_instance_is_left_as_it_is(kube: FakeKube, reconciler: Reconciler) -> None:
+    change_spec(kube, paused=True)
+    reconciler.run_pass(KEY)
+    assert ready(kube)[:2] == ("Paused", "Paused")
+    assert [w for w in kube.writes if w[0] != "status"] == []
+    assert kube.find("Secret", NS, "charterflow-jwt") is None
+
+
+def test_a_restore_runs_before_the_migrations(kube: FakeKube, reconciler: Reconciler) -> None:
+    change_spec(kube, restore={"from": "latest"})
+    reconciler.run_pass(KEY)
+    (restore,) = jobs(kube)
+    assert restore.startswith("charterflow-restore-")
+    assert ready(kube)[:2] == ("Progressing", "Restoring")
+    kube.finish_job(NS, restore)
+    reconciler.run_pass(KEY)
+    assert status(kube)["restore"]["job"] == restore
+    assert any(job.startswith("charterflow-migrate-") for job in jobs(kube))
+
+
+def test_a_deleted_instance_is_forgotten(kube: FakeKube, reconciler: Reconciler) -> None:
+    kube.delete("charterflow.app/v1alpha1", "CharterFlow", NS, NAME)
+    reconciler.run_pass(KEY)
+    assert kube.writes == [("delete", "CharterFlow", NAME)]
