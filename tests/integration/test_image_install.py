@@ -69,3 +69,11 @@ def test_build_stage_installs_a_working_entrypoint(
     helped = subprocess.run([program, "--help"], capture_output=True, text=True, timeout=120)
     assert helped.returncode == 0, helped.stderr[-2000:]
     assert "usage" in helped.stdout.lower()
+    if entrypoint == "charterflow":  # the default embedder's weights are in the image
+        found = subprocess.run(
+            [prefix / "bin" / "python", "-c", "from charterflow.ingest.minilm import model_zip; "
+             "print(model_zip().stat().st_size)"],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert found.returncode == 0, found.stderr[-2000:]
+        assert int(found.stdout) > 50_000_000
