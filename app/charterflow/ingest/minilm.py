@@ -241,8 +241,6 @@ class MiniLM:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         options.intra_op_num_threads = threads
         options.log_severity_level = 3  # its shape-merge warnings about our graph are noise
-        # Idle pool threads sleep instead of spinning: a worker shares its cores with others.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
         del graph
 
