@@ -9,7 +9,7 @@ PIP_FLAGS ?= --quiet --disable-pip-version-check
 PYTEST_ARGS ?=
 
 .PHONY: help dev test test-unit test-integration test-e2e lint fmt cluster cluster-down \
-        k8s-binaries system-deps bench docs manifests clean
+        k8s-binaries system-deps image-deps images bench docs manifests clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -34,10 +34,16 @@ dev: $(VENV)/.app ## Run CharterFlow locally (SQLite, ./uploads, jobs in-process
 system-deps: ## Install the system packages the tests use (redis-server, chromium) if missing
 	@scripts/system-deps
 
+image-deps: ## Install buildah, mmdebstrap and runc (for `make images`) if missing
+	@scripts/image-deps
+
+images: image-deps ## Build charterflow:<version> and charterflow-operator:<version> (cached); prints their refs
+	@$(PYTHON) -m tests.support.images build
+
 k8s-binaries: ## Build (once, cached) the Kubernetes control plane, kwok and helm
 	@scripts/k8s-binaries >/dev/null
 
-test: $(VENV)/.dev system-deps k8s-binaries ## Run every test tier against real services
+test: $(VENV)/.dev system-deps k8s-binaries images ## Run every test tier against real services
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -16,7 +16,7 @@ import time
 import traceback
 from collections.abc import Callable
 
-from bench import api, embedding, ingestion, kube, report, retrieval, search
+from bench import api, embedding, hostile, images, ingestion, kube, report, retrieval, search
 from bench.common import RESULTS, load_average, machine, read_results, write_result
 
 FULL: dict[str, Callable[[], object]] = {
@@ -24,8 +24,10 @@ FULL: dict[str, Callable[[], object]] = {
     "embedding": lambda: write_result("embedding", embedding.run(chunks=96, repeats=3)),
     "api": lambda: write_result("api", api.run(repeats=3, duration=5, connections=16)),
     "ingestion": lambda: write_result("ingestion", ingestion.run(documents=200, repeats=3)),
+    "hostile": lambda: write_result("hostile", hostile.run()),
     "search": lambda: write_result("search", search.run([10_000, 100_000], queries=40, repeats=3)),
     "operator": lambda: write_result("operator", kube.run(repeats=3, many=50, many_repeats=3)),
+    "images": lambda: write_result("images", images.run(repeats=3)),
 }
 #: Seconds instead of minutes: checks that every benchmark still runs, numbers meaningless.
 QUICK: dict[str, Callable[[], object]] = {
@@ -33,8 +35,10 @@ QUICK: dict[str, Callable[[], object]] = {
     "embedding": lambda: write_result("embedding", embedding.run(chunks=8, repeats=1, queries=5)),
     "api": lambda: write_result("api", api.run(repeats=1, duration=1, connections=4)),
     "ingestion": lambda: write_result("ingestion", ingestion.run(documents=10, repeats=1)),
+    "hostile": lambda: write_result("hostile", hostile.run(["pdf page tree 300x300"])),
     "search": lambda: write_result("search", search.run([1_000, 2_000], queries=10, repeats=1)),
     "operator": lambda: write_result("operator", kube.run(repeats=1, many=10, many_repeats=1)),
+    "images": lambda: write_result("images", images.run(repeats=1)),
 }
 
 

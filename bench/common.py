@@ -27,6 +27,7 @@ JWT_SECRET = "bench-signing-key-" + "b" * 32
 UNTHROTTLED: dict[str, Any] = {
     "rate_limit_per_minute": 1_000_000_000,
     "login_rate_limit_per_minute": 1_000_000_000,
+    "register_rate_limit_per_minute": 1_000_000_000,
     "jwt_secret": JWT_SECRET,
 }
 
@@ -138,6 +139,7 @@ def app_env(settings: Settings, **extra: str) -> dict[str, str]:
             "JWT_SECRET": settings.jwt_secret.get_secret_value(),
             "RATE_LIMIT_PER_MINUTE": str(settings.rate_limit_per_minute),
             "LOGIN_RATE_LIMIT_PER_MINUTE": str(settings.login_rate_limit_per_minute),
+            "REGISTER_RATE_LIMIT_PER_MINUTE": str(settings.register_rate_limit_per_minute),
             "LOG_LEVEL": "WARNING",
             "LOG_FORMAT": "json",
         }

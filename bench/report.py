@@ -108,6 +108,27 @@ def targets(results: Results) -> list[Target]:
             None if effective is None else (0.0 if effective == 0 else math.inf),
         )
     )
+    built = results.get("images", {})
+    for name, goal in (("charterflow", 350), ("charterflow-operator", 200)):
+        mb = built.get("images", {}).get(name, {}).get("mb")
+        out.append(
+            Target(
+                f"{name} image size (uncompressed)",
+                f"≤ {goal} MB",
+                f"{mb:.0f} MB" if mb is not None else "not run",
+                mb / goal if mb is not None else None,
+            )
+        )
+    hostile = results.get("hostile", {})
+    worst_file = hostile.get("worst_peak_over_idle_mb")
+    out.append(
+        Target(
+            "hostile file: worker peak RSS over idle",
+            f"≤ {hostile.get('rss_bound_mb', 300)} MB",
+            f"{worst_file:.0f} MB (worst file)" if worst_file is not None else "not run",
+            worst_file / hostile.get("rss_bound_mb", 300) if worst_file is not None else None,
+        )
+    )
     rss = op.get("memory", {}).get("peak_rss_mib")
     out.append(
         Target(
@@ -223,6 +244,31 @@ def _ingestion(results: Results) -> str:
     )
 
 
+def _hostile(results: Results) -> str:
+    hostile = results.get("hostile")
+    if not hostile:
+        return "_not run_"
+    rows = [
+        [
+            r["file"],
+            f"{r['bytes']:,}",
+            r["outcome"],
+            _fmt(r["seconds"], 2),
+            _fmt(r["idle_rss_mb"], 0),
+            _fmt(r["peak_over_idle_mb"], 0),
+            (r["error"] or f"{r['chunks']} passages").replace("|", "/"),
+        ]
+        for r in hostile["rows"]
+    ]
+    head = ["file", "bytes", "outcome", "s", "idle MB", "+peak MB", "error / result"]
+    note = (
+        "Each file ingested by the real pipeline in a fresh process (default bounds, hashing "
+        "embedder) after a warm-up; +peak is the peak RSS over the idle process "
+        f"(goal ≤ {hostile['rss_bound_mb']} MB)."
+    )
+    return f"{note}\n\n{_table(head, rows)}"
+
+
 def _search(results: Results) -> str:
     s = results.get("search")
     if not s:
@@ -301,6 +347,30 @@ def _operator(results: Results) -> str:
         f"polled every {op['poll_seconds']} s; children per CharterFlow: {one['children']}."
     )
     return f"{note}\n\n{_table(['measure', 'median', 'runs / detail'], rows)}"
+
+
+def _images(results: Results) -> str:
+    built = results.get("images")
+    if not built:
+        return "_not run_"
+    rows = [
+        [f"`{i['ref']}`", f"{i['mb']:.0f} MB", f"{i['build_seconds']:.0f} s ({i['built_at']})"]
+        for i in built["images"].values()
+    ]
+    cold, base, warm = built.get("cold", {}), built.get("base", {}), built["warm_seconds"]
+    cold_line = (
+        f"Cold `make images` (Debian bootstrap of the base, then both images from scratch): "
+        f"{cold['seconds'] / 60:.1f} min, recorded {cold['at']}; of it the base image "
+        f"{base.get('seconds', 0):.0f} s."
+        if cold
+        else "No cold `make images` recorded yet."
+    )
+    warm_line = (
+        f"Warm `make images` (nothing changed): {warm['median']:.2f} s "
+        f"(runs: {', '.join(f'{r:.2f}' for r in warm['runs'])})."
+    )
+    table = _table(["image", "size (uncompressed)", "last build (when)"], rows)
+    return f"{cold_line} {warm_line}\n\n{table}"
 
 
 def _med(section: dict[str, Any], key: str, unit: str = "") -> str:
@@ -430,6 +500,10 @@ Goals, not test assertions. Gap = measured / allowed (above 1: missed by that fa
 
 {_ingestion(results)}
 
+### Hostile input
+
+{_hostile(results)}
+
 ## Search
 
 {_search(results)}
@@ -437,6 +511,10 @@ Goals, not test assertions. Gap = measured / allowed (above 1: missed by that fa
 ## Operator
 
 {_operator(results)}
+
+## Images
+
+{_images(results)}
 
 ## Retrieval quality
 

@@ -14,6 +14,7 @@ from typing import TypeVar
 
 import pytest
 
+from tests.support.llm import OpenAICompatible, Reply
 from tests.support.services import PostgresServer, RedisServer, S3Server, scratch_dir
 
 T = TypeVar("T")
@@ -101,3 +102,18 @@ def tmp_uploads(tmp_path: Path) -> Path:
     path = tmp_path / "uploads"
     path.mkdir()
     return path
+
+
+@pytest.fixture
+def openai_server() -> Iterator[Callable[[Reply], OpenAICompatible]]:
+    """Start local OpenAI-compatible servers answering with ``reply``; stopped afterwards."""
+    servers: list[OpenAICompatible] = []
+
+    def start(reply: Reply) -> OpenAICompatible:
+        server = OpenAICompatible(reply).__enter__()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.__exit__()

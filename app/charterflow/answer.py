@@ -14,9 +14,11 @@ rather than a citation to a passage that does not support it.
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import httpx
 from sqlalchemy.orm import Session
@@ -63,7 +65,7 @@ class LLMError(RuntimeError):
     """The language model could not give an answer (unreachable, error status, bad reply)."""
 
 
-def _cite(hit: Hit, start: int | None = None, end: int | None = None, score: float = 0) -> Citation:
+def cite(hit: Hit, start: int | None = None, end: int | None = None, score: float = 0) -> Citation:
     s, e = (0, len(hit.text)) if start is None or end is None else (start, end)
     return Citation(
         document_id=hit.document_id,
@@ -92,30 +94,25 @@ def extractive(embedder: Embedder, question: str, passages: list[Hit]) -> Answer
         sim = float(sims[i])
         if chosen and not supports(embedder, question, hit.text[s:e], sim):
             continue  # the best sentence of a relevant passage is always kept
-        cite = _cite(hit, s, e, sim)
-        keys = {(cite.document_id, cite.start, cite.end), cite.text.casefold()}
+        citation = cite(hit, s, e, sim)
+        keys = {(citation.document_id, citation.start, citation.end), citation.text.casefold()}
         if keys & seen:
             continue  # the same sentence from an overlapping passage
         seen |= keys
-        chosen.append(cite)
+        chosen.append(citation)
         if len(chosen) == MAX_SENTENCES:
             break
     text = " ".join(f"{c.text} [{n}]" for n, c in enumerate(chosen, start=1))
     return Answer(text, "extractive", chosen)
 
 
-def ask_llm(settings: Settings, question: str, passages: list[Hit]) -> Answer:
-    """Ask the chat model to answer from ``passages`` only; map its ``[n]`` to citations."""
-    if not settings.llm_url or not settings.llm_model:
-        raise LLMError("LLM_URL and LLM_MODEL are not set")
+def chat_request(settings: Settings, question: str, passages: list[Hit]) -> dict[str, Any]:
+    """The chat-completions body asking the model to answer ``question`` from ``passages``."""
     numbered = "\n\n".join(
         f"[{n}] ({hit.document_title}{f', page {hit.page}' if hit.page else ''})\n{hit.text}"
         for n, hit in enumerate(passages, start=1)
     )
-    headers = {}
-    if settings.llm_api_key:
-        headers["Authorization"] = f"Bearer {settings.llm_api_key.get_secret_value()}"
-    body = {
+    return {
         "model": settings.llm_model,
         "temperature": 0,
         "messages": [
@@ -123,16 +120,17 @@ def ask_llm(settings: Settings, question: str, passages: list[Hit]) -> Answer:
             {"role": "user", "content": f"Passages:\n\n{numbered}\n\nQuestion: {question}"},
         ],
     }
-    try:
-        r = httpx.post(
-            endpoint(settings.llm_url, "/chat/completions"), json=body, headers=headers, timeout=60
-        )
-        r.raise_for_status()
-        content = str(r.json()["choices"][0]["message"]["content"]).strip()
-    except (httpx.HTTPError, KeyError, IndexError, TypeError, ValueError) as exc:
-        raise LLMError(type(exc).__name__) from exc
-    if not content:
-        raise LLMError("empty reply")
+
+
+def llm_headers(settings: Settings) -> dict[str, str]:
+    if settings.llm_api_key:
+        return {"Authorization": f"Bearer {settings.llm_api_key.get_secret_value()}"}
+    return {}
+
+
+def cited_reply(content: str, passages: list[Hit]) -> Answer:
+    """The model's reply with its ``[n]`` renumbered to the citations returned; markers naming
+    no passage are dropped."""
     order: dict[int, int] = {}
 
     def renumber(match: re.Match[str]) -> str:
@@ -142,9 +140,39 @@ def ask_llm(settings: Settings, question: str, passages: list[Hit]) -> Answer:
         order.setdefault(n, len(order) + 1)
         return f"[{order[n]}]"
 
-    text = re.sub(r" +([.,;:!?])", r"\1", _MARKER.sub(renumber, content)).strip()
-    citations = [_cite(passages[n - 1]) for n in order]
+    text = re.sub(r" +([.,;:!?])", r"\1", _MARKER.sub(renumber, content.strip())).strip()
+    citations = [cite(passages[n - 1]) for n in order]
     return Answer(text, "llm", citations)
+
+
+def ask_llm(settings: Settings, question: str, passages: list[Hit]) -> Answer:
+    """Ask the chat model to answer from ``passages`` only; map its ``[n]`` to citations."""
+    if not settings.llm_url or not settings.llm_model:
+        raise LLMError("LLM_URL and LLM_MODEL are not set")
+    try:
+        r = httpx.post(
+            endpoint(settings.llm_url, "/chat/completions"),
+            json=chat_request(settings, question, passages),
+            headers=llm_headers(settings),
+            timeout=60,
+        )
+        r.raise_for_status()
+        content = str(r.json()["choices"][0]["message"]["content"]).strip()
+    except (httpx.HTTPError, KeyError, IndexError, TypeError, ValueError) as exc:
+        raise LLMError(type(exc).__name__) from exc
+    if not content:
+        raise LLMError("empty reply")
+    return cited_reply(content, passages)
+
+
+def relevant_passages(
+    db: Session, embedder: Embedder, notebook_id: str, query: str, top_k: int = 5
+) -> list[Hit]:
+    """The notebook's passages that support ``query``, most similar first, at most ``top_k``."""
+    hits = search(db, embedder, notebook_id, query, limit=max(top_k, CANDIDATE_PASSAGES))
+    relevant = [h for h in hits if supports(embedder, query, h.text, h.similarity)]
+    relevant.sort(key=lambda h: -h.similarity)
+    return relevant[:top_k]
 
 
 def answer(
@@ -154,21 +182,60 @@ def answer(
     notebook_id: str,
     question: str,
     top_k: int = 5,
+    *,
+    prompt: str | None = None,
 ) -> Answer:
-    """Answer ``question`` from the notebook's documents, with citations."""
+    """Answer ``question`` from the notebook's documents, with citations.
+
+    ``question`` is what retrieval uses; ``prompt`` (default: the question) is what the model
+    is asked, so a conversation can retrieve with a rewritten follow-up yet ask it as said.
+    """
     mode: Literal["extractive", "llm"] = "llm" if settings.llm_url else "extractive"
-    hits = search(db, embedder, notebook_id, question, limit=max(top_k, CANDIDATE_PASSAGES))
-    relevant = [h for h in hits if supports(embedder, question, h.text, h.similarity)]
-    relevant.sort(key=lambda h: -h.similarity)
-    relevant = relevant[:top_k]
+    relevant = relevant_passages(db, embedder, notebook_id, question, top_k)
     if not relevant:
         return Answer(NOT_FOUND, mode)
     if settings.llm_url:
         try:
-            return ask_llm(settings, question, relevant)
+            return ask_llm(settings, prompt or question, relevant)
         except LLMError as exc:
             log.warning("LLM failed; answering extractively", error=str(exc))
             fallback = extractive(embedder, question, relevant)
             fallback.warning = f"The language model is unavailable ({exc}); extractive answer."
             return fallback
     return extractive(embedder, question, relevant)
+
+
+async def stream_llm(settings: Settings, question: str, passages: list[Hit]) -> AsyncIterator[str]:
+    """The model's answer as it is generated (OpenAI ``stream: true``), piece by piece.
+
+    Leaving the iteration early (a client that disconnected) closes the upstream request.
+    Raises ``LLMError`` for an error status, a broken stream or a reply that stops short.
+    """
+    if not settings.llm_url or not settings.llm_model:
+        raise LLMError("LLM_URL and LLM_MODEL are not set")
+    body = {**chat_request(settings, question, passages), "stream": True}
+    url = endpoint(settings.llm_url, "/chat/completions")
+    finished = False
+    try:
+        async with (
+            httpx.AsyncClient(timeout=httpx.Timeout(60, connect=10)) as client,
+            client.stream("POST", url, json=body, headers=llm_headers(settings)) as response,
+        ):
+            response.raise_for_status()
+            async for line in response.aiter_lines():
+                if not line.startswith("data:"):
+                    continue
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    finished = True
+                    break
+                choice = json.loads(data)["choices"][0]
+                piece = (choice.get("delta") or {}).get("content")
+                if piece:
+                    yield str(piece)
+                if choice.get("finish_reason"):
+                    finished = True
+    except (httpx.HTTPError, KeyError, IndexError, TypeError, ValueError) as exc:
+        raise LLMError(type(exc).__name__) from exc
+    if not finished:
+        raise LLMError("the stream ended before the answer was complete")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -62,8 +61,26 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve(host: str, port: int, workers: int = 1, reload: bool = False) -> int:
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def listen_warning(settings: Settings, host: str) -> str | None:
+    """A warning when a development server (weaker defaults, detailed errors) would be
+    reachable from other machines."""
+    if settings.is_production or host in LOOPBACK or host.startswith("127."):
+        return None
+    return (
+        f"WARNING: serving in development mode on {host}, reachable from other machines; "
+        "use CHARTERFLOW_ENV=production (with JWT_SECRET and PostgreSQL) for that, or "
+        "--host 127.0.0.1"
+    )
+
+
+def _serve(settings: Settings, host: str, port: int, workers: int = 1, reload: bool = False) -> int:
     import uvicorn
+
+    if warning := listen_warning(settings, host):
+        print(warning, file=sys.stderr, flush=True)
 
     uvicorn.run(
         "charterflow.main:create_app",
@@ -73,8 +90,7 @@ def _serve(host: str, port: int, workers: int = 1, reload: bool = False) -> int:
         workers=workers,
         reload=reload,
         log_config=None,  # our logging configuration, not uvicorn's
-        proxy_headers=True,
-        forwarded_allow_ips=os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1"),
+        proxy_headers=False,  # the app trusts FORWARDED_ALLOW_IPS itself (main.create_app)
         timeout_graceful_shutdown=20,
     )
     return 0
@@ -89,7 +105,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(f"{name}: {why}", file=sys.stderr)
         print("refusing to start: fix the configuration above", file=sys.stderr)
         return 2
-    return _serve(args.host, args.port or settings.port, workers=args.workers)
+    host = args.host or ("0.0.0.0" if settings.is_production else "127.0.0.1")  # noqa: S104
+    return _serve(settings, host, args.port or settings.port, workers=args.workers)
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
@@ -98,7 +115,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
     cmd_migrate(args)
     url = f"http://localhost:{settings.port}"
     print(f"\n  CharterFlow is running at {url}  (API: {url}/docs; Ctrl-C stops)\n", flush=True)
-    return _serve(args.host, settings.port, reload=args.reload)
+    return _serve(settings, args.host, settings.port, reload=args.reload)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -202,7 +219,11 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--host", default="127.0.0.1")
     dev.add_argument("--reload", action="store_true", help="restart on code changes")
     serve = add("serve", cmd_serve)
-    serve.add_argument("--host", default="0.0.0.0")  # noqa: S104 - a container's API listens on all
+    serve.add_argument(
+        "--host",
+        default=None,
+        help="default: 0.0.0.0 in production (a container), 127.0.0.1 in development",
+    )
     serve.add_argument("--port", type=int, default=None, help="default: PORT")
     serve.add_argument("--workers", type=int, default=1)
     worker = add("worker", cmd_worker)

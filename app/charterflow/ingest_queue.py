@@ -45,6 +45,8 @@ class InProcessJobQueue:
         self.settings = settings
         self.backoff_seconds = backoff_seconds
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest")
+        # Large uploads get their own thread: small documents never wait behind them.
+        self._large = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-large")
         self._ctx: IngestContext | None = None
         self._lock = threading.Lock()
 
@@ -57,11 +59,15 @@ class InProcessJobQueue:
             return self._ctx
 
     def _run(self, document_id: str) -> None:
+        from charterflow.ingest.errors import Deferred
         from charterflow.ingest.pipeline import ingest
 
         for attempt in range(self.settings.ingest_max_attempts * 3):
             try:
                 ingest(self._context(), document_id)
+                return
+            except Deferred:  # the uploader has their share: back of the queue
+                threading.Timer(1.0, self.enqueue_ingest, (document_id,)).start()
                 return
             except Exception as exc:
                 delay = min(self.backoff_seconds * 2**attempt, 60)
@@ -69,10 +75,14 @@ class InProcessJobQueue:
                 time.sleep(delay)
 
     def enqueue_ingest(self, document_id: str) -> None:
-        self._executor.submit(self._run, document_id)
+        from charterflow.ingest.pipeline import is_large
+
+        large = is_large(self._context(), document_id)
+        (self._large if large else self._executor).submit(self._run, document_id)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
+        self._large.shutdown(wait=True)
         if self._ctx is not None:
             self._ctx.close()
 

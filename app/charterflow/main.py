@@ -6,12 +6,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from charterflow import __version__, web
 from charterflow.api import health
-from charterflow.api.middleware import SecurityHeadersMiddleware
+from charterflow.api.errors import validation_error
+from charterflow.api.middleware import RequestGuardMiddleware, SecurityHeadersMiddleware
 from charterflow.api.router import api_router
 from charterflow.db import make_engine, make_session_factory
 from charterflow.ingest.embeddings import preload
@@ -47,7 +49,7 @@ def make_redis(settings: Settings):  # type: ignore[no-untyped-def]
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app for ``settings``; refuses to start on a configuration problem."""
-    settings = settings or get_settings()
+    settings = (settings or get_settings()).with_development_secret()
     configure_logging(settings.log_level, settings.effective_log_format)
     problems = settings.problems()
     if problems and settings.is_production:
@@ -70,9 +72,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="Document-grounded team workspace: notebooks, sources, cited answers.",
         lifespan=lifespan,
-        # Whole request bodies are capped (413) before they are read; the upload itself is
-        # checked exactly against MAX_UPLOAD_BYTES while it is hashed.
-        max_body_size=settings.max_upload_bytes + FORM_OVERHEAD_BYTES,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -82,6 +81,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = Metrics()
     app.state.jobs = make_job_queue(settings)
     app.state.rate_limiter = make_rate_limiter(app.state.redis)
+
+    app.add_exception_handler(RequestValidationError, validation_error)
 
     @app.exception_handler(StorageError)
     async def storage_unavailable(request: Request, exc: StorageError) -> JSONResponse:
@@ -105,6 +106,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_age=600,
         )
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.is_production)
-    # Added last, so outermost: it sees every response, including errors of other middleware.
+    # Whole request bodies are capped (413) before the app reads them; the upload itself is
+    # checked exactly against MAX_UPLOAD_BYTES while it is hashed.
+    app.add_middleware(
+        RequestGuardMiddleware,
+        settings=settings,
+        max_body=settings.max_upload_bytes + FORM_OVERHEAD_BYTES,
+    )
+    # Added (nearly) last, so outermost: it sees every response, including errors of other
+    # middleware.
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
+    if settings.forwarded_allow_ips:  # only these proxies may name the client; before all else
+        from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
     return app

@@ -233,7 +233,7 @@ def _pg_vector(
     limit: int,
     ef_search: int = HNSW_EF_SEARCH,
 ) -> list[str]:
-    """Nearest chunks by cosine distance on the halfvec HNSW index (migration 0003)."""
+    """Nearest chunks by cosine distance on the halfvec HNSW index (migration 0005)."""
     # pgvector >= 0.8: keep scanning the HNSW index until enough rows pass the filter.
     db.execute(text("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)"))
     # m 32 / ef_construction 200 and ef_search 500: recall@10 0.97 against an exact scan at

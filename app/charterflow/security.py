@@ -1,7 +1,13 @@
-"""Password hashing (argon2id) and access tokens (JWT HS256 with exp, iat, sub, iss)."""
+"""Password hashing (argon2id) and access tokens (JWT HS256 with exp, iat, sub, iss, jti).
+
+The ``jti`` names one token: sign-out revokes it (``services.sessions``), and the CSRF token
+of a browser session is bound to it (``web.session``).
+"""
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import jwt
@@ -36,6 +42,13 @@ def needs_rehash(password_hash: str) -> bool:
     return _hasher.check_needs_rehash(password_hash)
 
 
+@dataclass(frozen=True)
+class TokenClaims:
+    subject: str
+    jti: str
+    expires_at: datetime
+
+
 def create_access_token(settings: Settings, subject: str) -> str:
     now = datetime.now(UTC)
     claims = {
@@ -43,23 +56,42 @@ def create_access_token(settings: Settings, subject: str) -> str:
         "iss": settings.jwt_issuer,
         "iat": now,
         "exp": now + timedelta(seconds=settings.jwt_ttl_seconds),
+        "jti": uuid.uuid4().hex,
     }
     return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm=ALGORITHM)
 
 
-def decode_access_token(settings: Settings, token: str) -> str:
-    """The token's subject (a user id); raises ``InvalidToken`` for anything not valid."""
+def decode_claims(settings: Settings, token: str, *, verify_exp: bool = True) -> TokenClaims:
+    """The token's claims; raises ``InvalidToken`` for anything not valid (a token without a
+    ``jti``, from before tokens had one, is refused: it could not be revoked)."""
     try:
         claims = jwt.decode(
             token,
             settings.jwt_secret.get_secret_value(),
             algorithms=[ALGORITHM],
             issuer=settings.jwt_issuer,
-            options={"require": ["exp", "iat", "sub", "iss"]},
+            options={"require": ["exp", "iat", "sub", "iss", "jti"], "verify_exp": verify_exp},
         )
     except jwt.PyJWTError as exc:
         raise InvalidToken(type(exc).__name__) from exc
-    subject = claims["sub"]
+    subject, jti = claims["sub"], claims["jti"]
     if not isinstance(subject, str) or not subject:
         raise InvalidToken("bad subject")
-    return subject
+    if not isinstance(jti, str) or not jti or len(jti) > 64:
+        raise InvalidToken("bad jti")
+    return TokenClaims(subject, jti, datetime.fromtimestamp(int(claims["exp"]), UTC))
+
+
+def decode_access_token(settings: Settings, token: str) -> str:
+    """The token's subject (a user id); raises ``InvalidToken`` for anything not valid."""
+    return decode_claims(settings, token).subject
+
+
+def token_jti(settings: Settings, token: str | None) -> str | None:
+    """The ``jti`` of a token we signed, expired or not (what a CSRF token is bound to)."""
+    if not token:
+        return None
+    try:
+        return decode_claims(settings, token, verify_exp=False).jti
+    except InvalidToken:
+        return None

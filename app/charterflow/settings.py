@@ -7,6 +7,8 @@ checked by a test). Development defaults are the seed's: port 3001, ``./data/app
 
 from __future__ import annotations
 
+import os
+import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -16,6 +18,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_JWT_SECRET = "dev-secret-key"  # noqa: S105 - the seed's development value; never valid in production
 MIN_JWT_SECRET_LENGTH = 32
+DEV_SECRET_FILE = ".jwt-secret"  # noqa: S105 - a file name, not a secret
 
 
 class Settings(BaseSettings):
@@ -32,7 +35,9 @@ class Settings(BaseSettings):
     )
     jwt_secret: SecretStr = Field(
         SecretStr(DEV_JWT_SECRET),
-        description="HS256 signing key for access tokens; at least 32 characters in production.",
+        description="HS256 signing key for access tokens (and CSRF tokens); at least 32 "
+        "characters in production. Unset in development: a random key kept in the data "
+        "directory (`.jwt-secret` beside the SQLite file, else in `UPLOAD_PATH`).",
     )
     jwt_ttl_seconds: int = Field(3600, ge=60, description="Lifetime of an access token.")
     jwt_issuer: str = Field("charterflow", description="`iss` claim written and required.")
@@ -81,6 +86,15 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(
         50 * 1024 * 1024, ge=1, description="Largest accepted upload, in bytes (413 above)."
     )
+    url_fetch_allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated hosts or CIDRs that URL sources may fetch although they "
+        "are private, loopback or link-local (refused by default: server-side request "
+        "forgery). For tests and intranets only.",
+    )
+    url_fetch_timeout_seconds: float = Field(
+        20.0, gt=0, le=300, description="Longest fetch of a URL source, redirects included."
+    )
     dependency_timeout_seconds: float = Field(
         2.0, gt=0, le=2.0, description="Timeout of each `/health/ready` dependency check."
     )
@@ -88,7 +102,35 @@ class Settings(BaseSettings):
         600, ge=1, description="Requests per minute per client IP and per user."
     )
     login_rate_limit_per_minute: int = Field(
-        10, ge=1, description="Login attempts per minute per client IP and per email."
+        10,
+        ge=1,
+        description="Login attempts per minute for one email from one client IP (429 above; "
+        "five times this per IP over all emails). Past it for one email from all clients "
+        "together, answers are slowed by `LOGIN_SLOWDOWN_SECONDS`, never refused, so no one "
+        "can lock another person out.",
+    )
+    workspace_quota_bytes: int = Field(
+        10 * 1024**3,
+        ge=0,
+        description="Stored bytes of uploads per workspace; an upload past it is 409. 0: none.",
+    )
+    workspace_quota_documents: int = Field(
+        10_000, ge=0, description="Documents per workspace; an upload past it is 409. 0: none."
+    )
+    login_slowdown_seconds: float = Field(
+        1.0, ge=0, le=10, description="Delay of each login for an email under attack."
+    )
+    register_rate_limit_per_minute: int = Field(
+        5,
+        ge=1,
+        description="Registrations per minute per client IP (429 above); bounds how fast "
+        "anyone can probe which emails have accounts.",
+    )
+    forwarded_allow_ips: str = Field(
+        "",
+        description="Comma-separated proxy addresses or CIDR ranges (the Ingress controller's "
+        "pods) whose `X-Forwarded-For`/`-Proto` are believed; unset: none, the peer address "
+        "is the client.",
     )
     embeddings_url: str | None = Field(
         None, description="OpenAI-compatible embeddings endpoint; unset: the built-in model."
@@ -128,8 +170,51 @@ class Settings(BaseSettings):
         description="A document `pending` this long is queued again (its job may have been "
         "lost with Redis); a duplicate job is harmless.",
     )
+    ingest_max_chars: int = Field(
+        5_000_000, ge=1, description="A document with more characters of text is `failed`."
+    )
+    ingest_max_pages: int = Field(
+        2_000, ge=1, description="A PDF with more pages is `failed` (counted before extracting)."
+    )
+    ingest_max_chunks: int = Field(
+        10_000, ge=1, description="A document making more passages than this is `failed`."
+    )
+    ingest_max_elements: int = Field(
+        200_000,
+        ge=1,
+        description="A DOCX with more paragraphs and cells, or an HTML page with more tags, "
+        "is `failed` (bounds the parser's memory).",
+    )
+    ingest_max_unpacked_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=1024,
+        description="Largest decompressed size of a DOCX's text part; checked while unpacking.",
+    )
+    ingest_max_unpack_ratio: int = Field(
+        100,
+        ge=2,
+        description="Largest decompressed/compressed ratio of a DOCX part past 1 MiB (zip bombs).",
+    )
+    ingest_time_budget_seconds: float = Field(
+        120,
+        gt=0,
+        description="Parsing, chunking and embedding one document stop after this long; it is "
+        "`failed`.",
+    )
+    ingest_user_concurrency: int = Field(
+        2,
+        ge=0,
+        description="Documents of one uploader processed at once, across all workers; the "
+        "rest wait, so one user's large uploads cannot hold every worker. 0: no limit.",
+    )
+    ingest_large_document_bytes: int = Field(
+        1024 * 1024,
+        ge=1,
+        description="In development (in-process queue), uploads larger than this are ingested "
+        "on their own thread, so small documents never wait behind them.",
+    )
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "url_fetch_allow", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
@@ -152,6 +237,36 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.sqlalchemy_url.startswith("sqlite")
+
+    @property
+    def data_dir(self) -> Path:
+        """Where this instance keeps its local state: the SQLite file's folder, else uploads."""
+        url = self.sqlalchemy_url
+        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+            return Path(url.removeprefix("sqlite:///")).parent
+        return self.upload_path
+
+    def with_development_secret(self) -> Settings:
+        """In development with no ``JWT_SECRET``, a random one kept in the data directory
+        (``.jwt-secret``, mode 0600), so a token cannot be forged from the published default
+        and sessions survive a restart. Production keeps refusing the default instead."""
+        if self.is_production or self.jwt_secret.get_secret_value() != DEV_JWT_SECRET:
+            return self
+        path = self.data_dir / DEV_SECRET_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            value = path.read_text().strip()
+        else:
+            value = secrets.token_urlsafe(48)
+            with os.fdopen(fd, "w") as out:
+                out.write(value + "\n")
+        if len(value) < MIN_JWT_SECRET_LENGTH:  # empty or cut short: start over
+            value = secrets.token_urlsafe(48)
+            path.write_text(value + "\n")
+            path.chmod(0o600)
+        return self.model_copy(update={"jwt_secret": SecretStr(value)})
 
     def problems(self) -> list[tuple[str, str]]:
         """Configuration errors as ``(ENV_NAME, why)``; empty when the settings are usable."""

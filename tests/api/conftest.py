@@ -33,6 +33,7 @@ API = "/api/v1"
 BASE: dict[str, Any] = {
     "rate_limit_per_minute": 1_000_000,
     "login_rate_limit_per_minute": 1_000_000,
+    "register_rate_limit_per_minute": 1_000_000,
     "jwt_secret": "test-signing-key-" + "k" * 32,
 }
 
@@ -44,7 +45,12 @@ class LiveServer:
         self.app = app
         self.port = free_port()
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, log_config=None, lifespan="on"
+            app,
+            host="127.0.0.1",
+            port=self.port,
+            log_config=None,
+            lifespan="on",
+            proxy_headers=False,  # as `charterflow serve`: the app applies FORWARDED_ALLOW_IPS
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

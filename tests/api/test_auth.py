@@ -107,3 +107,20 @@ def test_missing_bad_expired_tampered_or_foreign_tokens_are_401(api: Api) -> Non
         r = api.client.get(f"{API}/auth/me", headers={"Authorization": f"Bearer {token}"})
         assert r.status_code == 401, why
         assert r.headers["www-authenticate"] == "Bearer", why
+
+
+def test_logout_revokes_the_bearer_token(api: Api) -> None:
+    account = api.register("Leaving")
+    other = api.client.post(
+        f"{API}/auth/login", json={"email": account.email, "password": account.password}
+    ).json()["access_token"]
+    assert api.client.get(f"{API}/auth/me", headers=account.headers).status_code == 200
+    r = api.client.post(f"{API}/auth/logout", headers=account.headers)
+    assert r.status_code == 204
+    assert api.client.get(f"{API}/auth/me", headers=account.headers).status_code == 401
+    assert api.client.post(f"{API}/auth/logout", headers=account.headers).status_code == 401
+    # Only that token: the same user's other session still works.
+    assert (
+        api.client.get(f"{API}/auth/me", headers={"Authorization": f"Bearer {other}"}).status_code
+        == 200
+    )

@@ -84,3 +84,58 @@ def test_redis_counts_are_shared_between_replicas(api: Api, redis_url: str) -> N
     assert codes == [401] * 4 + [429]
     assert r.status_code == 429
     assert int(r.headers["retry-after"]) >= 1
+
+
+def test_wrong_passwords_from_many_addresses_do_not_lock_the_owner_out(api: Api) -> None:
+    with api.variant(
+        login_rate_limit_per_minute=3, login_slowdown_seconds=0.05, forwarded_allow_ips="127.0.0.1"
+    ) as proxied:
+        victim = proxied.register()
+        wrong = {"email": victim.email, "password": "wrong-password"}
+        codes = [
+            proxied.client.post(
+                f"{API}/auth/login", json=wrong, headers={"X-Forwarded-For": f"10.0.0.{i}"}
+            ).status_code
+            for i in range(10)
+        ]
+        assert codes == [401] * 10  # slowed down past 3, never refused
+        right = {"email": victim.email, "password": victim.password}
+        own = proxied.client.post(
+            f"{API}/auth/login", json=right, headers={"X-Forwarded-For": "10.9.9.9"}
+        )
+        assert own.status_code == 200, own.text
+        # One client hammering one account is still refused.
+        same = [
+            proxied.client.post(
+                f"{API}/auth/login", json=wrong, headers={"X-Forwarded-For": "10.1.1.1"}
+            ).status_code
+            for _ in range(4)
+        ]
+    assert same == [401, 401, 401, 429]
+
+
+def test_forwarded_for_is_believed_only_from_configured_proxies(api: Api) -> None:
+    def rotating(app: Api) -> list[int]:
+        return [
+            app.client.get(
+                f"{API}/auth/me", headers={"X-Forwarded-For": f"203.0.113.{i}"}
+            ).status_code
+            for i in range(6)
+        ]
+
+    with api.variant(rate_limit_per_minute=5) as direct:
+        assert rotating(direct) == [401] * 5 + [429]  # the header did not change the client
+    with api.variant(rate_limit_per_minute=5, forwarded_allow_ips="127.0.0.0/8") as proxied:
+        assert rotating(proxied) == [401] * 6  # behind a trusted proxy: six clients
+
+
+def test_registration_is_rate_limited_per_client(api: Api) -> None:
+    with api.variant(register_rate_limit_per_minute=2) as limited:
+        codes = [
+            limited.client.post(
+                f"{API}/auth/register",
+                json={"email": f"probe{i}@example.com", "password": "x" * 12, "name": "P"},
+            ).status_code
+            for i in range(3)
+        ]
+    assert codes == [201, 201, 429]

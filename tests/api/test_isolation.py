@@ -23,7 +23,22 @@ def world(api: Api) -> dict[str, Any]:
     assert added.status_code == 201, added.text
     nb = api.notebook(alice, ws_id)
     doc = api.upload(alice, nb["id"], "secret.txt", b"the plan").json()
-    return {"alice": alice, "bob": bob, "vera": vera, "ws": ws_id, "nb": nb["id"], "doc": doc["id"]}
+    conv = api.client.post(
+        f"{API}/notebooks/{nb['id']}/conversations", json={"title": "Plans"}, headers=alice.headers
+    ).json()
+    note = api.client.post(
+        f"{API}/notebooks/{nb['id']}/notes", json={"title": "N", "body": "B"}, headers=alice.headers
+    ).json()
+    return {
+        "note": note["id"],
+        "alice": alice,
+        "bob": bob,
+        "vera": vera,
+        "ws": ws_id,
+        "nb": nb["id"],
+        "doc": doc["id"],
+        "conv": conv["id"],
+    }
 
 
 Call = tuple[str, str, dict[str, Any]]
@@ -31,7 +46,7 @@ Call = tuple[str, str, dict[str, Any]]
 
 def _requests(w: dict[str, Any], who: Account) -> list[tuple[str, str, str, dict[str, Any]]]:
     """Every operation on Alice's things, as ``(needed role, method, path, request kwargs)``."""
-    ws, nb, doc = w["ws"], w["nb"], w["doc"]
+    ws, nb, doc, conv, note = w["ws"], w["nb"], w["doc"], w["conv"], w["note"]
     reads: list[Call] = [
         ("GET", f"/workspaces/{ws}", {}),
         ("GET", f"/workspaces/{ws}/members", {}),
@@ -40,12 +55,26 @@ def _requests(w: dict[str, Any], who: Account) -> list[tuple[str, str, str, dict
         ("GET", f"/notebooks/{nb}/documents", {}),
         ("GET", f"/documents/{doc}", {}),
         ("GET", f"/documents/{doc}/content", {}),
+        ("GET", f"/notebooks/{nb}/conversations", {}),
+        ("GET", f"/conversations/{conv}", {}),
+        ("GET", f"/conversations/{conv}/messages", {}),
+        ("GET", f"/notebooks/{nb}/notes", {}),
+        ("GET", f"/notes/{note}", {}),
+        ("GET", f"/notes/{note}/export", {}),
     ]
     writes: list[Call] = [
         ("PATCH", f"/notebooks/{nb}", {"json": {"title": "mine now"}}),
         ("POST", "/notebooks", {"json": {"title": "x", "workspace_id": ws}}),
         ("POST", f"/notebooks/{nb}/documents", {"files": {"file": ("a.txt", b"x")}}),
+        ("POST", f"/notebooks/{nb}/documents/text", {"json": {"title": "t", "text": "x"}}),
+        ("POST", f"/notebooks/{nb}/documents/url", {"json": {"url": "https://x.example/"}}),
         ("DELETE", f"/documents/{doc}", {}),
+        ("POST", f"/conversations/{conv}/messages", {"json": {"question": "plan?"}}),
+        ("PATCH", f"/conversations/{conv}", {"json": {"title": "mine now"}}),
+        ("DELETE", f"/conversations/{conv}", {}),
+        ("POST", f"/notebooks/{nb}/notes", {"json": {"title": "t", "body": "b"}}),
+        ("PATCH", f"/notes/{note}", {"json": {"body": "mine now"}}),
+        ("DELETE", f"/notes/{note}", {}),
         ("DELETE", f"/notebooks/{nb}", {}),
     ]
     owner_only: list[Call] = [

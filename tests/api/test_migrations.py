@@ -97,10 +97,10 @@ def test_the_hnsw_index_is_rebuilt_beside_the_old_one_then_the_old_one_dropped(
     url = pg_server.create_database(f"hnsw_{uuid.uuid4().hex[:12]}")
     engine = make_engine(Settings(_env_file=None, database_url=url))
     try:
-        migrate(engine, "0002")
+        migrate(engine, "0004")
         assert set(_indexes(engine)) == {"ix_chunks_embedding_hnsw"}
 
-        assert migrate_phase(engine, "expand") == "0003"  # old pods still search: both stay
+        assert migrate_phase(engine, "expand") == "0005"  # old pods still search: both stay
         indexes = _indexes(engine)
         assert set(indexes) == {"ix_chunks_embedding_hnsw", "ix_chunks_embedding_hnsw_half"}
         valid, definition = indexes["ix_chunks_embedding_hnsw_half"]
@@ -118,11 +118,11 @@ def test_the_hnsw_index_is_rebuilt_beside_the_old_one_then_the_old_one_dropped(
                     "WHERE indexrelid = 'ix_chunks_embedding_hnsw_half'::regclass"
                 )
             )
-            conn.execute(text("UPDATE alembic_version SET version_num = '0002'"))
-        assert migrate_phase(engine, "expand") == "0003"
+            conn.execute(text("UPDATE alembic_version SET version_num = '0004'"))
+        assert migrate_phase(engine, "expand") == "0005"
         assert _indexes(engine)["ix_chunks_embedding_hnsw_half"][0]
 
-        assert migrate_phase(engine, "contract") == "0004"
+        assert migrate_phase(engine, "contract") == "0006"
         assert set(_indexes(engine)) == {"ix_chunks_embedding_hnsw_half"}
         with engine.connect() as conn:  # search's vector query is the one the index serves
             # On an empty table the planner prefers the notebook's b-tree; without it (DDL is

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from charterflow.models import AuditEvent
-from sqlalchemy import select
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+from charterflow.models import AuditEvent, Membership, User
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from tests.api.conftest import API, Api
+from tests.api.conftest import API, Account, Api
 
 
 def test_members_roles_and_the_last_owner_rule(api: Api) -> None:
@@ -124,3 +128,61 @@ def test_logins_are_audited_success_and_failure(api: Api) -> None:
         ("auth.login_failed", None, "127.0.0.1"),
         ("auth.login", account.id, "127.0.0.1"),
     ]
+
+
+def _two_owners(api: Api) -> tuple[Account, Account, str]:
+    first, second = api.register("Ann"), api.register("Bob")
+    ws_id = api.client.post(f"{API}/workspaces", json={"name": "Duo"}, headers=first.headers)
+    ws = ws_id.json()["id"]
+    add = {"email": second.email, "role": "owner"}
+    r = api.client.post(f"{API}/workspaces/{ws}/members", json=add, headers=first.headers)
+    assert r.status_code == 201
+    return first, second, ws
+
+
+def _leave(
+    api: Api, members: str, barrier: threading.Barrier, account: Account, demote: bool
+) -> int:
+    """Leave the workspace (or demote oneself to viewer) the moment the other one does."""
+    with httpx.Client(base_url=api.url, timeout=60) as client:
+        barrier.wait()
+        if demote:
+            body = {"role": "viewer"}
+            return client.patch(
+                f"{members}/{account.id}", json=body, headers=account.headers
+            ).status_code
+        return client.delete(f"{members}/{account.id}", headers=account.headers).status_code
+
+
+def test_two_owners_leaving_at_once_leave_one_owner(api: Api) -> None:
+    """Real parallel requests (leave, or demote oneself) against the running server."""
+    for attempt in range(6):
+        first, second, ws = _two_owners(api)
+        members = f"{API}/workspaces/{ws}/members"
+        barrier = threading.Barrier(2)
+        with ThreadPoolExecutor(2) as pool:
+            runs = [
+                pool.submit(_leave, api, members, barrier, first, attempt % 2 == 0),
+                pool.submit(_leave, api, members, barrier, second, False),
+            ]
+            codes = sorted(run.result() for run in runs)
+        assert codes[1] == 409, codes  # exactly one of them had to stay
+        assert codes[0] in {200, 204}, codes
+        with Session(api.engine) as db:
+            owners = db.scalars(
+                select(Membership.user_id).where(
+                    Membership.workspace_id == ws, Membership.role == "owner"
+                )
+            ).all()
+        assert len(owners) == 1, f"attempt {attempt}: owners {owners}"
+
+
+def test_a_deactivated_user_cannot_be_added(api: Api) -> None:
+    owner, gone = api.register("Keeper"), api.register("Gone")
+    with Session(api.engine) as db:
+        db.execute(update(User).where(User.id == gone.id).values(is_active=False))
+        db.commit()
+    ws = api.client.post(f"{API}/workspaces", json={"name": "T"}, headers=owner.headers).json()
+    add = {"email": gone.email, "role": "viewer"}
+    r = api.client.post(f"{API}/workspaces/{ws['id']}/members", json=add, headers=owner.headers)
+    assert r.status_code == 404

@@ -59,6 +59,7 @@ def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
         JWT_SECRET="browser-test-signing-key-" + "k" * 32,
         RATE_LIMIT_PER_MINUTE="100000",
         LOGIN_RATE_LIMIT_PER_MINUTE="100000",
+        REGISTER_RATE_LIMIT_PER_MINUTE="100000",
         LOG_FORMAT="console",
     )
     proc = ManagedProcess(

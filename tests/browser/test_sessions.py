@@ -167,3 +167,39 @@ def test_sign_in_errors_are_explained_and_next_stays_on_site(live_app: LiveApp) 
         r = client.post("/login", data=data)
         assert r.status_code == 303
         assert r.headers["location"] == expected
+
+
+def test_csrf_token_of_another_session_is_refused(live_app: LiveApp) -> None:
+    victim = signed_in(live_app, "csrf-victim@example.com")
+    mallory = signed_in(live_app, "csrf-mallory@example.com")
+    anonymous = httpx.Client(base_url=live_app.url)
+    foreign = {
+        "another user's": form_token(mallory, "/app"),
+        "the sign-in page's": form_token(anonymous, "/login"),
+    }
+    for whose, token in foreign.items():
+        forged = httpx.Client(
+            base_url=live_app.url,
+            cookies={"cf_session": victim.cookies["cf_session"], "cf_csrf": token},
+        )
+        r = forged.post(f"{API}/notebooks", json={"title": "x"}, headers={"X-CSRF-Token": token})
+        assert r.status_code == 403, f"{whose} CSRF token was accepted"
+        assert forged.post("/logout", data={"csrf_token": token}).status_code == 403
+    own = form_token(victim, "/app")
+    r = victim.post(f"{API}/notebooks", json={"title": "mine"}, headers={"X-CSRF-Token": own})
+    assert r.status_code == 201
+
+
+def test_sign_out_revokes_the_token_itself(live_app: LiveApp) -> None:
+    client = signed_in(live_app, "revoked@example.com")
+    stolen = client.cookies["cf_session"]  # a copy, as a thief or a shared computer keeps it
+    assert (
+        client.post("/logout", data={"csrf_token": form_token(client, "/app")}).status_code == 303
+    )
+    replay = httpx.Client(base_url=live_app.url, cookies={"cf_session": stolen})
+    assert replay.get(f"{API}/auth/me").status_code == 401
+    assert replay.get("/app").headers["location"] == "/login?next=/app"
+    bearer = httpx.get(
+        f"{live_app.url}{API}/auth/me", headers={"Authorization": f"Bearer {stolen}"}
+    )
+    assert bearer.status_code == 401

@@ -11,8 +11,9 @@ from charterflow.ingest_queue import InProcessJobQueue
 from charterflow.settings import Settings
 
 from tests.api.conftest import API, BASE, Api, migrated, serve
-from tests.ingest.conftest import OpenAICompatible, wait_settled
+from tests.ingest.conftest import wait_settled
 from tests.ingest.samples import CORRUPT_PDF, all_samples
+from tests.support.llm import OpenAICompatible
 
 
 @pytest.fixture(scope="module")

@@ -16,15 +16,15 @@ from charterflow.ingest.errors import BadDocument, Busy, TransientError
 from charterflow.ingest.parsers import parse
 from charterflow.ingest.pipeline import IngestContext, Outcome, claim, ingest, request_reingest
 from charterflow.ingest.sweep import sweep
-from charterflow.models import Chunk, Document, Notebook, User, Workspace, utcnow
+from charterflow.models import Chunk, Document, Notebook, User, Workspace, new_id, utcnow
 from charterflow.search import bm25_rank, rrf
 from charterflow.services import filetypes
 from charterflow.settings import Settings
 from sqlalchemy import func, select
 
 from tests.api.conftest import BASE, migrated
-from tests.ingest.conftest import OpenAICompatible
 from tests.ingest.samples import CORRUPT_PDF, HTML, PDF_PAGE_2, all_samples, pdf
+from tests.support.llm import OpenAICompatible
 from tests.support.processes import free_port
 
 
@@ -49,8 +49,9 @@ def make_ctx(tmp_path: Path, **overrides: Any) -> IngestContext:
 
 
 def add_document(ctx: IngestContext, data: bytes, media_type: str, **fields: Any) -> str:
+    """A stored ``pending`` document of a new user, in their own workspace and notebook."""
     with ctx.session_factory() as db:
-        user = User(email=f"{id(data)}@example.com", name="U", password_hash="x")
+        user = User(email=f"{new_id()}@example.com", name="U", password_hash="x")
         db.add(user)
         db.flush()
         ws = Workspace(name="W", created_by=user.id)
@@ -68,6 +69,7 @@ def add_document(ctx: IngestContext, data: bytes, media_type: str, **fields: Any
             size_bytes=len(data),
             sha256="0" * 64,
             storage_key=f"documents/{user.id}",
+            created_by=user.id,
             **fields,
         )
         db.add(doc)

@@ -22,6 +22,8 @@ MODULES = [
     "bench.dataset",
     "bench.embedding",
     "bench.hello",
+    "bench.hostile",
+    "bench.images",
     "bench.ingestion",
     "bench.kube",
     "bench.load",
@@ -102,7 +104,28 @@ def test_the_report_names_the_machine_the_numbers_and_the_largest_gap() -> None:
     assert "**Largest gap:** search p95 (100k chunks): 200.0 ms" in page
     assert "Seq Scan on chunks c" in page
     assert page.rstrip().endswith("Why: the lexical query ranks every row.")
-    assert page.count("_not run_") == 4  # ingestion, operator, retrieval, embedding
+    # ingestion, hostile input, operator, images, retrieval, embedding
+    assert page.count("_not run_") == 6
+
+
+def test_image_sizes_are_targets_and_the_cold_build_is_dated() -> None:
+    image = {"ref": "charterflow:0.1.0", "mb": 400.0, "build_seconds": 120.0, "built_at": "x"}
+    operator = {**image, "ref": "charterflow-operator:0.1.0", "mb": 150.0}
+    results = {
+        "images": {
+            "images": {"charterflow": image, "charterflow-operator": operator},
+            "base": {"seconds": 130.0},
+            "cold": {"seconds": 360.0, "at": "2030-01-02 03:04 UTC"},
+            "warm_seconds": {"median": 0.5, "runs": [0.5]},
+        }
+    }
+    page = report.render(results)
+    assert (
+        "| charterflow image size (uncompressed) | ≤ 350 MB | 400 MB | **missed** | 1.14 |" in page
+    )
+    assert "| charterflow-operator image size (uncompressed) | ≤ 200 MB | 150 MB | met |" in page
+    assert "6.0 min, recorded 2030-01-02 03:04 UTC" in page
+    assert "Warm `make images` (nothing changed): 0.50 s" in page
 
 
 def test_hybrid_below_its_better_half_misses_and_speed_targets_read_the_embedding_rows() -> None:

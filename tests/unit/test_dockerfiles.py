@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import images
 from tests.support.dockerfile import parse
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -69,3 +70,12 @@ def test_dockerignore_keeps_the_context_to_the_sources() -> None:
     assert rules[0] == "*", "deny by default, then allow the sources"
     for needed in ("!pyproject.toml", "!app/", "!operator/"):
         assert needed in rules
+
+
+def test_image_cache_key_covers_exactly_the_build_context() -> None:
+    """`make images` rebuilds when a file of the context changes, and only then."""
+    files = images.context_files()
+    assert {"pyproject.toml", "README.md", "app/charterflow/__init__.py"} <= set(files)
+    assert any(f.startswith("operator/charterflow_operator/") for f in files)
+    assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc")]
+    assert not [f for f in files if f.startswith(("tests/", ".venv/", ".git/", "docs/"))]

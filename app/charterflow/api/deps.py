@@ -17,13 +17,14 @@ from pydantic import BaseModel
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from charterflow.models import Document, Membership, Notebook, Role, User
+from charterflow.models import Conversation, Document, Membership, Note, Notebook, Role, User
 from charterflow.ratelimit import RateLimiter
-from charterflow.security import InvalidToken, decode_access_token
+from charterflow.security import InvalidToken, decode_claims
+from charterflow.services import sessions
 from charterflow.settings import Settings
 
 T = TypeVar("T")
-M = TypeVar("M", Notebook, Document)
+M = TypeVar("M", Notebook, Document, Conversation, Note)
 _ID = re.compile(r"^[0-9a-f]{32}$")
 bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <access_token>`")
 
@@ -74,16 +75,18 @@ def get_current_user(
     settings: AppSettings,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> User:
-    """The user named by a valid bearer token; 401 for a missing, bad or expired token."""
+    """The user named by a valid bearer token; 401 for a missing, bad, expired or revoked
+    (signed-out) token."""
     if credentials is None:
         raise _unauthorized()
     try:
-        user_id = decode_access_token(settings, credentials.credentials)
+        claims = decode_claims(settings, credentials.credentials)
     except InvalidToken:
         raise _unauthorized("Invalid or expired token") from None
-    user = db.get(User, user_id) if is_id(user_id) else None
-    if user is None or not user.is_active:
+    user = db.get(User, claims.subject) if is_id(claims.subject) else None
+    if user is None or not user.is_active or sessions.is_revoked(db, claims.jti):
         raise _unauthorized("Invalid or expired token")
+    request.state.token_claims = claims
     enforce_rate_limit(request, f"user:{user.id}", settings.rate_limit_per_minute)
     return user
 
@@ -119,7 +122,8 @@ def require_role(db: Session, workspace_id: str, user: User, needed: Role) -> Me
 
 
 def _in_my_workspace(db: Session, model: type[M], object_id: str, user: User, needed: Role) -> M:
-    """The notebook or document ``object_id`` if the caller holds ``needed`` in its workspace.
+    """The notebook, document, conversation or note ``object_id`` if the caller holds
+    ``needed`` in its workspace.
 
     Outside the caller's workspaces it is 404 under the object's own name, so ids cannot be
     probed; inside, a role below ``needed`` is 403.
@@ -156,6 +160,36 @@ def get_writable_document(document_id: str, db: DbSession, user: CurrentUser) ->
 
 ReadableDocument = Annotated[Document, Depends(get_readable_document)]
 WritableDocument = Annotated[Document, Depends(get_writable_document)]
+
+
+def get_readable_conversation(
+    conversation_id: str, db: DbSession, user: CurrentUser
+) -> Conversation:
+    return _in_my_workspace(db, Conversation, conversation_id, user, Role.viewer)
+
+
+def get_own_conversation(conversation_id: str, db: DbSession, user: CurrentUser) -> Conversation:
+    """A conversation the caller may change: one they started, or any if they are an editor."""
+    found = _in_my_workspace(db, Conversation, conversation_id, user, Role.viewer)
+    if found.created_by != user.id:
+        require_role(db, found.workspace_id, user, Role.editor)
+    return found
+
+
+ReadableConversation = Annotated[Conversation, Depends(get_readable_conversation)]
+OwnConversation = Annotated[Conversation, Depends(get_own_conversation)]
+
+
+def get_readable_note(note_id: str, db: DbSession, user: CurrentUser) -> Note:
+    return _in_my_workspace(db, Note, note_id, user, Role.viewer)
+
+
+def get_writable_note(note_id: str, db: DbSession, user: CurrentUser) -> Note:
+    return _in_my_workspace(db, Note, note_id, user, Role.editor)
+
+
+ReadableNote = Annotated[Note, Depends(get_readable_note)]
+WritableNote = Annotated[Note, Depends(get_writable_note)]
 
 
 class Pagination(BaseModel):

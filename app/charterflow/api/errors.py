@@ -1,8 +1,15 @@
-"""Documented error responses, so that the OpenAPI schema lists every status a route returns."""
+"""Error responses: documented (so the OpenAPI schema lists every status a route returns),
+and the 422 handler that never echoes secrets or unencodable input."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
+
+from fastapi import Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 
 from charterflow.schemas.common import ErrorOut
 
@@ -32,3 +39,33 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 
 AUTHED = (401, 404)
+
+
+def _encodable(value: Any) -> bool:
+    try:
+        json.dumps(jsonable_encoder(value), ensure_ascii=False).encode()
+    except (UnicodeEncodeError, TypeError, ValueError):
+        return False
+    return True
+
+
+def _safe_error(error: dict[str, Any]) -> dict[str, Any]:
+    """One validation error without what must not be echoed: secrets (any ``password``
+    field) and input that is not valid Unicode (a lone surrogate cannot be encoded)."""
+    safe = dict(error)
+    secret = any("password" in str(part).lower() for part in safe.get("loc", ()))
+    if "input" in safe and (secret or not _encodable(safe["input"])):
+        del safe["input"]
+    if "ctx" in safe and not _encodable(safe["ctx"]):
+        del safe["ctx"]
+    return safe
+
+
+async def validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """The 422 of FastAPI, minus secrets and unencodable input (which used to become a 500
+    whose traceback logged the request body, password included)."""
+    assert isinstance(exc, RequestValidationError)
+    errors = [_safe_error(e) for e in exc.errors()]
+    if not _encodable(errors):  # something unforeseen: keep only where and what
+        errors = [{"loc": e.get("loc"), "msg": e.get("msg"), "type": e.get("type")} for e in errors]
+    return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)

@@ -1,9 +1,19 @@
-"""Security headers on every response (pure ASGI, so streamed responses are untouched)."""
+"""Pure ASGI middleware (streamed responses untouched): security headers on every response,
+and the request guard that refuses unauthenticated uploads and oversized bodies early."""
 
 from __future__ import annotations
 
-from starlette.datastructures import MutableHeaders
+import asyncio
+import contextlib
+import re
+import time
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.requests import cookie_parser
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from charterflow.settings import Settings
 
 # A JSON API loads nothing and may be framed by no one.
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
@@ -51,3 +61,114 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class _TooLarge(Exception):
+    """The request body passed the limit while the app was reading it."""
+
+
+#: Uploads: the only requests whose bodies are large enough to be worth refusing unread.
+UPLOAD_PATH = re.compile(r"^/api/v1/notebooks/[^/]+/documents/?$")
+#: Past the limit, at most this much more is read (and discarded) so that a client that
+#: sends its whole body before reading (urllib, requests) gets the 413, not a reset.
+DRAIN_BYTES = 64 * 1024 * 1024
+DRAIN_SECONDS = 10.0
+
+
+def _json(status: int, detail: str, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+
+class RequestGuardMiddleware:
+    """Bound what a request body can cost before the app sees it.
+
+    - An upload without a valid access token (header or session cookie) is answered 401
+      before any of its body is read (a client that waits for ``100 Continue`` never sends it).
+    - A body over ``max_body`` (by its ``Content-Length``, or counted as it arrives) is
+      answered 413 as JSON, after reading and discarding a bounded remainder of it.
+    """
+
+    def __init__(self, app: ASGIApp, settings: Settings, max_body: int) -> None:
+        self.app = app
+        self.settings = settings
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        if UPLOAD_PATH.match(scope["path"]) and not self._authenticated(headers):
+            refused = _json(401, "Not authenticated", {"WWW-Authenticate": "Bearer"})
+            await refused(scope, receive, send)
+            return
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_body:
+            await self._refuse_too_large(scope, receive, send, 0)
+            return
+        received = 0
+        over = started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received, over
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body:
+                    over = True
+                    raise _TooLarge
+            return message
+
+        async def watching_send(message: Message) -> None:
+            nonlocal started
+            if over and not started:
+                return  # the app's answer to a cut-off body (a 400, say) is replaced
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, watching_send)
+        except Exception:
+            if not over or started:
+                raise
+        if over and not started:
+            await self._refuse_too_large(scope, receive, send, received)
+
+    def _authenticated(self, headers: Headers) -> bool:
+        from charterflow.security import InvalidToken, decode_claims
+        from charterflow.web.session import SESSION_COOKIE
+
+        scheme, _, token = headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            token = cookie_parser(headers.get("cookie", "")).get(SESSION_COOKIE, "")
+        if not token:
+            return False
+        try:
+            decode_claims(self.settings, token.strip())
+        except InvalidToken:
+            return False
+        return True  # revocation and the user are checked by the route, as for any request
+
+    async def _refuse_too_large(
+        self, scope: Scope, receive: Receive, send: Send, already: int
+    ) -> None:
+        """Discard the rest of the body (bounded in bytes and time), then answer 413."""
+        drained = already
+        deadline = time.monotonic() + DRAIN_SECONDS
+        with contextlib.suppress(TimeoutError):
+            while drained < self.max_body + DRAIN_BYTES:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                message = await asyncio.wait_for(receive(), left)
+                if message["type"] != "http.request":
+                    return  # the client went away
+                drained += len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    break
+        response = _json(
+            413,
+            f"Request body larger than {self.max_body} bytes (MAX_UPLOAD_BYTES and form fields)",
+            {"Connection": "close"},
+        )
+        await response(scope, receive, send)

@@ -5,7 +5,15 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from charterflow.api.deps import limit_by_ip
-from charterflow.api.routes import auth, documents, notebooks, search, workspaces
+from charterflow.api.routes import (
+    auth,
+    conversations,
+    documents,
+    notebooks,
+    notes,
+    search,
+    workspaces,
+)
 
 api_router = APIRouter(prefix="/api/v1", dependencies=[Depends(limit_by_ip)])
 api_router.include_router(auth.router)
@@ -13,3 +21,5 @@ api_router.include_router(workspaces.router)
 api_router.include_router(notebooks.router)
 api_router.include_router(documents.router)
 api_router.include_router(search.router)
+api_router.include_router(conversations.router)
+api_router.include_router(notes.router)

@@ -13,12 +13,15 @@ from collections.abc import Callable
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 
+from charterflow.ingest.errors import Deferred
 from charterflow.settings import Settings
 
 QUEUE = "ingest"
 ACTOR = "ingest_document"
 MIN_BACKOFF_MS = 2_000
 MAX_BACKOFF_MS = 5 * 60_000
+#: How long a deferred document (its uploader at ``INGEST_USER_CONCURRENCY``) waits.
+DEFER_MS = 3_000
 #: Out of a million broker commands, how many also requeue dead workers' messages. Dramatiq's
 #: default (1000, 0.1%) can leave them waiting many minutes after the heartbeat timeout; the
 #: check is one sorted-set range query, so we run it on 10% of commands.
@@ -44,7 +47,12 @@ def declare_ingest_actor(
     """Declare ``ingest_document`` on ``broker``; ``handler`` runs it (workers only)."""
 
     def ingest_document(document_id: str) -> None:
-        handler(document_id)
+        try:
+            handler(document_id)
+        except Deferred:
+            # The uploader has their share of workers: back of the queue, without spending
+            # one of the message's retries, so other people's documents go first.
+            actor.send_with_options(args=(document_id,), delay=DEFER_MS)
 
     # The document's own attempt counter decides when it has failed; message retries also
     # cover waiting out another worker's lease (``Busy``) and database outages, hence 3x.
@@ -53,7 +61,7 @@ def declare_ingest_actor(
     def retry_when(retries: int, _exc: BaseException) -> bool:
         return retries < limit
 
-    return dramatiq.Actor(
+    actor: dramatiq.Actor = dramatiq.Actor(  # type: ignore[type-arg]
         ingest_document,
         broker=broker,
         actor_name=ACTOR,
@@ -66,6 +74,7 @@ def declare_ingest_actor(
             "time_limit": 60 * 60_000,
         },
     )
+    return actor
 
 
 def _not_here(document_id: str) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from charterflow.ingest.limits import UNBOUNDED, Limits
 from charterflow.ingest.parsers import Extracted
 
 CHUNK_CHARS = 1000
@@ -54,9 +55,13 @@ def _segments(extracted: Extracted) -> list[tuple[int, int]]:
 
 
 def chunk(
-    extracted: Extracted, size: int = CHUNK_CHARS, overlap: int = OVERLAP_CHARS
+    extracted: Extracted,
+    size: int = CHUNK_CHARS,
+    overlap: int = OVERLAP_CHARS,
+    limits: Limits = UNBOUNDED,
 ) -> list[TextChunk]:
-    """Passages of at most ``size`` characters covering all of ``extracted.text``."""
+    """Passages of at most ``size`` characters covering all of ``extracted.text``; stops
+    with ``OverLimit`` as soon as there are more than ``limits.max_chunks``."""
     chunks: list[TextChunk] = []
     for seg_start, seg_end in _segments(extracted):
         text = extracted.text[:seg_end]
@@ -70,6 +75,7 @@ def chunk(
             stripped = end
             while stripped > start and text[stripped - 1].isspace():
                 stripped -= 1
+            limits.chunks(len(chunks) + 1)
             chunks.append(
                 TextChunk(
                     len(chunks), text[start:stripped], start, stripped, extracted.page_at(start)

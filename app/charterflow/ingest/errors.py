@@ -14,3 +14,8 @@ class TransientError(Exception):
 
 class Busy(TransientError):
     """Another worker holds a live lease on the document; try again after it expires."""
+
+
+class Deferred(TransientError):
+    """The document's uploader already has ``INGEST_USER_CONCURRENCY`` documents in progress;
+    queue it again later. Not an attempt: the document was never claimed."""

@@ -10,23 +10,58 @@ import csv
 import io
 import re
 import unicodedata
+import zipfile
 from bisect import bisect_right
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from charterflow.ingest.errors import BadDocument
+from charterflow.ingest.limits import UNBOUNDED, BoundedReader, Limits, OverLimit
 from charterflow.services import filetypes
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b\ufeff]")
 _SPACES = re.compile(r"[ \t\xa0]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
+_ASCII = re.compile(r"[\x00-\x7f]")
 HIDDEN_TAGS = ("script", "style", "noscript", "template", "head", "svg", "iframe", "object")
 
 
-def normalize(text: str) -> str:
-    """NFKC, one kind of newline, no control characters, single spaces, at most one blank line."""
-    text = unicodedata.normalize("NFKC", text).replace("\r\n", "\n").replace("\r", "\n")
-    text = _CONTROL.sub("", text.replace("\f", "\n").replace("\v", "\n"))
-    lines = (_SPACES.sub(" ", line).strip() for line in text.split("\n"))
+def _nfkc_pieces(line: str, size: int = 65536) -> Iterator[str]:
+    """NFKC of ``line`` in pieces of about ``size`` characters, cut before an ASCII
+    character (nothing composes across it), so a huge single line is never copied whole."""
+    start = 0
+    while start < len(line):
+        end = start + size
+        if end < len(line):
+            ascii_at = _ASCII.search(line, end, end + size)
+            end = ascii_at.start() if ascii_at else end + size
+        yield unicodedata.normalize("NFKC", line[start:end])
+        start = end
+
+
+def normalize(text: str, limits: Limits = UNBOUNDED) -> str:
+    """NFKC, one kind of newline, no control characters, single spaces, at most one blank line.
+
+    Line by line, counting the characters produced, so that ``limits.max_chars`` stops a
+    document (NFKC can expand a character many times) before its text is built."""
+    for old in ("\r\n", "\r", "\f", "\v"):
+        text = text.replace(old, "\n")
+    lines: list[str] = []
+    total = 0
+    for raw in text.split("\n"):
+        limits.chars(total + len(raw))
+        pieces: list[str] = []
+        grown = total
+        for piece in _nfkc_pieces(raw):
+            grown += len(piece)
+            limits.chars(grown)
+            pieces.append(piece)
+        line = "".join(pieces)
+        line = _SPACES.sub(" ", _CONTROL.sub("", line.replace("\n", " "))).strip()
+        total += len(line) + 1
+        limits.chars(total)
+        lines.append(line)
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
 
 
@@ -51,53 +86,192 @@ def _decode(data: bytes) -> str:
         raise BadDocument("the text is not valid UTF-8") from exc
 
 
-def parse_pdf(data: bytes) -> Extracted:
+def _count_pages(reader: Any, limits: Limits) -> int:
+    """The PDF's pages, counted by walking its page tree without recursion, before any
+    text is extracted: a node that appears twice (a tree repeating one subtree to make
+    thousands of pages from a few bytes) is refused, and so is a count over the bound."""
+    from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject
+
+    root = reader.trailer["/Root"].get_object()
+    stack: list[tuple[Any, int]] = [(root.raw_get("/Pages"), 0)]
+    seen: set[tuple[int, int]] = set()
+    pages = 0
+    while stack:
+        ref, depth = stack.pop()
+        if isinstance(ref, IndirectObject):
+            key = (ref.idnum, ref.generation)
+            if key in seen:
+                raise BadDocument("the PDF's page tree repeats a node; the file is malformed")
+            seen.add(key)
+        node = ref.get_object()
+        if not isinstance(node, DictionaryObject):
+            raise BadDocument("the PDF's page tree is damaged")
+        kids = node.get("/Kids") if node.get("/Type") != "/Page" else None
+        if kids is None:
+            pages += 1
+            limits.pages(pages)
+            continue
+        if depth > 64:
+            raise BadDocument("the PDF's page tree is nested too deeply (over 64 levels)")
+        kids = kids.get_object()
+        if not isinstance(kids, ArrayObject):
+            raise BadDocument("the PDF's page tree is damaged")
+        limits.pages(pages + len(kids) // 64)  # a node listing millions of kids
+        stack.extend((kid, depth + 1) for kid in reversed(kids))
+    return pages
+
+
+def parse_pdf(data: bytes, limits: Limits = UNBOUNDED) -> Extracted:
     from pypdf import PdfReader
     from pypdf.errors import PyPdfError
 
+    parts: list[str] = []
+    starts: list[tuple[int, int]] = []
+    offset = 0
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted:
             raise BadDocument("the PDF is encrypted")
-        pages = [normalize(page.extract_text() or "") for page in reader.pages]
+        _count_pages(reader, limits)
+        for number, page in enumerate(reader.pages, start=1):
+            limits.pages(number)
+            text = normalize(page.extract_text() or "", limits)
+            if not text:
+                continue
+            if parts:
+                parts.append("\n\n")
+                offset += 2
+            starts.append((offset, number))
+            parts.append(text)
+            offset += len(text)
+            limits.chars(offset)
     except BadDocument:
         raise
     except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
         raise BadDocument("the PDF is damaged or not a PDF and cannot be read") from exc
-    parts: list[str] = []
-    starts: list[tuple[int, int]] = []
-    offset = 0
-    for number, text in enumerate(pages, start=1):
-        if not text:
-            continue
-        if parts:
-            parts.append("\n\n")
-            offset += 2
-        starts.append((offset, number))
-        parts.append(text)
-        offset += len(text)
     return Extracted("".join(parts), starts)
 
 
-def parse_docx(data: bytes) -> Extracted:
-    import docx
-    from docx.opc.exceptions import PackageNotFoundError
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+_REL = "{http://schemas.openxmlformats.org/package/2006/relationships}Relationship"
+_OFFICE_DOCUMENT = "/officeDocument"
+_DOCX_TAGS = [f"{_W}{name}" for name in ("p", "t", "tab", "br", "cr", "tc", "tr")]
+
+
+def _xml_events(reader: BoundedReader, events: tuple[str, ...], tags: list[str]) -> Any:
+    from lxml import etree
+
+    # No DTDs, entities or network; lxml's default depth and node-size limits stay on.
+    return etree.iterparse(
+        reader,
+        events=events,
+        tag=tags,
+        resolve_entities=False,
+        load_dtd=False,
+        no_network=True,
+        huge_tree=False,
+    )
+
+
+def _docx_main_part(archive: zipfile.ZipFile, limits: Limits) -> str:
+    """The main document part named by the package relationships (usually word/document.xml)."""
+    try:
+        info = archive.getinfo("_rels/.rels")
+    except KeyError:
+        return "word/document.xml"
+    for _, elem in _xml_events(BoundedReader(archive, info, limits), ("end",), [_REL]):
+        if elem.tag == _REL and elem.get("Type", "").endswith(_OFFICE_DOCUMENT):
+            return elem.get("Target", "").lstrip("/") or "word/document.xml"
+    return "word/document.xml"
+
+
+def _docx_blocks(reader: BoundedReader, limits: Limits) -> list[str]:
+    """Paragraphs and table rows (cells joined by `` | ``) in document order, streamed: each
+    element is dropped once read, so memory follows the text, not the XML."""
+    blocks: list[str] = []
+    paragraphs: list[list[str]] = []  # open paragraphs (a text box nests one in another)
+    cells: list[list[str]] = []  # open table cells: their paragraphs
+    rows: list[list[str]] = []  # open table rows: their cells' text
+    chars = elements = 0
+    for event, elem in _xml_events(reader, ("start", "end"), _DOCX_TAGS):
+        tag = elem.tag
+        if event == "start":
+            if tag == f"{_W}p":
+                paragraphs.append([])
+            elif tag == f"{_W}tc":
+                cells.append([])
+            elif tag == f"{_W}tr":
+                rows.append([])
+            continue
+        if tag == f"{_W}t" and paragraphs:
+            text = elem.text or ""
+            chars += len(text)
+            limits.chars(chars)
+            paragraphs[-1].append(text)
+        elif tag == f"{_W}tab" and paragraphs:
+            paragraphs[-1].append("\t")
+        elif tag in (f"{_W}br", f"{_W}cr") and paragraphs:
+            paragraphs[-1].append("\n")
+        elif tag == f"{_W}p" and paragraphs:
+            elements += 1
+            limits.elements(elements)
+            text = "".join(paragraphs.pop())
+            (cells[-1] if cells else blocks).append(text)
+        elif tag == f"{_W}tc" and cells:
+            elements += 1
+            limits.elements(elements)
+            text = "\n".join(cells.pop()).strip()
+            if rows:
+                rows[-1].append(text)
+        elif tag == f"{_W}tr" and rows:
+            line = " | ".join(rows.pop())
+            (cells[-1] if cells else blocks).append(line)
+        elem.clear()
+        parent = elem.getparent()
+        if parent is not None:
+            while elem.getprevious() is not None:
+                del parent[0]
+    return blocks
+
+
+def parse_docx(data: bytes, limits: Limits = UNBOUNDED) -> Extracted:
+    """The main document's paragraphs and tables, read from the zip as a stream: the
+    decompressed size and ratio are checked as the bytes come out (zip bombs)."""
+    from lxml import etree
 
     try:
-        document = docx.Document(io.BytesIO(data))
-    except (PackageNotFoundError, KeyError, ValueError, OSError) as exc:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            name = _docx_main_part(archive, limits)
+            info = archive.getinfo(name)
+            blocks = _docx_blocks(BoundedReader(archive, info, limits), limits)
+    except OverLimit:
+        raise
+    except etree.XMLSyntaxError as exc:
+        raise BadDocument(
+            "the Word document's XML is damaged or nested too deeply and cannot be read"
+        ) from exc
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, KeyError, ValueError, OSError) as exc:
         raise BadDocument("the Word document is damaged and cannot be read") from exc
-    blocks = [p.text for p in document.paragraphs]
-    for table in document.tables:
-        for row in table.rows:
-            blocks.append(" | ".join(cell.text.strip() for cell in row.cells))
-    return Extracted(normalize("\n\n".join(blocks)))
+    except (EOFError, NotImplementedError) as exc:  # truncated data; unknown compression
+        raise BadDocument("the Word document is damaged and cannot be read") from exc
+    return Extracted(normalize("\n\n".join(blocks), limits))
 
 
-def parse_html(data: bytes) -> Extracted:
+def _decode_bounded(data: bytes, limits: Limits, factor: int = 1) -> str:
+    """The text of ``data``, refused early when even its raw form is over ``factor`` times
+    the character bound."""
+    text = _decode(data)
+    limits.chars(len(text) // factor)
+    return text
+
+
+def parse_html(data: bytes, limits: Limits = UNBOUNDED) -> Extracted:
     from bs4 import BeautifulSoup
 
-    soup = BeautifulSoup(_decode(data), "html.parser")
+    markup = _decode_bounded(data, limits, factor=4)
+    limits.elements(markup.count("<"))  # bounds the tree before it is built
+    soup = BeautifulSoup(markup, "html.parser")
+    del markup
     title = soup.title.get_text(" ", strip=True) if soup.title else ""
     for tag in soup(HIDDEN_TAGS):
         tag.decompose()
@@ -106,7 +280,7 @@ def parse_html(data: bytes) -> Extracted:
     for tag in soup.find_all(style=re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden")):
         tag.decompose()
     body = soup.get_text("\n")
-    return Extracted(normalize(f"{title}\n\n{body}" if title else body))
+    return Extracted(normalize(f"{title}\n\n{body}" if title else body, limits))
 
 
 _MD_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
@@ -117,25 +291,25 @@ _MD_RULE = re.compile(r"^\s*([-*_]\s*){3,}$", re.M)
 _HTML_TAG = re.compile(r"<[^>\n]+>")
 
 
-def parse_markdown(data: bytes) -> Extracted:
+def parse_markdown(data: bytes, limits: Limits = UNBOUNDED) -> Extracted:
     """Markdown as the reader sees it: link text without URLs, no heading or emphasis marks."""
-    text = _decode(data)
+    text = _decode_bounded(data, limits, factor=2)
     text = _MD_IMAGE.sub(r"\1", text)
     text = _MD_LINK.sub(r"\1", text)
     text = _MD_RULE.sub("", text)
     text = _MD_PREFIX.sub("", text)
     text = _MD_MARKS.sub("", text)
     text = _HTML_TAG.sub("", text)
-    return Extracted(normalize(text))
+    return Extracted(normalize(text, limits))
 
 
-def parse_text(data: bytes) -> Extracted:
-    return Extracted(normalize(_decode(data)))
+def parse_text(data: bytes, limits: Limits = UNBOUNDED) -> Extracted:
+    return Extracted(normalize(_decode_bounded(data, limits), limits))
 
 
-def parse_csv(data: bytes) -> Extracted:
+def parse_csv(data: bytes, limits: Limits = UNBOUNDED) -> Extracted:
     """One line per row, each value labelled with its column, so a row reads as a fact."""
-    text = _decode(data)
+    text = _decode_bounded(data, limits)
     try:
         dialect = csv.Sniffer().sniff(text[:16384], delimiters=",;\t")
     except csv.Error:
@@ -145,15 +319,20 @@ def parse_csv(data: bytes) -> Extracted:
         return Extracted("")
     header, body = rows[0], rows[1:]
     if not body:
-        return Extracted(normalize(", ".join(header)))
-    lines = [
-        "; ".join(f"{h.strip()}: {v.strip()}" for h, v in zip(header, row, strict=False) if v)
-        for row in body
-    ]
-    return Extracted(normalize("\n".join(lines)))
+        return Extracted(normalize(", ".join(header), limits))
+    lines: list[str] = []
+    total = 0
+    for row in body:  # labelling repeats the header on every row: count as it grows
+        line = "; ".join(
+            f"{h.strip()}: {v.strip()}" for h, v in zip(header, row, strict=False) if v
+        )
+        total += len(line) + 1
+        limits.chars(total)
+        lines.append(line)
+    return Extracted(normalize("\n".join(lines), limits))
 
 
-PARSERS = {
+PARSERS: dict[str, Callable[[bytes, Limits], Extracted]] = {
     filetypes.PDF: parse_pdf,
     filetypes.DOCX: parse_docx,
     filetypes.HTML: parse_html,
@@ -163,12 +342,46 @@ PARSERS = {
 }
 
 
-def parse(media_type: str, data: bytes) -> Extracted:
-    """The normalised text of ``data``; ``BadDocument`` when it cannot be read or is empty."""
+def _caused_by(exc: BaseException, kind: type[BaseException]) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kind):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
+_KINDS = {
+    filetypes.PDF: "PDF",
+    filetypes.DOCX: "Word document",
+    filetypes.HTML: "HTML page",
+    filetypes.MARKDOWN: "Markdown file",
+    filetypes.TXT: "text file",
+    filetypes.CSV: "CSV file",
+}
+
+
+def parse(media_type: str, data: bytes, limits: Limits = UNBOUNDED) -> Extracted:
+    """The normalised text of ``data``; ``BadDocument`` when it cannot be read, is empty or
+    is over one of ``limits``. Structure too deep for the parser is the file's fault, not a
+    passing failure: it is a ``BadDocument`` too, never retried."""
     parser = PARSERS.get(media_type)
     if parser is None:
         raise BadDocument(f"documents of type {media_type} cannot be ingested")
-    extracted = parser(data)
+    kind = _KINDS.get(media_type, "document")
+    too_deep = f"the {kind} nests its structure too deeply to be read (a damaged or hostile file)"
+    try:
+        extracted = parser(data, limits)
+    except RecursionError as exc:
+        raise BadDocument(too_deep) from exc
+    except BadDocument as exc:  # a library may wrap the RecursionError in its own error
+        if _caused_by(exc, RecursionError):
+            raise BadDocument(too_deep) from exc
+        raise
+    except MemoryError as exc:
+        raise BadDocument(f"the {kind} needs more memory to read than is allowed") from exc
     if not extracted.text.strip():
         raise BadDocument("no text could be extracted (a scanned or empty document?)")
     return extracted

@@ -17,11 +17,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 import numpy as np
-from sqlalchemy import ColumnElement, Engine, delete, insert, or_, select, update
+from sqlalchemy import ColumnElement, Engine, delete, func, insert, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -29,8 +29,10 @@ from charterflow.db import make_engine, make_session_factory, session_scope
 from charterflow.ingest import metrics
 from charterflow.ingest.chunking import TextChunk, chunk
 from charterflow.ingest.embeddings import Embedder, get_embedder
-from charterflow.ingest.errors import BadDocument, Busy, TransientError
+from charterflow.ingest.errors import BadDocument, Busy, Deferred, TransientError
+from charterflow.ingest.limits import Limits, time_budget
 from charterflow.ingest.parsers import parse
+from charterflow.ingest.webpage import URL_MEDIA_TYPE, fetch
 from charterflow.logging import get_logger
 from charterflow.models import Chunk, Document, DocumentStatus, new_id, utcnow
 from charterflow.settings import Settings
@@ -81,6 +83,32 @@ def _describe(exc: BaseException) -> str:
     return (f"{type(exc).__name__}: {text}" if text else type(exc).__name__)[:MAX_ERROR_CHARS]
 
 
+def _check_user_concurrency(
+    ctx: IngestContext, db: Session, document_id: str, now: datetime
+) -> None:
+    """``Deferred`` when the uploader already has their share of documents in progress (a
+    live lease), so that one person's uploads cannot occupy every worker thread. Counted,
+    not locked: two workers claiming at the same instant may both pass (a soft limit)."""
+    limit = ctx.settings.ingest_user_concurrency
+    if not limit:
+        return
+    uploader = db.scalar(select(Document.created_by).where(Document.id == document_id))
+    if uploader is None:
+        return
+    busy = db.scalar(
+        select(func.count())
+        .select_from(Document)
+        .where(
+            Document.created_by == uploader,
+            Document.id != document_id,
+            Document.status == DocumentStatus.processing.value,
+            Document.lease_expires_at >= now,
+        )
+    )
+    if busy and busy >= limit:
+        raise Deferred(f"the uploader already has {busy} documents in progress")
+
+
 def claim(ctx: IngestContext, document_id: str) -> int | None:
     """Take the document for this worker; returns the attempt number (the fencing token).
 
@@ -89,6 +117,7 @@ def claim(ctx: IngestContext, document_id: str) -> int | None:
     """
     now = utcnow()
     with session_scope(ctx.session_factory) as db:
+        _check_user_concurrency(ctx, db, document_id, now)
         attempt = db.scalar(
             update(Document)
             .where(
@@ -210,12 +239,21 @@ def _store(
 def _finish(
     ctx: IngestContext, document_id: str, attempt: int, status: DocumentStatus, error: str
 ) -> None:
+    """Settle the document (if still ours); a failed one keeps no chunks, not even those of
+    an earlier version, so search never shows part of a document that was refused."""
+    values: dict[str, object] = {
+        "status": status.value,
+        "error": error[:MAX_ERROR_CHARS],
+        "lease_expires_at": None,
+    }
+    if status == DocumentStatus.failed:
+        values["chunk_count"] = 0
     with session_scope(ctx.session_factory) as db:
-        db.execute(
-            update(Document)
-            .where(*_fenced(document_id, attempt))
-            .values(status=status.value, error=error[:MAX_ERROR_CHARS], lease_expires_at=None)
-        )
+        owned = db.execute(
+            update(Document).where(*_fenced(document_id, attempt)).values(**values)
+        ).rowcount
+        if owned and status == DocumentStatus.failed:
+            db.execute(delete(Chunk).where(Chunk.document_id == document_id))
 
 
 def _test_pause() -> None:
@@ -223,6 +261,16 @@ def _test_pause() -> None:
     if seconds > 0:
         log.warning("test pause", seconds=seconds)
         time.sleep(seconds)
+
+
+def _source(ctx: IngestContext, doc: Document) -> tuple[str, bytes]:
+    """The media type and bytes to parse: the stored object, or for a URL source the page
+    it names, fetched now within the SSRF rules and bounds of ``webpage.fetch``."""
+    data = _read(ctx.storage, doc.storage_key)
+    if doc.media_type != URL_MEDIA_TYPE:
+        return doc.media_type, data
+    page = fetch(data.decode("utf-8"), ctx.settings)
+    return page.media_type, page.data
 
 
 def ingest(ctx: IngestContext, document_id: str) -> Outcome:
@@ -240,12 +288,17 @@ def ingest(ctx: IngestContext, document_id: str) -> Outcome:
                 doc = db.get(Document, document_id)
             if doc is None:
                 return Outcome.skipped
-            extracted = parse(doc.media_type, _read(ctx.storage, doc.storage_key))
-            _test_pause()
-            pieces = chunk(extracted)
-            embed_started = time.perf_counter()
-            vectors = list(ctx.embedder.embed([p.text for p in pieces]))
-            metrics.embedded(len(pieces), time.perf_counter() - embed_started)
+            limits = Limits.from_settings(ctx.settings)
+            with time_budget(limits.time_budget_seconds):
+                media_type, data = _source(ctx, doc)
+                extracted = parse(media_type, data, limits)
+                del data
+                _test_pause()
+                pieces = chunk(extracted, limits=limits)
+                del extracted
+                embed_started = time.perf_counter()
+                vectors = list(ctx.embedder.embed([p.text for p in pieces]))
+                metrics.embedded(len(pieces), time.perf_counter() - embed_started)
             if not _store(ctx, doc, attempt, pieces, vectors):
                 log.warning("lost the lease; result discarded", document_id=document_id)
                 return Outcome.skipped
@@ -269,6 +322,13 @@ def ingest(ctx: IngestContext, document_id: str) -> Outcome:
     metrics.observe(Outcome.ready, time.perf_counter() - started)
     log.info("document ready", document_id=document_id, chunks=len(pieces))
     return Outcome.ready
+
+
+def is_large(ctx: IngestContext, document_id: str) -> bool:
+    """Whether the document is over ``INGEST_LARGE_DOCUMENT_BYTES`` (its own lane)."""
+    with ctx.session_factory() as db:
+        size = db.scalar(select(Document.size_bytes).where(Document.id == document_id))
+    return (size or 0) > ctx.settings.ingest_large_document_bytes
 
 
 def request_reingest(db: Session, document: Document) -> None:

@@ -4,8 +4,11 @@ from charterflow.db import Base
 from charterflow.models.audit import AuditEvent
 from charterflow.models.base import new_id, utcnow
 from charterflow.models.chunk import Chunk
+from charterflow.models.conversation import Conversation, Message, TurnStatus
 from charterflow.models.document import Document, DocumentStatus
+from charterflow.models.note import Note
 from charterflow.models.notebook import Notebook
+from charterflow.models.session import RevokedToken
 from charterflow.models.user import User
 from charterflow.models.workspace import Membership, Role, Workspace
 
@@ -13,11 +16,16 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Chunk",
+    "Conversation",
     "Document",
     "DocumentStatus",
     "Membership",
+    "Message",
+    "Note",
     "Notebook",
+    "RevokedToken",
     "Role",
+    "TurnStatus",
     "User",
     "Workspace",
     "new_id",

@@ -49,6 +49,7 @@ class Document(IdMixin, TimestampMixin, Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     chunk_count: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    source_url: Mapped[str | None] = mapped_column(Text)  # a URL source's address
     created_by: Mapped[str | None] = mapped_column(
         String(ID_LENGTH), ForeignKey("users.id", ondelete="SET NULL")
     )

@@ -45,6 +45,22 @@ class DocumentOut(ORMModel):
     status: DocumentStatus
     error: str | None
     chunk_count: int
+    source_url: str | None = Field(description="The page's address, for a URL source.")
     created_by: str | None
     created_at: datetime
     updated_at: datetime
+
+
+class TextSourceIn(BaseModel):
+    title: Title
+    text: str = Field(min_length=1, max_length=1_000_000, description="The text, as pasted.")
+
+
+class UrlSourceIn(BaseModel):
+    url: str = Field(
+        min_length=8,
+        max_length=2048,
+        pattern=r"^https?://[^\s]+$",
+        description="An http(s) address; fetched by the worker, private addresses refused.",
+    )
+    title: Title | None = Field(None, description="Defaults to the address.")

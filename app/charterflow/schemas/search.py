@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
+
+from charterflow.schemas.common import storable
 
 
 class SearchHitOut(BaseModel):
@@ -27,7 +29,7 @@ class SearchOut(BaseModel):
 
 
 class AskIn(BaseModel):
-    question: str = Field(min_length=1, max_length=2000)
+    question: Annotated[str, AfterValidator(storable)] = Field(min_length=1, max_length=2000)
     top_k: int = Field(5, ge=1, le=20, description="Passages to answer from, at most.")
 
 

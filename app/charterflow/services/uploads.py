@@ -13,12 +13,14 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from fastapi import Request
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from charterflow.logging import get_logger
 from charterflow.models import Document, Notebook, User, new_id
 from charterflow.services import audit
 from charterflow.services.filetypes import TextSniffer, detect, sanitize_filename
+from charterflow.settings import Settings
 from charterflow.storage import CHUNK, Storage, StorageError
 
 log = get_logger("charterflow.uploads")
@@ -29,6 +31,31 @@ class UploadTooLarge(ValueError):
     """The upload is larger than ``MAX_UPLOAD_BYTES`` (the API answers 413)."""
 
 
+class QuotaExceeded(ValueError):
+    """The workspace would hold more than its quota of bytes or documents (the API: 409)."""
+
+
+def check_quota(db: Session, workspace_id: str, size: int, settings: Settings) -> None:
+    """Refuse an upload of ``size`` bytes that would take the workspace past
+    ``WORKSPACE_QUOTA_BYTES`` or ``WORKSPACE_QUOTA_DOCUMENTS``. Counted, not locked: two
+    uploads at the same instant may both fit (a soft bound, by at most one upload each)."""
+    count, used = db.execute(
+        select(func.count(), func.coalesce(func.sum(Document.size_bytes), 0)).where(
+            Document.workspace_id == workspace_id
+        )
+    ).one()
+    if settings.workspace_quota_documents and count + 1 > settings.workspace_quota_documents:
+        raise QuotaExceeded(
+            f"The workspace holds {count} documents, its quota (WORKSPACE_QUOTA_DOCUMENTS); "
+            "delete some first"
+        )
+    if settings.workspace_quota_bytes and used + size > settings.workspace_quota_bytes:
+        raise QuotaExceeded(
+            f"The workspace's storage quota is {settings.workspace_quota_bytes} bytes "
+            f"(WORKSPACE_QUOTA_BYTES); {used} are used and this file has {size}"
+        )
+
+
 @dataclass(frozen=True)
 class Inspected:
     size: int
@@ -36,8 +63,11 @@ class Inspected:
     media_type: str
 
 
-def inspect(stream: BinaryIO, filename: str, limit: int) -> Inspected:
-    """One pass over ``stream``: size (at most ``limit``), SHA-256 and detected media type."""
+def inspect(
+    stream: BinaryIO, filename: str, limit: int, media_type: str | None = None
+) -> Inspected:
+    """One pass over ``stream``: size (at most ``limit``), SHA-256 and detected media type
+    (unless ``media_type`` is given: pasted text and URLs are what they are said to be)."""
     digest = hashlib.sha256()
     sniffer = TextSniffer()
     head = b""
@@ -52,8 +82,9 @@ def inspect(stream: BinaryIO, filename: str, limit: int) -> Inspected:
             head += block[: HEAD_BYTES - len(head)]
     sniffer.feed(b"", final=True)
     stream.seek(0)
-    media_type = detect(head, stream, sniffer, filename)
-    stream.seek(0)
+    if media_type is None:
+        media_type = detect(head, stream, sniffer, filename)
+        stream.seek(0)
     return Inspected(size=size, sha256=digest.hexdigest(), media_type=media_type)
 
 
@@ -68,10 +99,17 @@ def store_document(
     filename: str | None,
     title: str | None,
     limit: int,
+    source_url: str | None = None,
+    media_type: str | None = None,
 ) -> Document:
-    """Check, store and record one upload; returns the committed ``pending`` document."""
+    """Check, store and record one upload; returns the committed ``pending`` document.
+
+    ``media_type`` overrides detection (a URL source's object is its address, ingested by
+    fetching it); ``source_url`` is recorded on the row.
+    """
     name = sanitize_filename(filename)
-    info = inspect(stream, name, limit)
+    info = inspect(stream, name, limit, media_type)
+    check_quota(db, notebook.workspace_id, info.size, request.app.state.settings)
     doc_id = new_id()
     key = f"documents/{doc_id}"
     storage.put(key, stream, content_type=info.media_type)
@@ -86,6 +124,7 @@ def store_document(
             size_bytes=info.size,
             sha256=info.sha256,
             storage_key=key,
+            source_url=source_url,
             created_by=user.id,
         )
         db.add(doc)

@@ -9,6 +9,7 @@ the page scripts through ``/api/v1`` with that cookie and the CSRF header (see `
 from __future__ import annotations
 
 from collections import defaultdict
+from contextlib import suppress
 from pathlib import Path
 from typing import Annotated, Any, cast
 from urllib.parse import quote
@@ -37,6 +38,8 @@ from charterflow.api.routes import notebooks as notebook_routes
 from charterflow.api.routes import workspaces as workspace_routes
 from charterflow.models import Role, User, Workspace
 from charterflow.schemas.auth import LoginIn, RegisterIn
+from charterflow.security import InvalidToken, decode_claims
+from charterflow.services import sessions
 from charterflow.web.session import (
     CSRF_COOKIE,
     CSRF_FIELD,
@@ -117,9 +120,10 @@ def render(
     """Render a page with its CSRF token, the page CSP and no caching of private data."""
     settings = request.app.state.settings
     token = request.cookies.get(CSRF_COOKIE)
-    fresh = not csrf_token_valid(settings, token)
+    session_token = request.cookies.get(SESSION_COOKIE)
+    fresh = not csrf_token_valid(settings, token, session_token)
     if fresh:
-        token = new_csrf_token(settings)
+        token = new_csrf_token(settings, session_token)
     response = templates.TemplateResponse(
         request,
         name,
@@ -243,7 +247,7 @@ def login(
     next: Field = "/app",
 ) -> Response:
     values = {"email": email, "next": next}
-    if not csrf_ok(settings, request.cookies.get(CSRF_COOKIE), csrf_token):
+    if not csrf_ok(settings, request.cookies.get(CSRF_COOKIE), csrf_token, _session(request)):
         return _csrf_refused(request, "login.html", values)
     try:
         body = LoginIn(email=email, password=password)
@@ -275,7 +279,7 @@ def register(
     csrf_token: Annotated[str, Form(alias=CSRF_FIELD)] = "",
 ) -> Response:
     values = {"name": name, "email": email}
-    if not csrf_ok(settings, request.cookies.get(CSRF_COOKIE), csrf_token):
+    if not csrf_ok(settings, request.cookies.get(CSRF_COOKIE), csrf_token, _session(request)):
         return _csrf_refused(request, "register.html", values)
     try:
         body = RegisterIn(name=name, email=email, password=password)
@@ -289,14 +293,24 @@ def register(
     return response
 
 
+def _session(request: Request) -> str | None:
+    return request.cookies.get(SESSION_COOKIE)
+
+
 @router.post("/logout")
 def logout(
     request: Request,
+    db: DbSession,
     settings: AppSettings,
     csrf_token: Annotated[str, Form(alias=CSRF_FIELD)] = "",
 ) -> Response:
-    if not csrf_ok(settings, request.cookies.get(CSRF_COOKIE), csrf_token):
+    """Sign out: the session's token is revoked, so a copy of the cookie stops working too."""
+    if not csrf_ok(settings, request.cookies.get(CSRF_COOKIE), csrf_token, _session(request)):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "the sign-out form had expired; try again")
+    token = _session(request)
+    if token:
+        with suppress(InvalidToken):  # not ours: nothing to revoke
+            sessions.revoke(db, decode_claims(settings, token, verify_exp=False))
     response = redirect("/login")
     end_session(response, settings)
     return response

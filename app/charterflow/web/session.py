@@ -2,9 +2,10 @@
 
 The session cookie holds the same JWT the API hands to bearer clients, so one validation path
 serves both. The CSRF token is a signed double-submit value: a random nonce and its HMAC under
-the server secret, kept in its own HttpOnly cookie and echoed by pages (hidden form field or
-``X-CSRF-Token`` header). A forged request cannot read it, and a cookie planted by a sibling
-domain cannot carry a valid signature.
+the server secret *and the session token's* ``jti``, kept in its own HttpOnly cookie and echoed
+by pages (hidden form field or ``X-CSRF-Token`` header). A forged request cannot read it, a
+cookie planted by a sibling domain cannot carry a valid signature, and a token issued to
+another session (another user's, or the anonymous sign-in page's) does not fit this one.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from starlette.requests import cookie_parser
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from charterflow.security import token_jti
 from charterflow.settings import Settings
 
 SESSION_COOKIE = "cf_session"
@@ -34,29 +36,41 @@ PAGE_CSP = (
 )
 
 
-def _signature(settings: Settings, nonce: str) -> str:
+def _binding(settings: Settings, session_token: str | None) -> str:
+    """What a CSRF token is bound to: the session token's ``jti``, or no session at all."""
+    return token_jti(settings, session_token) or "anonymous"
+
+
+def _signature(settings: Settings, nonce: str, binding: str) -> str:
     key = hashlib.sha256(b"charterflow-csrf:" + settings.jwt_secret.get_secret_value().encode())
-    return hmac.new(key.digest(), nonce.encode(), hashlib.sha256).hexdigest()
+    return hmac.new(key.digest(), f"{nonce}|{binding}".encode(), hashlib.sha256).hexdigest()
 
 
-def new_csrf_token(settings: Settings) -> str:
+def new_csrf_token(settings: Settings, session_token: str | None) -> str:
+    """A token valid only alongside ``session_token`` (or alongside no session)."""
     nonce = secrets.token_urlsafe(24)
-    return f"{nonce}.{_signature(settings, nonce)}"
+    return f"{nonce}.{_signature(settings, nonce, _binding(settings, session_token))}"
 
 
-def csrf_token_valid(settings: Settings, token: str | None) -> bool:
-    """True for a token this server signed (whatever cookie it came from)."""
+def csrf_token_valid(settings: Settings, token: str | None, session_token: str | None) -> bool:
+    """True for a token this server signed for this session: another user's token, or an
+    anonymous one from the sign-in page, is refused alongside a victim's session cookie."""
     if not token or token.count(".") != 1:
         return False
     nonce, signature = token.split(".")
-    return hmac.compare_digest(signature, _signature(settings, nonce))
+    expected = _signature(settings, nonce, _binding(settings, session_token))
+    return hmac.compare_digest(signature, expected)
 
 
-def csrf_ok(settings: Settings, cookie: str | None, submitted: str | None) -> bool:
-    """The submitted token equals the cookie's, and the cookie's is ours."""
+def csrf_ok(
+    settings: Settings, cookie: str | None, submitted: str | None, session_token: str | None
+) -> bool:
+    """The submitted token equals the cookie's, and the cookie's is ours, for this session."""
     if not cookie or not submitted:
         return False
-    return hmac.compare_digest(cookie, submitted) and csrf_token_valid(settings, cookie)
+    return hmac.compare_digest(cookie, submitted) and csrf_token_valid(
+        settings, cookie, session_token
+    )
 
 
 def secure_cookies(settings: Settings) -> bool:
@@ -85,7 +99,7 @@ def start_session(response: Response, settings: Settings, access_token: str) -> 
         secure=secure_cookies(settings),
         path="/",
     )
-    set_csrf_cookie(response, settings, new_csrf_token(settings))
+    set_csrf_cookie(response, settings, new_csrf_token(settings, access_token))
 
 
 def end_session(response: Response, settings: Settings) -> None:
@@ -118,7 +132,7 @@ class CookieSessionMiddleware:
             await self.app(scope, receive, send)
             return
         if scope["method"] not in SAFE_METHODS and not csrf_ok(
-            self.settings, cookies.get(CSRF_COOKIE), headers.get(CSRF_HEADER)
+            self.settings, cookies.get(CSRF_COOKIE), headers.get(CSRF_HEADER), token
         ):
             body = json.dumps({"detail": "Missing or invalid CSRF token; reload the page"})
             response = Response(body, status_code=403, media_type="application/json")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import io
+from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import (
     APIRouter,
@@ -28,14 +30,22 @@ from charterflow.api.deps import (
     require_role,
 )
 from charterflow.api.errors import AUTHED, errors
+from charterflow.ingest.webpage import URL_MEDIA_TYPE
 from charterflow.logging import get_logger
 from charterflow.models import Document, Membership, Notebook, Role, Workspace
 from charterflow.schemas.common import Page, Title
-from charterflow.schemas.notebooks import DocumentOut, NotebookIn, NotebookOut, NotebookUpdate
+from charterflow.schemas.notebooks import (
+    DocumentOut,
+    NotebookIn,
+    NotebookOut,
+    NotebookUpdate,
+    TextSourceIn,
+    UrlSourceIn,
+)
 from charterflow.services import audit
 from charterflow.services.cleanup import delete_with_documents
-from charterflow.services.filetypes import UnsupportedType
-from charterflow.services.uploads import UploadTooLarge, store_document
+from charterflow.services.filetypes import TXT, UnsupportedType
+from charterflow.services.uploads import QuotaExceeded, UploadTooLarge, store_document
 
 router = APIRouter(prefix="/notebooks", tags=["notebooks"])
 log = get_logger("charterflow.api")
@@ -181,7 +191,7 @@ def list_documents(
     "/{notebook_id}/documents",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=DocumentOut,
-    responses=errors(*AUTHED, 400, 403, 413, 415, 503),
+    responses=errors(*AUTHED, 400, 403, 409, 413, 415, 503),
     summary="Upload a document (PDF, DOCX, TXT, MD, HTML, CSV); ingestion runs in the background",
 )
 def upload_document(
@@ -193,6 +203,84 @@ def upload_document(
     settings: AppSettings,
     title: Annotated[Title | None, Form()] = None,
 ) -> Document:
+    return _accept(
+        request,
+        db,
+        notebook,
+        user,
+        settings,
+        stream=file.file,
+        filename=file.filename,
+        title=title,
+    )
+
+
+@router.post(
+    "/{notebook_id}/documents/text",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=DocumentOut,
+    responses=errors(*AUTHED, 403, 413, 503),
+    summary="Add pasted text as a source, with a title; ingested like uploads",
+)
+def add_text_source(
+    notebook: WritableNotebook,
+    body: TextSourceIn,
+    request: Request,
+    db: DbSession,
+    user: CurrentUser,
+    settings: AppSettings,
+) -> Document:
+    return _accept(
+        request,
+        db,
+        notebook,
+        user,
+        settings,
+        stream=io.BytesIO(body.text.encode("utf-8")),
+        filename=f"{body.title}.txt",
+        title=body.title,
+        media_type=TXT,
+    )
+
+
+@router.post(
+    "/{notebook_id}/documents/url",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=DocumentOut,
+    responses=errors(*AUTHED, 403, 503),
+    summary="Add a web page by URL; the worker fetches it (private addresses are refused)",
+)
+def add_url_source(
+    notebook: WritableNotebook,
+    body: UrlSourceIn,
+    request: Request,
+    db: DbSession,
+    user: CurrentUser,
+    settings: AppSettings,
+) -> Document:
+    return _accept(
+        request,
+        db,
+        notebook,
+        user,
+        settings,
+        stream=io.BytesIO(body.url.encode("utf-8")),
+        filename=urlsplit(body.url).netloc or "page",
+        title=body.title or body.url[:300],
+        media_type=URL_MEDIA_TYPE,
+        source_url=body.url,
+    )
+
+
+def _accept(
+    request: Request,
+    db: DbSession,
+    notebook: Notebook,
+    user: CurrentUser,
+    settings: AppSettings,
+    **source: Any,
+) -> Document:
+    """Store a source (413/415 as for uploads) and queue its ingestion; 202 either way."""
     try:
         doc = store_document(
             db,
@@ -200,16 +288,16 @@ def upload_document(
             request,
             notebook=notebook,
             user=user,
-            stream=file.file,
-            filename=file.filename,
-            title=title,
             limit=settings.max_upload_bytes,
+            **source,
         )
     except UploadTooLarge:
         raise HTTPException(
             status.HTTP_413_CONTENT_TOO_LARGE,
             f"The file is larger than {settings.max_upload_bytes} bytes",
         ) from None
+    except QuotaExceeded as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     except UnsupportedType as exc:
         raise HTTPException(
             status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,

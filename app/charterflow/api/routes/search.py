@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query
+from pydantic import AfterValidator
 
 from charterflow.answer import answer
 from charterflow.api.deps import AppSettings, DbSession, ReadableNotebook
 from charterflow.api.errors import AUTHED, errors
 from charterflow.ingest.embeddings import get_embedder
+from charterflow.schemas.common import storable
 from charterflow.schemas.search import AskIn, AskOut, SearchHitOut, SearchOut
 from charterflow.search import search
 
@@ -26,7 +28,11 @@ def search_notebook(
     notebook: ReadableNotebook,
     db: DbSession,
     settings: AppSettings,
-    q: Annotated[str, Query(min_length=1, max_length=1000, description="What to look for.")],
+    q: Annotated[
+        str,
+        Query(min_length=1, max_length=1000, description="What to look for."),
+        AfterValidator(storable),  # no NUL (PostgreSQL cannot take it) or lone surrogates
+    ],
     limit: Annotated[int, Query(ge=1, le=50)] = 10,
 ) -> SearchOut:
     hits = search(db, get_embedder(settings), notebook.id, q, limit)

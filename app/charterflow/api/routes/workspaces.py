@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import InvalidRequestError
 
 from charterflow.api.deps import (
     CurrentUser,
@@ -15,7 +16,7 @@ from charterflow.api.deps import (
     require_role,
 )
 from charterflow.api.errors import AUTHED, errors
-from charterflow.models import AuditEvent, Membership, Role, User, Workspace
+from charterflow.models import AuditEvent, Membership, Role, User, Workspace, utcnow
 from charterflow.schemas.common import Page
 from charterflow.schemas.workspaces import (
     AuditEventOut,
@@ -171,7 +172,7 @@ def add_member(
 ) -> MemberOut:
     require_role(db, workspace_id, user, Role.owner)
     invitee = db.scalar(select(User).where(User.email == body.email))
-    if invitee is None:
+    if invitee is None or not invitee.is_active:  # a deactivated account cannot join
         raise not_found("User")
     exists = db.scalar(
         select(Membership.id).where(
@@ -212,7 +213,21 @@ def _member(db: DbSession, workspace_id: str, user_id: str) -> Membership:
 
 
 def _keep_an_owner(db: DbSession, membership: Membership) -> None:
-    """Refuse to remove or demote the last owner: a workspace must stay manageable."""
+    """Refuse to remove or demote the last owner: a workspace must stay manageable.
+
+    Two owners leaving at the same moment must not both pass the count, so the count runs
+    after a write to the workspace row, in the same transaction: PostgreSQL holds that row
+    lock until commit, SQLite its single write lock, and the second request counts only
+    once the first has committed."""
+    if membership.role != Role.owner.value:
+        return
+    db.execute(
+        update(Workspace).where(Workspace.id == membership.workspace_id).values(updated_at=utcnow())
+    )
+    try:
+        db.refresh(membership)  # as committed by whoever held the lock before us
+    except InvalidRequestError:  # removed meanwhile
+        raise not_found("Member") from None
     if membership.role != Role.owner.value:
         return
     owners = db.scalar(

@@ -6,11 +6,11 @@ with ef_search 500, found 0.97 at a hybrid p95 of 37 ms, in less space (130 agai
 bench/analysis.md). ``CREATE INDEX CONCURRENTLY`` lets ingestion go on while it builds
 (minutes at 100k chunks); it cannot run in a transaction, hence the autocommit block, and a
 build that was interrupted leaves an INVALID index, which is dropped and built again. The old
-index stays for pods of the previous version until the contract revision 0004 drops it.
+index stays for pods of the previous version until the contract revision 0006 drops it.
 SQLite: an empty stand-in with the same name, as in 0002.
 
-Revision ID: 0003
-Revises: 0002
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-11-30
 Phase: expand
 """
@@ -20,8 +20,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0003"
-down_revision: str | None = "0002"
+revision: str = "0005"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,11 +1,11 @@
-"""Chunks: drop the first HNSW index, which 0003's halfvec index replaced.
+"""Chunks: drop the first HNSW index, which 0005's halfvec index replaced.
 
 Contract: run once no pod of the previous version searches any more (they order by
 ``embedding`` itself, which only the old index serves). ``DROP INDEX CONCURRENTLY`` waits for
 running queries instead of blocking new ones.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-11-30
 Phase: contract
 """
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0004"
-down_revision: str | None = "0003"
+revision: str = "0006"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,174 @@
+"""Conversations: follow-up questions rewritten from earlier turns, and turns stored.
+
+A follow-up ("and what about its page limit?") names its topic only through the earlier turns,
+so retrieving with it alone finds whatever has a page limit. Without a language model the
+rewrite is deterministic: a question that refers back (a pronoun such as *it*/*its*/*they*,
+an opening *and*/*what about*, or at most one content word) gets the content words of the
+latest question that did not refer back appended to it. The stored turn keeps both the
+question and the ``retrieval_query`` used, so the rewrite is visible and testable.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import asdict
+
+from fastapi import Request
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from charterflow.answer import Answer, answer
+from charterflow.ingest.embeddings import STOP_WORDS, get_embedder, terms
+from charterflow.models import Conversation, Message, TurnStatus, utcnow
+from charterflow.services import audit
+from charterflow.settings import Settings
+
+DEFAULT_TITLE = "New conversation"
+HISTORY_TURNS = 5
+_WORDS = re.compile(r"[^\W_]+(?:[-'][^\W_]+)*")
+_REFERS_BACK = frozenset(
+    """it its it's itself they them their theirs this that these those there he she his her him
+    one ones same former latter else""".split()  # noqa: SIM905 - a readable word list
+)
+_OPENERS = ("and ", "but ", "also ", "what about ", "how about ", "then ", "so ")
+
+
+def refers_back(question: str) -> bool:
+    """Whether ``question`` leans on an earlier turn for its topic."""
+    lowered = question.strip().lower()
+    words = {w.lower() for w in _WORDS.findall(lowered)}
+    return bool(words & _REFERS_BACK) or lowered.startswith(_OPENERS) or len(terms(question)) <= 1
+
+
+def _content_words(text: str) -> list[str]:
+    seen: set[str] = set()
+    out: list[str] = []
+    for word in _WORDS.findall(text):
+        key = word.lower()
+        if key in STOP_WORDS or key in _REFERS_BACK or key in seen:
+            continue
+        seen.add(key)
+        out.append(word)
+    return out
+
+
+def rewrite_query(question: str, earlier: list[Message]) -> str:
+    """The retrieval query for ``question`` given the ``earlier`` turns (newest first)."""
+    if not earlier or not refers_back(question):
+        return question
+    anchor = next((m.question for m in earlier if not refers_back(m.question)), None)
+    source = anchor if anchor is not None else earlier[0].retrieval_query
+    have = set(terms(question))
+    carried = [w for w in _content_words(source) if not set(terms(w)) <= have]
+    return f"{question} {' '.join(carried)}".strip() if carried else question
+
+
+def recent_turns(db: Session, conversation_id: str) -> list[Message]:
+    """The latest complete turns of a conversation, newest first."""
+    return list(
+        db.scalars(
+            select(Message)
+            .where(
+                Message.conversation_id == conversation_id,
+                Message.status == TurnStatus.complete.value,
+            )
+            .order_by(Message.created_at.desc(), Message.id.desc())
+            .limit(HISTORY_TURNS)
+        )
+    )
+
+
+def llm_prompt(question: str, earlier: list[Message]) -> str:
+    """What the model is asked: the follow-up with the earlier questions it refers back to."""
+    if not earlier or not refers_back(question):
+        return question
+    before = "\n".join(f"- {m.question}" for m in reversed(earlier))
+    return f"Earlier questions in this conversation:\n{before}\nFollow-up question: {question}"
+
+
+def store_turn(
+    db: Session,
+    conversation: Conversation,
+    *,
+    question: str,
+    retrieval_query: str,
+    result: Answer,
+    status: TurnStatus,
+    timings: dict[str, float],
+    user_id: str | None,
+) -> Message:
+    """Add the turn (and title an untitled conversation after its first question)."""
+    message = Message(
+        conversation_id=conversation.id,
+        question=question,
+        retrieval_query=retrieval_query,
+        answer=result.answer,
+        mode=result.mode,
+        status=status.value,
+        warning=result.warning,
+        citations=[asdict(c) for c in result.citations],
+        timings={k: round(v, 1) for k, v in timings.items()},
+        created_by=user_id,
+    )
+    db.add(message)
+    if conversation.title == DEFAULT_TITLE:
+        conversation.title = question.strip()[:80] or DEFAULT_TITLE
+    conversation.updated_at = utcnow()  # a new turn moves the conversation up the list
+    db.flush()
+    return message
+
+
+def ask(
+    db: Session,
+    request: Request,
+    settings: Settings,
+    conversation: Conversation,
+    question: str,
+    top_k: int,
+    user_id: str,
+) -> Message:
+    """Answer ``question`` as the next turn of ``conversation`` and store it (one commit)."""
+    started = time.perf_counter()
+    earlier = recent_turns(db, conversation.id)
+    query = rewrite_query(question, earlier)
+    result = answer(
+        db,
+        settings,
+        get_embedder(settings),
+        conversation.notebook_id,
+        query,
+        top_k,
+        prompt=llm_prompt(question, earlier),
+    )
+    timings = {"total_ms": (time.perf_counter() - started) * 1000}
+    message = store_turn(
+        db,
+        conversation,
+        question=question,
+        retrieval_query=query,
+        result=result,
+        status=TurnStatus.complete,
+        timings=timings,
+        user_id=user_id,
+    )
+    record_ask(db, request, conversation, message, user_id)
+    db.commit()
+    return message
+
+
+def record_ask(
+    db: Session, request: Request, conversation: Conversation, message: Message, user_id: str
+) -> None:
+    audit.record(
+        db,
+        request,
+        "conversation.ask",
+        target_type="conversation",
+        target_id=conversation.id,
+        workspace_id=conversation.workspace_id,
+        actor_id=user_id,
+        message_id=message.id,
+        mode=message.mode,
+        status=message.status,
+    )
