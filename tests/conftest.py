@@ -19,6 +19,10 @@ from tests.support.services import PostgresServer, RedisServer, S3Server, scratc
 
 T = TypeVar("T")
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# The default embedder is all-MiniLM-L6-v2 (a model load per process and ~40 ms a chunk); tests
+# that do not measure retrieval quality use the model-free hashing embedder, which reaches the
+# servers and workers they start through the environment. Tests of the model set it explicitly.
+os.environ.setdefault("EMBEDDINGS_PROVIDER", "hashing")
 
 
 def start_or_fail(name: str, start: Callable[[], T]) -> T:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib import resources
@@ -9,7 +10,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, MetaData, create_engine, event, text
+from sqlalchemy import Connection, Engine, MetaData, create_engine, event, text
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from charterflow.settings import Settings
@@ -89,12 +90,28 @@ def alembic_config(engine: Engine) -> Config:
     return cfg
 
 
+def _advisory_lock(conn: Connection, key: int, poll_seconds: float = 0.5) -> None:
+    """Take a session-level advisory lock, polling with no transaction open while waiting.
+
+    A pod blocked in ``pg_advisory_lock`` would keep a snapshot open, and the pod holding the
+    lock may be running ``CREATE INDEX CONCURRENTLY``, which waits for every older snapshot:
+    a deadlock. The lock outlives each commit, and Alembic then owns the transactions (its
+    ``autocommit_block`` needs that).
+    """
+    while True:
+        got = conn.scalar(text("SELECT pg_try_advisory_lock(:id)"), {"id": key})
+        conn.commit()
+        if got:
+            return
+        time.sleep(poll_seconds)
+
+
 def migrate(engine: Engine, revision: str = "head") -> None:
     """Upgrade to ``revision``; idempotent, and serialised across pods on PostgreSQL."""
     cfg = alembic_config(engine)
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn:
-            conn.execute(text("SELECT pg_advisory_lock(:id)"), {"id": MIGRATION_LOCK_ID})
+            _advisory_lock(conn, MIGRATION_LOCK_ID)
             try:
                 cfg.attributes["connection"] = conn
                 command.upgrade(cfg, revision)

@@ -16,6 +16,7 @@ from charterflow.api.errors import validation_error
 from charterflow.api.middleware import RequestGuardMiddleware, SecurityHeadersMiddleware
 from charterflow.api.router import api_router
 from charterflow.db import make_engine, make_session_factory
+from charterflow.ingest.embeddings import preload
 from charterflow.ingest_queue import make_job_queue
 from charterflow.logging import configure_logging, get_logger
 from charterflow.observability import Metrics, RequestContextMiddleware
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.info("started", version=__version__, env=settings.charterflow_env)
+        app.state.embedder = preload(settings)
         yield
         engine.dispose()
         if app.state.redis is not None:

@@ -28,7 +28,7 @@ CANDIDATES = 50
 BM25_K1 = 1.2
 BM25_B = 0.75
 #: HNSW candidate list (pgvector's default is 40); see ``_pg_vector``.
-HNSW_EF_SEARCH = 200
+HNSW_EF_SEARCH = 500
 #: Terms in more than this share of all chunks are left out of the looser lexical levels. With
 #: the pool below, 0.05-0.3 measured the same p95 at 100k chunks; 0.2 changed the fewest top 10s.
 COMMON_TERM_SHARE = 0.2
@@ -55,12 +55,38 @@ class Hit:
     vector_rank: int | None
 
 
-def rrf(*rankings: list[str], k: int = RRF_K) -> dict[str, float]:
-    """Reciprocal rank fusion: each list adds ``1 / (k + rank)`` to its items."""
+@dataclass(frozen=True)
+class Fusion:
+    """How the lexical and the vector ranking are fused (tuned by ``bench/retrieval.py``)."""
+
+    k: int = RRF_K
+    vector_weight: float = 1.0
+    #: Candidates taken from each ranking.
+    depth: int = CANDIDATES
+
+
+#: Chosen on the stdlib set's grid, checked on the held-out botocore set (docs/benchmarks.md).
+#: Word-overlap vectors (hashing) rank worse than BM25: half weight.
+LEXICAL_FUSION = Fusion(vector_weight=0.5)
+#: all-MiniLM-L6-v2 ranks better than BM25 on both sets: double weight, and a small k so the
+#: top few ranks of each list count much more than the tail (k=60, equal weights: 0.651 on
+#: stdlib against 0.666).
+SEMANTIC_FUSION = Fusion(k=10, vector_weight=2.0)
+
+
+def fusion(embedder: Embedder) -> Fusion:
+    return LEXICAL_FUSION if embedder.lexical else SEMANTIC_FUSION
+
+
+def rrf(
+    *rankings: list[str], k: int = RRF_K, weights: tuple[float, ...] | None = None
+) -> dict[str, float]:
+    """Reciprocal rank fusion: list ``i`` adds ``weights[i] / (k + rank)`` to its items."""
     fused: dict[str, float] = {}
-    for ranking in rankings:
+    for i, ranking in enumerate(rankings):
+        weight = 1.0 if weights is None else weights[i]
         for rank, item in enumerate(ranking, start=1):
-            fused[item] = fused.get(item, 0.0) + 1.0 / (k + rank)
+            fused[item] = fused.get(item, 0.0) + weight / (k + rank)
     return fused
 
 
@@ -191,6 +217,14 @@ def _pg_lexical_match(
     return [r[0] for r in rows]
 
 
+VECTOR_SQL = """
+SELECT id FROM chunks
+WHERE notebook_id = :nb AND embedding_model = :model
+ORDER BY embedding::halfvec(384) <=> CAST(:v AS halfvec(384)), id
+LIMIT :k
+"""
+
+
 def _pg_vector(
     db: Session,
     notebook_id: str,
@@ -199,22 +233,17 @@ def _pg_vector(
     limit: int,
     ef_search: int = HNSW_EF_SEARCH,
 ) -> list[str]:
+    """Nearest chunks by cosine distance on the halfvec HNSW index (migration 0005)."""
     # pgvector >= 0.8: keep scanning the HNSW index until enough rows pass the filter.
     db.execute(text("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)"))
-    # A wider candidate list than pgvector's default of 40: recall@10 against an exact scan rose
-    # from 0.80 to 0.97 at 10k chunks and from 0.43 to 0.67 at 100k. 400 reached 0.78 at 100k for
-    # ~5 ms, but at 10k the planner then prices HNSW above a 24 ms exact scan and picks that;
-    # 1000 (the maximum) reaches 0.88 at 100k for ~20 ms (bench/analysis.md).
+    # m 32 / ef_construction 200 and ef_search 500: recall@10 0.97 against an exact scan at
+    # 100k chunks, hybrid p95 37 ms (bench/analysis.md); pgvector's default of 40 gave 0.43.
     db.execute(text("SELECT set_config('hnsw.ef_search', :ef, true)"), {"ef": str(ef_search)})
+    # With ef_search 500 the planner otherwise prices the index above an exact scan at 10-15k
+    # chunks and picks the scan (36 ms instead of 7); random pages are cheap on SSDs anyway.
+    db.execute(text("SELECT set_config('random_page_cost', '1.1', true)"))
     rows = db.execute(
-        text(
-            """
-            SELECT id FROM chunks
-            WHERE notebook_id = :nb AND embedding_model = :model
-            ORDER BY embedding <=> CAST(:v AS vector), id
-            LIMIT :k
-            """
-        ),
+        text(VECTOR_SQL),
         {"nb": notebook_id, "model": model, "v": _vector_literal(vector), "k": limit},
     )
     return [r[0] for r in rows]
@@ -281,8 +310,9 @@ def search(
     """The ``limit`` best chunks of the notebook for ``query``, best first."""
     if not query.strip():
         return []
-    lexical, semantic, vector = rankings(db, embedder, notebook_id, query, max(limit, CANDIDATES))
-    fused = rrf(lexical, semantic)
+    how = fusion(embedder)
+    lexical, semantic, vector = rankings(db, embedder, notebook_id, query, max(limit, how.depth))
+    fused = rrf(lexical, semantic, k=how.k, weights=(1.0, how.vector_weight))
     best = sorted(fused, key=lambda cid: (-fused[cid], cid))[:limit]
     if not best:
         return []
@@ -296,14 +326,17 @@ def search(
     }
     lex_rank = {cid: i for i, cid in enumerate(lexical, start=1)}
     vec_rank = {cid: i for i, cid in enumerate(semantic, start=1)}
+    # Chunks stored by another embedder (the provider changed; the worker re-embeds them in
+    # the background): their stored vectors are not comparable, so the few hits among them get
+    # a similarity computed now, and answers can still cite them.
+    stale = [cid for cid in best if cid in rows and rows[cid][0].embedding_model != embedder.name]
+    fresh = dict(zip(stale, embedder.embed([rows[c][0].text for c in stale]), strict=True))
     hits: list[Hit] = []
     for cid in best:
         if cid not in rows:
             continue  # deleted since ranking
         c, title = rows[cid]
-        similarity = (
-            float(np.dot(c.embedding, vector)) if c.embedding_model == embedder.name else 0.0
-        )
+        similarity = float(np.dot(fresh.get(cid, c.embedding), vector))
         hits.append(
             Hit(
                 chunk_id=c.id,

@@ -133,7 +133,7 @@ class Settings(BaseSettings):
         "is the client.",
     )
     embeddings_url: str | None = Field(
-        None, description="OpenAI-compatible embeddings endpoint; unset: offline hashing."
+        None, description="OpenAI-compatible embeddings endpoint; unset: the built-in model."
     )
     embeddings_model: str | None = Field(None, description="Model name sent to `EMBEDDINGS_URL`.")
     embeddings_api_key: SecretStr | None = Field(None, description="Key for `EMBEDDINGS_URL`.")
@@ -151,8 +151,9 @@ class Settings(BaseSettings):
     )
     embeddings_provider: Literal["hashing", "semantic", "openai"] | None = Field(
         None,
-        description="`hashing` (offline), `semantic` (the `semantic` extra) or `openai`; "
-        "unset: `openai` when `EMBEDDINGS_URL` is set, else `hashing`.",
+        description="`semantic` (all-MiniLM-L6-v2 on ONNX Runtime, offline), `hashing` (word "
+        "overlap only, no model) or `openai`; unset: `openai` when `EMBEDDINGS_URL` is set, "
+        "else `semantic`.",
     )
     ingest_max_attempts: int = Field(
         5, ge=1, le=50, description="Attempts at ingesting a document before it is `failed`."

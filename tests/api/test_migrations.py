@@ -13,7 +13,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from charterflow.db import Base, alembic_config, current_revision, make_engine, migrate
+from charterflow.ops.migrate import migrate_phase
+from charterflow.search import VECTOR_SQL
 from charterflow.settings import Settings
+from sqlalchemy import Engine, text
 
 from tests.api.conftest import backend_settings
 from tests.support.services import PostgresServer
@@ -69,3 +72,68 @@ def test_concurrent_migrations_are_serialised_on_postgres(pg_server: PostgresSer
     finally:
         for engine in engines:
             engine.dispose()
+
+
+def _indexes(engine: Engine) -> dict[str, tuple[bool, str]]:
+    """The chunks table's HNSW indexes: name -> (valid, definition)."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT c.relname, i.indisvalid, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+                "JOIN pg_class c ON c.oid = i.indexrelid "
+                "WHERE i.indrelid = 'chunks'::regclass AND pg_get_indexdef(i.indexrelid) "
+                "LIKE '%USING hnsw%'"
+            )
+        )
+        return {name: (valid, definition) for name, valid, definition in rows}
+
+
+@pytest.mark.services
+def test_the_hnsw_index_is_rebuilt_beside_the_old_one_then_the_old_one_dropped(
+    pg_server: PostgresServer | None,
+) -> None:
+    if pg_server is None:
+        pytest.skip("needs a database of its own")
+    url = pg_server.create_database(f"hnsw_{uuid.uuid4().hex[:12]}")
+    engine = make_engine(Settings(_env_file=None, database_url=url))
+    try:
+        migrate(engine, "0004")
+        assert set(_indexes(engine)) == {"ix_chunks_embedding_hnsw"}
+
+        assert migrate_phase(engine, "expand") == "0005"  # old pods still search: both stay
+        indexes = _indexes(engine)
+        assert set(indexes) == {"ix_chunks_embedding_hnsw", "ix_chunks_embedding_hnsw_half"}
+        valid, definition = indexes["ix_chunks_embedding_hnsw_half"]
+        assert valid
+        assert "(embedding)::halfvec(384)" in definition
+        assert "halfvec_cosine_ops" in definition
+        assert "m='32'" in definition
+        assert "ef_construction='200'" in definition
+
+        # An interrupted CREATE INDEX CONCURRENTLY leaves an INVALID index: expand rebuilds it.
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "UPDATE pg_index SET indisvalid = false "
+                    "WHERE indexrelid = 'ix_chunks_embedding_hnsw_half'::regclass"
+                )
+            )
+            conn.execute(text("UPDATE alembic_version SET version_num = '0004'"))
+        assert migrate_phase(engine, "expand") == "0005"
+        assert _indexes(engine)["ix_chunks_embedding_hnsw_half"][0]
+
+        assert migrate_phase(engine, "contract") == "0006"
+        assert set(_indexes(engine)) == {"ix_chunks_embedding_hnsw_half"}
+        with engine.connect() as conn:  # search's vector query is the one the index serves
+            # On an empty table the planner prefers the notebook's b-tree; without it (DDL is
+            # transactional: rolled back below) and without sequential scans, it can use HNSW.
+            conn.execute(text("DROP INDEX ix_chunks_notebook_model"))
+            conn.execute(text("SET LOCAL enable_seqscan = off"))
+            plan = conn.execute(
+                text("EXPLAIN " + VECTOR_SQL),
+                {"nb": "n", "model": "m", "v": "[" + ",".join(["0.1"] * 384) + "]", "k": 5},
+            )
+            assert "ix_chunks_embedding_hnsw_half" in "\n".join(r[0] for r in plan)
+            conn.rollback()
+    finally:
+        engine.dispose()

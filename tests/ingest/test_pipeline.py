@@ -116,7 +116,13 @@ def test_bad_document_fails_at_once_with_a_readable_error(tmp_path: Path) -> Non
 
 def test_transient_failures_are_retried_then_fail_after_the_budget(tmp_path: Path) -> None:
     dead = f"http://127.0.0.1:{free_port()}/v1"  # nothing listens there
-    ctx = make_ctx(tmp_path, embeddings_url=dead, embeddings_model="m", ingest_max_attempts=2)
+    ctx = make_ctx(
+        tmp_path,
+        embeddings_provider="openai",
+        embeddings_url=dead,
+        embeddings_model="m",
+        ingest_max_attempts=2,
+    )
     doc_id = add_document(ctx, b"Some text to embed.", filetypes.TXT)
     with pytest.raises(TransientError):
         ingest(ctx, doc_id)

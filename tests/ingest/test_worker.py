@@ -4,6 +4,7 @@ subprocesses consuming the Dramatiq queue."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 from collections.abc import Iterator
@@ -131,6 +132,10 @@ def test_every_type_is_ingested_and_answers_cite_document_and_page(
         assert 'charterflow_ingest_documents_total{outcome="ready"} 5.0' in metrics
         assert 'charterflow_ingest_documents_total{outcome="failed"} 1.0' in metrics
         assert "charterflow_ingest_queue_depth 0.0" in metrics
+        assert 'charterflow_embedder_info{model="hashing-v1",provider="hashing"} 1.0' in metrics
+        embedded = re.search(r"^charterflow_ingest_chunks_embedded_total (\S+)$", metrics, re.M)
+        assert embedded is not None
+        assert float(embedded.group(1)) >= 5  # at least one chunk per ready document
         live = httpx.get(f"{worker.health_url}/health/live").json()
         assert live == {"status": "ok", "checks": {"workers": "ok", "broker": "ok"}}
     finally:

@@ -34,6 +34,28 @@ def test_live_and_ready_on_sqlite_and_local_files(tmp_path: Path) -> None:
         assert checks["redis"] == {"status": "not_configured"}
 
 
+def test_ready_names_the_active_embedder(tmp_path: Path) -> None:
+    app = create_app(sqlite_settings(tmp_path, embeddings_provider="semantic"))
+    with TestClient(app) as client:
+        assert app.state.embedder.done.wait(120)
+        ready = client.get("/health/ready")
+    assert ready.status_code == 200
+    embeddings = ready.json()["checks"]["embeddings"]
+    assert embeddings == {**embeddings, "status": "ok", "provider": "semantic"}
+    assert embeddings["model"] == "all-MiniLM-L6-v2"
+
+
+def test_an_embedder_that_cannot_load_makes_ready_503(tmp_path: Path) -> None:
+    # openai without EMBEDDINGS_URL: the embedder cannot be built.
+    app = create_app(sqlite_settings(tmp_path, embeddings_provider="openai"))
+    with TestClient(app) as client:
+        assert app.state.embedder.done.wait(60)
+        ready = client.get("/health/ready")
+    assert ready.status_code == 503
+    assert ready.json()["failed"] == ["embeddings"]
+    assert "EMBEDDINGS_URL" in ready.json()["checks"]["embeddings"]["error"]
+
+
 @pytest.mark.services
 def test_ready_on_postgres_redis_and_s3(postgres_url: str, redis_url: str, s3_env: dict) -> None:
     settings = Settings(
@@ -43,12 +65,14 @@ def test_ready_on_postgres_redis_and_s3(postgres_url: str, redis_url: str, s3_en
         **{k.lower(): v for k, v in s3_env.items()},
     )
     with TestClient(create_app(settings)) as client:
+        assert client.app.state.embedder.done.wait(60)
         body = client.get("/health/ready").json()
     assert body["status"] == "ok", body
     assert {n: c["status"] for n, c in body["checks"].items()} == {
         "database": "ok",
         "redis": "ok",
         "storage": "ok",
+        "embeddings": "ok",
     }
     assert body["checks"]["storage"]["backend"] == "s3"
 

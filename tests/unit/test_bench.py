@@ -20,6 +20,7 @@ MODULES = [
     "bench.common",
     "bench.corpus",
     "bench.dataset",
+    "bench.embedding",
     "bench.hello",
     "bench.hostile",
     "bench.images",
@@ -103,8 +104,8 @@ def test_the_report_names_the_machine_the_numbers_and_the_largest_gap() -> None:
     assert "**Largest gap:** search p95 (100k chunks): 200.0 ms" in page
     assert "Seq Scan on chunks c" in page
     assert page.rstrip().endswith("Why: the lexical query ranks every row.")
-    # ingestion, hostile input, operator, images, real pods, retrieval
-    assert page.count("_not run_") == 6
+    # ingestion, hostile input, operator, images, real pods, retrieval, embedding
+    assert page.count("_not run_") == 7
 
 
 def test_image_sizes_are_targets_and_the_cold_build_is_dated() -> None:
@@ -125,6 +126,38 @@ def test_image_sizes_are_targets_and_the_cold_build_is_dated() -> None:
     assert "| charterflow-operator image size (uncompressed) | ≤ 200 MB | 150 MB | met |" in page
     assert "6.0 min, recorded 2030-01-02 03:04 UTC" in page
     assert "Warm `make images` (nothing changed): 0.50 s" in page
+
+
+def test_hybrid_below_its_better_half_misses_and_speed_targets_read_the_embedding_rows() -> None:
+    def scores(ndcg: float) -> dict[str, float]:
+        return {"ndcg@10": ndcg, "recall@10": ndcg}
+
+    report_ = {
+        "queries": 10,
+        "fusion": {"k": 10, "vector_weight": 2.0, "depth": 50},
+        "results": {"lexical": scores(0.6), "vector": scores(0.8), "hybrid": scores(0.7)},
+    }
+    embedding = {
+        "chunks": 8,
+        "mean_tokens": 200.0,
+        "rows": [
+            {
+                "embedder": "all-MiniLM-L6-v2",
+                "mean_chars": 800,
+                "chunks_per_s": {"median": 20.0, "runs": [20.0]},
+                "query_ms": {"p50": 6.0, "p95": 9.0},
+            }
+        ],
+    }
+    results = {"retrieval": {"heldout": {"all-MiniLM-L6-v2": report_}}, "embedding": embedding}
+    found = {t.name: t for t in report.targets(results)}
+    hybrid = found["hybrid nDCG@10 ≥ max(lexical, vector), heldout"]
+    assert hybrid.met is False
+    assert hybrid.gap == pytest.approx(0.8 / 0.7)
+    assert found["semantic embedding, chunks/s per worker process"].gap == pytest.approx(1.25)
+    assert found["semantic query embedding p50"].met is True
+    page = report.render(results)
+    assert "| heldout | all-MiniLM-L6-v2 | hybrid (k=10, vector x2, 50) | 0.700 |" in page
 
 
 def test_targets_not_run_are_neither_met_nor_missed() -> None:

@@ -68,7 +68,7 @@ def test_dockerignore_keeps_the_context_to_the_sources() -> None:
     lines = (ROOT / ".dockerignore").read_text().splitlines()
     rules = [line.strip() for line in lines if line.strip() and not line.startswith("#")]
     assert rules[0] == "*", "deny by default, then allow the sources"
-    for needed in ("!pyproject.toml", "!app/", "!operator/"):
+    for needed in ("!pyproject.toml", "!requirements-model.txt", "!app/", "!operator/"):
         assert needed in rules
 
 

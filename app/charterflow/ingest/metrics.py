@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram, Info
 
 registry = CollectorRegistry()
 documents = Counter(
@@ -30,7 +30,28 @@ swept = Counter(
     registry=registry,
 )
 
+embedder = Info(
+    "charterflow_embedder",
+    "The embedder this worker stores vectors with (provider and model).",
+    registry=registry,
+)
+chunks_embedded = Counter(
+    "charterflow_ingest_chunks_embedded_total",
+    "Chunks embedded; with charterflow_ingest_embed_seconds_total it gives chunks/s.",
+    registry=registry,
+)
+embed_seconds = Counter(
+    "charterflow_ingest_embed_seconds_total",
+    "Seconds spent embedding chunks (the largest part of ingestion with a local model).",
+    registry=registry,
+)
+
 
 def observe(outcome: str, seconds: float) -> None:
     documents.labels(outcome).inc()
     duration.labels(outcome).observe(seconds)
+
+
+def embedded(chunks: int, seconds: float) -> None:
+    chunks_embedded.inc(chunks)
+    embed_seconds.inc(seconds)

@@ -296,7 +296,9 @@ def ingest(ctx: IngestContext, document_id: str) -> Outcome:
                 _test_pause()
                 pieces = chunk(extracted, limits=limits)
                 del extracted
+                embed_started = time.perf_counter()
                 vectors = list(ctx.embedder.embed([p.text for p in pieces]))
+                metrics.embedded(len(pieces), time.perf_counter() - embed_started)
             if not _store(ctx, doc, attempt, pieces, vectors):
                 log.warning("lost the lease; result discarded", document_id=document_id)
                 return Outcome.skipped

@@ -8,16 +8,41 @@ import sys
 import threading
 
 from dramatiq import Worker
+from sqlalchemy import text
 
+from charterflow.ingest import metrics
 from charterflow.ingest.actors import QUEUE, declare_ingest_actor, make_broker, queue_depth
+from charterflow.ingest.embeddings import provider
 from charterflow.ingest.health import HealthServer
-from charterflow.ingest.pipeline import IngestContext, ingest
+from charterflow.ingest.pipeline import IngestContext, ingest, reindex
 from charterflow.ingest.sweep import sweep
 from charterflow.logging import configure_logging, get_logger
 from charterflow.settings import Settings, get_settings
 
 log = get_logger("charterflow.worker")
 STOP_TIMEOUT_MS = 30_000
+#: PostgreSQL advisory lock key held by the one worker re-embedding other models' chunks.
+REEMBED_LOCK = 0x6366_7265_656D  # "cfreem"
+
+
+def reembed_stale(ctx: IngestContext) -> int | None:
+    """Re-embed the chunks stored by another embedder (after ``EMBEDDINGS_PROVIDER`` changed).
+
+    Every worker calls it at start, in the background; on PostgreSQL an advisory lock lets one
+    of them do the work and the others return ``None`` at once. Until it is done, search
+    ranks those chunks lexically and computes their similarity at query time.
+    """
+    engine = ctx.engine
+    if engine is None or engine.dialect.name != "postgresql":
+        return reindex(ctx)
+    with engine.connect() as conn:
+        if not conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": REEMBED_LOCK}):
+            return None
+        try:
+            return reindex(ctx)
+        finally:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": REEMBED_LOCK})
+            conn.commit()
 
 
 class _ActorQueue:
@@ -37,6 +62,9 @@ def run(threads: int | None = None, settings: Settings | None = None) -> int:
         print("REDIS_URL: the worker needs Redis (development ingests in-process)", file=sys.stderr)
         return 2
     ctx = IngestContext.from_settings(settings)
+    # Load the model before taking messages, so the first document does not pay for it.
+    ctx.embedder.embed(["warm-up"])
+    metrics.embedder.info({"provider": provider(settings), "model": ctx.embedder.name})
     broker = make_broker(settings)
     actor = declare_ingest_actor(broker, settings, lambda doc_id: ingest(ctx, doc_id))
     worker = Worker(broker, worker_threads=threads or settings.worker_threads, worker_timeout=1000)
@@ -70,6 +98,17 @@ def run(threads: int | None = None, settings: Settings | None = None) -> int:
     health.start()
     sweep_thread = threading.Thread(target=sweeper, name="sweep", daemon=True)
     sweep_thread.start()
+
+    def reembedder() -> None:
+        try:
+            count = reembed_stale(ctx)
+        except Exception as exc:
+            log.error("re-embedding other models' chunks failed", error=type(exc).__name__)
+            return
+        if count:
+            log.info("re-embedded other models' chunks", chunks=count, model=ctx.embedder.name)
+
+    threading.Thread(target=reembedder, name="reembed", daemon=True).start()
     log.info(
         "worker started",
         queue=QUEUE,

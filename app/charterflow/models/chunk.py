@@ -76,12 +76,9 @@ class Chunk(IdMixin, CreatedMixin, Base):
     __table_args__ = (
         Index("uq_chunks_document_ordinal", "document_id", "ordinal", unique=True),
         Index("ix_chunks_notebook_model", "notebook_id", "embedding_model"),
-        Index(
-            "ix_chunks_embedding_hnsw",
-            "embedding",
-            postgresql_using="hnsw",
-            postgresql_ops={"embedding": "vector_cosine_ops"},
-        ),
+        # Over ``embedding::halfvec(384)`` (migration 0005); the model names only the column,
+        # because autogenerate compares no expression index.
+        Index("ix_chunks_embedding_hnsw_half", "embedding", postgresql_using="hnsw"),
         Index("ix_chunks_tsv", "tsv", postgresql_using="gin"),
     )
 
