@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -30,8 +31,9 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.skipif(bool(os.environ.get("REALNODE_KUBECONFIG")), reason="an outside cluster")
-def test_cluster_up_real_then_down_leaves_nothing(tmp_path: Path) -> None:
-    root = tmp_path / "cluster"
+def test_cluster_up_real_then_down_leaves_nothing() -> None:
+    # A short path: the kubelet's unix sockets live under it (108 bytes at most).
+    root = Path(tempfile.mkdtemp(prefix="cf-cli-")) / "cluster"
     up = _cli("up", "--node", "real", "--dir", str(root))
     try:
         assert up.returncode == 0, up.stderr
