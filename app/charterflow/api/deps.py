@@ -8,7 +8,7 @@ owners also manage members and the workspace itself (403 when the role is too lo
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, HTTPException, Query, Request, status
@@ -19,11 +19,13 @@ from sqlalchemy.orm import Session
 
 from charterflow.models import Conversation, Document, Membership, Note, Notebook, Role, User
 from charterflow.ratelimit import RateLimiter
+from charterflow.schemas.common import Page
 from charterflow.security import InvalidToken, decode_claims
 from charterflow.services import sessions
 from charterflow.settings import Settings
 
 T = TypeVar("T")
+Out = TypeVar("Out", bound=BaseModel)
 M = TypeVar("M", Notebook, Document, Conversation, Note)
 _ID = re.compile(r"^[0-9a-f]{32}$")
 bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <access_token>`")
@@ -207,8 +209,11 @@ def get_pagination(
 PageParams = Annotated[Pagination, Depends(get_pagination)]
 
 
-def paginate(db: Session, stmt: Select[tuple[T]], page: Pagination) -> tuple[list[T], int]:
-    """One page of ``stmt`` (already ordered) and the total count of its rows."""
+def paginate(
+    db: Session, stmt: Select[tuple[T]], page: Pagination, out: Callable[[T], Out]
+) -> Page[Out]:
+    """One page of ``stmt`` (already ordered), each row turned into its response by ``out``,
+    with the total count of its rows: the ``{items,total,limit,offset}`` of every list."""
     total = db.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
-    rows = list(db.scalars(stmt.limit(page.limit).offset(page.offset)))
-    return rows, total
+    rows = db.scalars(stmt.limit(page.limit).offset(page.offset))
+    return Page(items=[out(r) for r in rows], total=total, limit=page.limit, offset=page.offset)

@@ -53,9 +53,7 @@ def list_conversations(
         .where(Conversation.notebook_id == notebook.id)
         .order_by(Conversation.created_at, Conversation.id)
     )
-    rows, total = paginate(db, stmt, page)
-    items = [ConversationOut.model_validate(c) for c in rows]
-    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+    return paginate(db, stmt, page, ConversationOut.model_validate)
 
 
 @router.post(
@@ -168,9 +166,7 @@ def list_messages(
         .where(Message.conversation_id == conversation.id)
         .order_by(Message.created_at, Message.id)
     )
-    rows, total = paginate(db, stmt, page)
-    items = [MessageOut.model_validate(m) for m in rows]
-    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+    return paginate(db, stmt, page, MessageOut.model_validate)
 
 
 _STREAM = {

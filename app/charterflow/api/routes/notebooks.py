@@ -70,9 +70,7 @@ def list_notebooks(
     else:
         mine = select(Membership.workspace_id).where(Membership.user_id == user.id)
         stmt = stmt.where(Notebook.workspace_id.in_(mine))
-    rows, total = paginate(db, stmt, page)
-    items = [NotebookOut.model_validate(n) for n in rows]
-    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+    return paginate(db, stmt, page, NotebookOut.model_validate)
 
 
 @router.post(
@@ -182,9 +180,7 @@ def list_documents(
         .where(Document.notebook_id == notebook.id)
         .order_by(Document.created_at, Document.id)
     )
-    rows, total = paginate(db, stmt, page)
-    items = [DocumentOut.model_validate(d) for d in rows]
-    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+    return paginate(db, stmt, page, DocumentOut.model_validate)
 
 
 @router.post(

@@ -49,9 +49,7 @@ def _audit(db: DbSession, request: Request, action: str, note: Note, user_id: st
 )
 def list_notes(notebook: ReadableNotebook, db: DbSession, page: PageParams) -> Page[NoteOut]:
     stmt = select(Note).where(Note.notebook_id == notebook.id).order_by(Note.created_at, Note.id)
-    rows, total = paginate(db, stmt, page)
-    items = [NoteOut.model_validate(n) for n in rows]
-    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+    return paginate(db, stmt, page, NoteOut.model_validate)
 
 
 @router.post(

@@ -155,9 +155,7 @@ def list_members(
         .where(Membership.workspace_id == workspace_id)
         .order_by(Membership.created_at, Membership.id)
     )
-    rows, total = paginate(db, stmt, page)
-    items = [_member_out(m) for m in rows]
-    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+    return paginate(db, stmt, page, _member_out)
 
 
 @router.post(
@@ -314,6 +312,4 @@ def list_audit(
         .where(AuditEvent.workspace_id == workspace_id)
         .order_by(AuditEvent.created_at, AuditEvent.id)
     )
-    rows, total = paginate(db, stmt, page)
-    items = [AuditEventOut.model_validate(e) for e in rows]
-    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+    return paginate(db, stmt, page, AuditEventOut.model_validate)
