@@ -517,58 +517,40 @@ disabled_plugins = [{{DISABLED}}]
         readiness proves pod -> API server and its answers prove host -> ClusterIP. No upstream
         is configured: names outside ``cluster.local`` never leave the machine.
         """
-        self.import_image(
-            docker_archive(
-                self.root / "images" / "coredns.tar",
-                COREDNS_IMAGE,
-                {"/coredns": self.bin_dir / "coredns"},
-                ["/coredns"],
-            )
-        )
-        manifest = _write(
-            self.root / "addons" / "coredns.yaml",
-            (Path(__file__).parent / "node-addons" / "coredns.yaml")
-            .read_text()
-            .replace("COREDNS_IMAGE", COREDNS_IMAGE)
-            .replace("CLUSTER_DNS", CLUSTER_DNS)
-            .encode(),
-        )
-        self.kubectl("apply", "-f", str(manifest))
-        self.kubectl(
-            "-n",
-            "kube-system",
-            "rollout",
-            "status",
-            "deployment/coredns",
-            f"--timeout={int(timeout)}s",
-        )
+        placeholders = {"COREDNS_IMAGE": COREDNS_IMAGE, "CLUSTER_DNS": CLUSTER_DNS}
+        self._deploy_addon("coredns", COREDNS_IMAGE, placeholders, timeout)
         # kube-proxy writes the Service's rules a moment after the endpoint turns ready.
         wait_until(lambda: bool(resolve("kubernetes.default.svc.cluster.local")), 30, "cluster DNS")
 
     def deploy_metrics_server(self, timeout: float = 120) -> None:
         """metrics-server as a pod on this node, registered as ``v1beta1.metrics.k8s.io``."""
+        self._deploy_addon(
+            "metrics-server", METRICS_IMAGE, {"METRICS_IMAGE": METRICS_IMAGE}, timeout
+        )
+
+    def _deploy_addon(
+        self, name: str, image: str, placeholders: dict[str, str], timeout: float
+    ) -> None:
+        """Import the one-binary image of the add-on ``name`` (built by scripts/node-binaries),
+        apply its manifest from node-addons/ with the placeholders filled in, and wait for its
+        Deployment (of the same name, in kube-system) to roll out."""
+        binary = f"/{name}"
         self.import_image(
             docker_archive(
-                self.root / "images" / "metrics-server.tar",
-                METRICS_IMAGE,
-                {"/metrics-server": self.bin_dir / "metrics-server"},
-                ["/metrics-server"],
+                self.root / "images" / f"{name}.tar", image, {binary: self.bin_dir / name}, [binary]
             )
         )
-        manifest = _write(
-            self.root / "addons" / "metrics-server.yaml",
-            (Path(__file__).parent / "node-addons" / "metrics-server.yaml")
-            .read_text()
-            .replace("METRICS_IMAGE", METRICS_IMAGE)
-            .encode(),
-        )
+        text = (Path(__file__).parent / "node-addons" / f"{name}.yaml").read_text()
+        for placeholder, value in placeholders.items():
+            text = text.replace(placeholder, value)
+        manifest = _write(self.root / "addons" / f"{name}.yaml", text.encode())
         self.kubectl("apply", "-f", str(manifest))
         self.kubectl(
             "-n",
             "kube-system",
             "rollout",
             "status",
-            "deployment/metrics-server",
+            f"deployment/{name}",
             f"--timeout={int(timeout)}s",
         )
 

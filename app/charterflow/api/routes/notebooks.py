@@ -215,7 +215,7 @@ def upload_document(
     "/{notebook_id}/documents/text",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=DocumentOut,
-    responses=errors(*AUTHED, 403, 413, 503),
+    responses=errors(*AUTHED, 403, 409, 413, 503),
     summary="Add pasted text as a source, with a title; ingested like uploads",
 )
 def add_text_source(
@@ -243,7 +243,7 @@ def add_text_source(
     "/{notebook_id}/documents/url",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=DocumentOut,
-    responses=errors(*AUTHED, 403, 503),
+    responses=errors(*AUTHED, 403, 409, 503),
     summary="Add a web page by URL; the worker fetches it (private addresses are refused)",
 )
 def add_url_source(
