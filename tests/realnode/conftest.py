@@ -43,8 +43,16 @@ class RealCluster:
     timings: dict[str, float] = field(default_factory=dict)
 
     def helm(self, *args: str, check: bool = True) -> str:
+        return self._run("helm", args, check=check)
+
+    def _run(
+        self, tool: str, args: tuple[str, ...], input: str | None = None, check: bool = True
+    ) -> str:
+        """``tool`` (helm or kubectl, from the built binaries) against this cluster; its output,
+        or, with ``check``, an AssertionError naming the command and its stderr."""
         result = subprocess.run(
-            [str(self.bin_dir / "helm"), f"--kubeconfig={self.kubeconfig}", *args],
+            [str(self.bin_dir / tool), f"--kubeconfig={self.kubeconfig}", *args],
+            input=input,
             capture_output=True,
             text=True,
             timeout=300,
@@ -52,7 +60,7 @@ class RealCluster:
         )
         if check and result.returncode != 0:
             raise AssertionError(
-                f"helm {' '.join(args)} exited {result.returncode}:\n{result.stderr}"
+                f"{tool} {' '.join(args)} exited {result.returncode}:\n{result.stderr}"
             )
         return result.stdout
 
@@ -90,19 +98,7 @@ class RealCluster:
         return name
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> str:
-        result = subprocess.run(
-            [str(self.bin_dir / "kubectl"), f"--kubeconfig={self.kubeconfig}", *args],
-            input=input,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(
-                f"kubectl {' '.join(args)} exited {result.returncode}:\n{result.stderr}"
-            )
-        return result.stdout
+        return self._run("kubectl", args, input=input, check=check)
 
     def get(self, *args: str) -> dict:  # type: ignore[type-arg]
         return json.loads(self.kubectl("get", "-o", "json", *args))
