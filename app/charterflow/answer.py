@@ -24,7 +24,7 @@ import httpx
 from sqlalchemy.orm import Session
 
 from charterflow.ingest.chunking import sentences
-from charterflow.ingest.embeddings import Embedder, endpoint, supports
+from charterflow.ingest.embeddings import Embedder, endpoint, supports, vector_cache
 from charterflow.logging import get_logger
 from charterflow.search import Hit, search
 from charterflow.settings import Settings
@@ -32,6 +32,7 @@ from charterflow.settings import Settings
 log = get_logger("charterflow.answer")
 NOT_FOUND = "I could not find anything about that in this notebook's documents."
 MAX_SENTENCES = 3
+SENTENCE_PASSAGES = 3
 CANDIDATE_PASSAGES = 8
 _MARKER = re.compile(r"\[(\d{1,3})\]")
 SYSTEM_PROMPT = (
@@ -80,12 +81,18 @@ def cite(hit: Hit, start: int | None = None, end: int | None = None, score: floa
 
 
 def extractive(embedder: Embedder, question: str, passages: list[Hit]) -> Answer:
-    """The best sentences of ``passages`` (already relevant), each cited."""
-    spans = [(hit, s, e) for hit in passages for s, e in sentences(hit.text)]
+    """The best sentences of ``passages`` (already relevant, best first), each cited.
+
+    Only the first ``SENTENCE_PASSAGES`` passages are split into sentences: embedding those
+    sentences is most of an answer's time, and the three sentences cited nearly always come
+    from the best passages. The question's and the sentences' vectors come from the cache
+    (retrieval has just embedded the question).
+    """
+    spans = [(hit, s, e) for hit in passages[:SENTENCE_PASSAGES] for s, e in sentences(hit.text)]
     if not spans:
         return Answer(NOT_FOUND, "extractive")
-    q = embedder.embed([question])[0]
-    sims = embedder.embed([hit.text[s:e] for hit, s, e in spans]) @ q
+    q = vector_cache.embed(embedder, [question])[0]
+    sims = vector_cache.embed(embedder, [hit.text[s:e] for hit, s, e in spans]) @ q
     ranked = sorted(range(len(spans)), key=lambda i: -float(sims[i]))
     chosen: list[Citation] = []
     seen: set[tuple[str, int, int] | str] = set()

@@ -11,6 +11,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, MetaData, create_engine, event, text
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from charterflow.settings import Settings
@@ -24,6 +25,8 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 MIGRATION_LOCK_ID = 0x43484654  # "CHFT": the advisory lock that serialises `charterflow migrate`
+#: A pooled connection idle for longer than this is pinged before use (see ``_ping_when_idle``).
+IDLE_PING_SECONDS = 10.0
 
 
 class Base(DeclarativeBase):
@@ -54,15 +57,44 @@ def make_engine(settings: Settings, **kwargs: Any) -> Engine:
 
         return engine
     timeout = max(1, int(settings.dependency_timeout_seconds))
-    return create_engine(
+    engine = create_engine(
         url,
-        pool_pre_ping=True,
-        pool_size=kwargs.pop("pool_size", 10),
-        max_overflow=kwargs.pop("max_overflow", 10),
+        # The same 20 connections at most as before, all kept: with 10 kept and 10 overflow,
+        # each overflow connection was closed at check-in and opened again (a PostgreSQL
+        # backend fork) under 16 concurrent requests.
+        pool_size=kwargs.pop("pool_size", 20),
+        max_overflow=kwargs.pop("max_overflow", 0),
         pool_timeout=kwargs.pop("pool_timeout", 10),
         connect_args={"connect_timeout": timeout},
         **kwargs,
     )
+    _ping_when_idle(engine)
+    return engine
+
+
+def _ping_when_idle(engine: Engine, idle_seconds: float = IDLE_PING_SECONDS) -> None:
+    """Ping a pooled connection before use only if it sat idle for ``idle_seconds``.
+
+    ``pool_pre_ping`` costs a round trip on every checkout, a sixth of an authenticated
+    request's. A connection in steady use has just proven itself; one that waited (across a
+    database restart or an idle timeout, say) is pinged and, if dead, replaced before the
+    request sees it. A connection that dies while busy fails that request, and SQLAlchemy
+    then invalidates the pool's older connections too.
+    """
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_conn: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < idle_seconds:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:
+            raise DisconnectionError("pooled connection is dead") from exc
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

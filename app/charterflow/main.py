@@ -20,7 +20,7 @@ from charterflow.ingest.embeddings import preload
 from charterflow.ingest_queue import make_job_queue
 from charterflow.logging import configure_logging, get_logger
 from charterflow.observability import Metrics, RequestContextMiddleware
-from charterflow.ratelimit import make_rate_limiter
+from charterflow.ratelimit import RedisRateLimiter, make_rate_limiter
 from charterflow.settings import Settings, get_settings
 from charterflow.storage import StorageError, make_storage
 
@@ -33,13 +33,17 @@ class ConfigurationError(SystemExit):
     """Raised at start-up when the configuration cannot work; the message names the variables."""
 
 
-def make_redis(settings: Settings):  # type: ignore[no-untyped-def]
+def make_redis(settings: Settings, *, asynchronous: bool = False):  # type: ignore[no-untyped-def]
+    """A client for ``REDIS_URL`` (None without one); ``asynchronous``: a ``redis.asyncio``
+    client, bound to the event loop that first uses it."""
     if not settings.redis_url:
         return None
     import redis
+    import redis.asyncio
 
     timeout = settings.dependency_timeout_seconds
-    return redis.Redis.from_url(
+    factory = redis.asyncio.Redis if asynchronous else redis.Redis
+    return factory.from_url(
         settings.redis_url,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
@@ -62,7 +66,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.info("started", version=__version__, env=settings.charterflow_env)
         app.state.embedder = preload(settings)
+        # Made here, in the serving event loop: the per-request rate limit then waits for
+        # Redis on the loop rather than on a worker thread.
+        async_redis = make_redis(settings, asynchronous=True)
+        if isinstance(app.state.rate_limiter, RedisRateLimiter):
+            app.state.rate_limiter.async_client = async_redis
         yield
+        if isinstance(app.state.rate_limiter, RedisRateLimiter):
+            app.state.rate_limiter.async_client = None
+        if async_redis is not None:
+            await async_redis.aclose()
         engine.dispose()
         if app.state.redis is not None:
             app.state.redis.close()

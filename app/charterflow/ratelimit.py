@@ -17,6 +17,7 @@ from charterflow.logging import get_logger
 
 if TYPE_CHECKING:
     import redis
+    import redis.asyncio
 
 log = get_logger("charterflow.ratelimit")
 WINDOW_SECONDS = 60
@@ -30,6 +31,10 @@ class Verdict:
 
 class RateLimiter(Protocol):
     def hit(self, key: str, limit: int, window: int = WINDOW_SECONDS) -> Verdict: ...
+
+    async def ahit(self, key: str, limit: int, window: int = WINDOW_SECONDS) -> Verdict:
+        """``hit`` from the event loop (no worker thread needed to wait for Redis)."""
+        ...
 
 
 def _window(window: int) -> tuple[int, int]:
@@ -55,6 +60,9 @@ class MemoryRateLimiter:
             self._counts[(key, index)] = count
         return Verdict(True, 0) if count <= limit else Verdict(False, left)
 
+    async def ahit(self, key: str, limit: int, window: int = WINDOW_SECONDS) -> Verdict:
+        return self.hit(key, limit, window)  # a dict update: no I/O to wait for
+
 
 class RedisRateLimiter:
     """INCR + EXPIRE on one key per window, so that all replicas share the counts.
@@ -63,8 +71,14 @@ class RedisRateLimiter:
     not turn a Redis outage into an API outage.
     """
 
-    def __init__(self, client: redis.Redis, prefix: str = "charterflow:rl:") -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        prefix: str = "charterflow:rl:",
+        async_client: redis.asyncio.Redis | None = None,
+    ) -> None:
         self.client = client
+        self.async_client = async_client
         self.prefix = prefix
 
     def hit(self, key: str, limit: int, window: int = WINDOW_SECONDS) -> Verdict:
@@ -82,6 +96,29 @@ class RedisRateLimiter:
             return Verdict(True, 0)
         return Verdict(True, 0) if count <= limit else Verdict(False, left)
 
+    async def ahit(self, key: str, limit: int, window: int = WINDOW_SECONDS) -> Verdict:
+        import redis
 
-def make_rate_limiter(client: redis.Redis | None) -> RateLimiter:
-    return RedisRateLimiter(client) if client is not None else MemoryRateLimiter()
+        if self.async_client is None:
+            from starlette.concurrency import run_in_threadpool
+
+            return await run_in_threadpool(self.hit, key, limit, window)
+        index, left = _window(window)
+        name = f"{self.prefix}{key}:{index}"
+        try:
+            async with self.async_client.pipeline(transaction=True) as pipe:
+                pipe.incr(name)
+                pipe.expire(name, window + 1)
+                count = int((await pipe.execute())[0])
+        except redis.RedisError as exc:
+            log.warning("rate limiter unavailable; allowing", error=type(exc).__name__)
+            return Verdict(True, 0)
+        return Verdict(True, 0) if count <= limit else Verdict(False, left)
+
+
+def make_rate_limiter(
+    client: redis.Redis | None, async_client: redis.asyncio.Redis | None = None
+) -> RateLimiter:
+    if client is None:
+        return MemoryRateLimiter()
+    return RedisRateLimiter(client, async_client=async_client)

@@ -20,7 +20,7 @@ import numpy as np
 from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.orm import Session
 
-from charterflow.ingest.embeddings import Embedder, terms
+from charterflow.ingest.embeddings import Embedder, terms, vector_cache
 from charterflow.models import Chunk, Document
 
 RRF_K = 60
@@ -295,7 +295,7 @@ def rankings(
     db: Session, embedder: Embedder, notebook_id: str, query: str, limit: int = CANDIDATES
 ) -> tuple[list[str], list[str], np.ndarray]:
     """The lexical and the vector ranking (chunk ids), and the query's vector."""
-    vector = embedder.embed([query])[0]
+    vector = vector_cache.embed(embedder, [query])[0]
     if db.get_bind().dialect.name == "postgresql":
         lexical = _pg_lexical(db, notebook_id, query, limit)
         semantic = _pg_vector(db, notebook_id, embedder.name, vector, limit)

@@ -24,7 +24,7 @@ import threading
 import time
 import unicodedata
 import zlib
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -61,6 +61,45 @@ class Embedder(Protocol):
     lexical: bool
 
     def embed(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+class VectorCache:
+    """Recently embedded short texts (questions, answer sentences), per embedder name.
+
+    ``ask`` embeds the question for retrieval and again to rank sentences, and embeds the
+    sentences of its top passages: passages that popular questions keep returning. Vectors
+    depend only on (embedder name, text), so they are safe to reuse; bounded, least recently
+    used first out.
+    """
+
+    def __init__(self, size: int = 8192) -> None:
+        self.size = size
+        self._vectors: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def embed(self, embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
+        """``embedder.embed(texts)``, computing only the texts not seen recently."""
+        keys = [(embedder.name, t) for t in texts]
+        with self._lock:
+            found = {k: self._vectors[k] for k in keys if k in self._vectors}
+            for k in found:
+                self._vectors.move_to_end(k)
+        missing = list(dict.fromkeys(k for k in keys if k not in found))
+        if missing:
+            fresh = embedder.embed([t for _, t in missing])
+            with self._lock:
+                for k, v in zip(missing, fresh, strict=True):
+                    v.setflags(write=False)
+                    found[k] = self._vectors[k] = v
+                while len(self._vectors) > self.size:
+                    self._vectors.popitem(last=False)
+        if not keys:
+            return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
+        return np.stack([found[k] for k in keys])
+
+
+#: The process's cache of short-text vectors (``VectorCache``).
+vector_cache = VectorCache()
 
 
 def _stem(word: str) -> str:

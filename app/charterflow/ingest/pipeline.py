@@ -62,7 +62,7 @@ class IngestContext:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> IngestContext:
-        engine = make_engine(settings, pool_size=settings.worker_threads + 2)
+        engine = make_engine(settings, pool_size=settings.worker_threads + 2, max_overflow=10)
         return cls(settings, make_session_factory(engine), make_storage(settings), engine)
 
     @property
