@@ -45,7 +45,7 @@ FULL: dict[str, Callable[[], object]] = {
 QUICK: dict[str, Callable[[], object]] = {
     "retrieval": lambda: retrieval.main(["--limit", "40"]),
     "embedding": lambda: write_result("embedding", embedding.run(chunks=8, repeats=1, queries=5)),
-    "api": lambda: write_result("api", api.run(repeats=1, duration=1, connections=4)),
+    "api": lambda: write_result("api", api.run(repeats=1, duration=1, connections=4, chunks=1000)),
     "ingestion": lambda: write_result("ingestion", ingestion.run(documents=10, repeats=1)),
     "hostile": lambda: write_result("hostile", hostile.run(["pdf page tree 300x300"])),
     "search": lambda: write_result("search", search.run([1_000, 2_000], queries=10, repeats=1)),

@@ -6,7 +6,9 @@ uvicorn with 1 and then 2 worker processes; the load comes from ``bench.load`` s
 Windows alternate between the two servers, so that a noisy neighbour hurts both alike.
 
 Endpoints: ``/health/live`` (against the baseline), an authenticated notebook list (a page of
-20), and ``ask`` over a notebook of 10k chunks.
+20), and ``ask`` (extractive) over a notebook of 10k chunks embedded by the default
+(semantic) model, with 40 different questions in turn: under load (16 connections) and one
+at a time (its latency).
 
     python -m bench.api [--duration 5] [--repeats 3] [--connections 16]
 """
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from charterflow.ingest.embeddings import SemanticEmbedder
 from charterflow.settings import Settings
 
 from bench import corpus
@@ -38,6 +41,7 @@ from tests.support.processes import ManagedProcess, free_port
 CHUNKS = 10_000
 NOTEBOOKS = 20
 FEW = 4
+QUESTIONS = 40
 
 
 def start_server(
@@ -55,8 +59,10 @@ def load(url: str, *, connections: int, duration: float, **request: Any) -> dict
     """One measurement window by a ``bench.load`` subprocess."""
     argv = [sys.executable, "-m", "bench.load", url, "--connections", str(connections)]
     argv += ["--duration", str(duration), "--warmup", "1"]
-    if body := request.get("body"):
-        argv += ["--method", "POST", "--body", json.dumps(body)]
+    if bodies := request.get("bodies"):
+        argv += ["--method", "POST"]
+        for body in bodies:
+            argv += ["--body", json.dumps(body)]
     for header in request.get("headers", []):
         argv += ["--header", header]
     out = subprocess.run(argv, capture_output=True, text=True, check=True, cwd=ROOT).stdout
@@ -76,7 +82,13 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def measure(
-    settings: Settings, owner: Owner, workers: int, repeats: int, duration: float, connections: int
+    settings: Settings,
+    owner: Owner,
+    workers: int,
+    repeats: int,
+    duration: float,
+    connections: int,
+    chunks: int = CHUNKS,
 ) -> list[dict[str, Any]]:
     logs = Path(settings.upload_path).parent
     hello_proc, hello = start_server(
@@ -104,7 +116,8 @@ def measure(
         logs / "charterflow.log",
     )
     auth = [f"Authorization: Bearer {owner.token}"]
-    question = corpus.queries(1)[0]
+    questions = [{"question": q} for q in corpus.queries(QUESTIONS)]
+    ask = f"{app}/api/v1/notebooks/{owner.notebook_id}/ask"
     cases: list[tuple[str, str, str, dict[str, Any]]] = [
         ("bare FastAPI", "/health/live", f"{hello}/health/live", {}),
         ("charterflow", "/health/live", f"{app}/health/live", {}),
@@ -117,9 +130,15 @@ def measure(
         ),
         (
             "charterflow",
-            f"POST ask ({CHUNKS // 1000}k chunks)",
-            f"{app}/api/v1/notebooks/{owner.notebook_id}/ask",
-            {"headers": auth, "body": {"question": question}},
+            f"POST ask ({chunks:,} chunks)",
+            ask,
+            {"headers": auth, "bodies": questions},
+        ),
+        (
+            "charterflow",
+            f"POST ask ({chunks:,} chunks), 1 connection",
+            ask,
+            {"headers": auth, "bodies": questions, "connections": 1},
         ),
     ]
     runs: dict[int, list[dict[str, Any]]] = {i: [] for i in range(len(cases))}
@@ -139,14 +158,14 @@ def measure(
     return rows
 
 
-def run(repeats: int, duration: float, connections: int) -> dict[str, Any]:
+def run(repeats: int, duration: float, connections: int, chunks: int = CHUNKS) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     with services() as svc:
         settings = svc.database("api")
         owner = seed_owner(settings, notebooks=NOTEBOOKS)
-        load_chunks(settings, owner, CHUNKS)
+        load_chunks(settings, owner, chunks, model=SemanticEmbedder.name)
         for workers in (1, 2):
-            rows += measure(settings, owner, workers, repeats, duration, connections)
+            rows += measure(settings, owner, workers, repeats, duration, connections, chunks)
     baseline = {
         r["workers"]: r["rps"]
         for r in rows
@@ -159,6 +178,7 @@ def run(repeats: int, duration: float, connections: int) -> dict[str, Any]:
         "connections": connections,
         "window_seconds": duration,
         "repeats": repeats,
+        "chunks": chunks,
         "rows": rows,
     }
 
@@ -168,8 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=5)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--chunks", type=int, default=CHUNKS)
     args = parser.parse_args(argv)
-    write_result("api", run(args.repeats, args.duration, args.connections))
+    write_result("api", run(args.repeats, args.duration, args.connections, args.chunks))
     return 0
 
 

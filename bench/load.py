@@ -5,8 +5,11 @@ the server it measures. It speaks just enough HTTP/1.1 (``Content-Length`` bodie
 on asyncio streams under uvloop: a general client (httpx) would cost more CPU per request than
 the hello-world server it is compared with, and on two cores measure itself.
 
-    python -m bench.load URL [--method POST --body JSON] [--header 'Name: value'] \
-        [--connections 16] [--duration 5] [--warmup 1]
+    python -m bench.load URL [--method POST --body JSON [--body JSON ...]] \
+        [--header 'Name: value'] [--connections 16] [--duration 5] [--warmup 1]
+
+Several ``--body`` values are sent in turn (each connection starts at its own), so that a
+cache in the server does not see one request over and over.
 """
 
 from __future__ import annotations
@@ -52,12 +55,16 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
     return status
 
 
-async def _connection(host: str, port: int, request: bytes, stats: Stats, stop: float) -> None:
+async def _connection(
+    host: str, port: int, requests: list[bytes], first: int, stats: Stats, stop: float
+) -> None:
     reader, writer = await asyncio.open_connection(host, port)
+    sent = first
     try:
         while time.perf_counter() < stop:
             started = time.perf_counter()
-            writer.write(request)
+            writer.write(requests[sent % len(requests)])
+            sent += 1
             try:
                 status = await _read_response(reader)
             except (asyncio.IncompleteReadError, ConnectionError):
@@ -76,21 +83,21 @@ async def run(
     url: str,
     method: str,
     headers: list[str],
-    body: bytes,
+    bodies: list[bytes],
     connections: int,
     duration: float,
     warmup: float,
 ) -> dict[str, object]:
     parts = urlsplit(url)
-    request = _request(method, url, headers, body)
+    requests = [_request(method, url, headers, body) for body in bodies or [b""]]
     stats = Stats()
     began = time.perf_counter()
     stop = began + warmup + duration
     tasks = [
         asyncio.create_task(
-            _connection(parts.hostname or "127.0.0.1", parts.port or 80, request, stats, stop)
+            _connection(parts.hostname or "127.0.0.1", parts.port or 80, requests, n, stats, stop)
         )
-        for _ in range(connections)
+        for n in range(connections)
     ]
     await asyncio.sleep(warmup)
     stats.recording = True
@@ -116,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("url")
     parser.add_argument("--method", default="GET")
     parser.add_argument("--header", action="append", default=[])
-    parser.add_argument("--body", default="")
+    parser.add_argument("--body", action="append", default=[])
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--duration", type=float, default=5)
     parser.add_argument("--warmup", type=float, default=1)
@@ -130,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             args.url,
             args.method,
             args.header,
-            args.body.encode(),
+            [body.encode() for body in args.body],
             args.connections,
             args.duration,
             args.warmup,

@@ -90,6 +90,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int = 1, reload: b
         workers=workers,
         reload=reload,
         log_config=None,  # our logging configuration, not uvicorn's
+        access_log=False,  # RequestContextMiddleware logs each request once, with its id
         proxy_headers=False,  # the app trusts FORWARDED_ALLOW_IPS itself (main.create_app)
         timeout_graceful_shutdown=20,
     )

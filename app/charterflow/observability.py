@@ -6,6 +6,7 @@ raw path, so that ids cannot explode the series count.
 
 from __future__ import annotations
 
+import itertools
 import re
 import time
 import uuid
@@ -17,6 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from charterflow.logging import get_logger
 
 REQUEST_ID_HEADER = "x-request-id"
+_REQUEST_ID_RAW = REQUEST_ID_HEADER.encode()
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 log = get_logger("charterflow.access")
 
@@ -61,13 +63,39 @@ class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        # Request ids: a random prefix per process and a counter (unique without a call to
+        # the OS's random source per request, as uuid4 makes), 32 hex characters like one.
+        self._id_prefix = uuid.uuid4().hex[:20]
+        self._ids = itertools.count()
+        # The labelled series, looked up once each (``labels`` takes a lock and builds keys).
+        self._counters: dict[tuple[str, str, int], Counter] = {}
+        self._timers: dict[tuple[str, str], Histogram] = {}
+
+    def _request_id(self, scope: Scope) -> str:
+        for name, value in scope["headers"]:
+            if name == _REQUEST_ID_RAW:
+                incoming = value.decode("latin-1")
+                if _VALID_REQUEST_ID.match(incoming):
+                    return incoming
+                break
+        return f"{self._id_prefix}{next(self._ids) & 0xFFFFFFFFFFFF:012x}"
+
+    def _observe(self, method: str, route: str, status: int, elapsed: float) -> None:
+        counter = self._counters.get((method, route, status))
+        if counter is None:
+            counter = self.metrics.requests.labels(method, route, str(status))
+            self._counters[(method, route, status)] = counter
+        timer = self._timers.get((method, route))
+        if timer is None:
+            timer = self._timers[(method, route)] = self.metrics.latency.labels(method, route)
+        counter.inc()
+        timer.observe(elapsed)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope["headers"]).get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
-        request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request_id = self._request_id(scope)
         scope.setdefault("state", {})["request_id"] = request_id
         method = scope["method"]
         status = 500
@@ -91,8 +119,7 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - start
             route = route_template(scope)
             self.metrics.in_flight.dec()
-            self.metrics.requests.labels(method, route, str(status)).inc()
-            self.metrics.latency.labels(method, route).observe(elapsed)
+            self._observe(method, route, status, elapsed)
             if not route.startswith("/health") and route != "/metrics":
                 log.info(
                     "request",
