@@ -35,9 +35,10 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
-def make_engine(settings: Settings, **kwargs: Any) -> Engine:
-    """An engine for ``DATABASE_URL``; SQLite gets foreign keys and a busy timeout."""
-    url = settings.sqlalchemy_url
+def make_engine(settings: Settings, *, url: str | None = None, **kwargs: Any) -> Engine:
+    """An engine for ``DATABASE_URL`` (or ``url``); SQLite gets foreign keys and a busy
+    timeout."""
+    url = url or settings.sqlalchemy_url
     if url.startswith("sqlite"):
         path = url.removeprefix("sqlite:///")
         if path and path != ":memory:":
@@ -95,6 +96,12 @@ def _ping_when_idle(engine: Engine, idle_seconds: float = IDLE_PING_SECONDS) -> 
             engine.dialect.do_ping(dbapi_conn)
         except Exception as exc:
             raise DisconnectionError("pooled connection is dead") from exc
+
+
+def make_read_engine(settings: Settings) -> Engine | None:
+    """An engine for ``DATABASE_READ_URL`` (a streaming replica), None when it is unset."""
+    url = settings.sqlalchemy_read_url
+    return make_engine(settings, url=url) if url else None
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

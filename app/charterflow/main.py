@@ -16,7 +16,7 @@ from charterflow.api import health
 from charterflow.api.errors import validation_error
 from charterflow.api.middleware import RequestGuardMiddleware, SecurityHeadersMiddleware
 from charterflow.api.router import api_router
-from charterflow.db import make_engine, make_session_factory
+from charterflow.db import make_engine, make_read_engine, make_session_factory
 from charterflow.ingest.embeddings import preload
 from charterflow.ingest_queue import make_job_queue
 from charterflow.logging import configure_logging, get_logger
@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         raise ConfigurationError(f"refusing to start, configuration problems:\n{lines}")
 
     engine = make_engine(settings)
+    read_engine = make_read_engine(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -81,6 +82,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if async_redis is not None:
             await async_redis.aclose()
         engine.dispose()
+        if read_engine is not None:
+            read_engine.dispose()
         if app.state.redis is not None:
             app.state.redis.close()
 
@@ -93,6 +96,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
+    # DATABASE_READ_URL: searches, asks and lists read from the replica (api.deps.ReadDb).
+    app.state.read_engine = read_engine
+    app.state.read_session_factory = (
+        make_session_factory(read_engine) if read_engine else app.state.session_factory
+    )
     app.state.storage = make_storage(settings)
     app.state.redis = make_redis(settings)
     app.state.metrics = Metrics()

@@ -213,6 +213,13 @@ class Settings(BaseSettings):
         description="In development (in-process queue), uploads larger than this are ingested "
         "on their own thread, so small documents never wait behind them.",
     )
+    database_read_url: str | None = Field(
+        None,
+        description="Optional read replica (`postgresql://…`, e.g. a CloudNativePG `-ro` "
+        "Service): searches, asks and lists read from it; writes, access checks and reads that "
+        "must see the caller's own writes use `DATABASE_URL`. Unset: everything uses "
+        "`DATABASE_URL`.",
+    )
 
     @field_validator("cors_origins", "url_fetch_allow", mode="before")
     @classmethod
@@ -233,6 +240,11 @@ class Settings(BaseSettings):
     def sqlalchemy_url(self) -> str:
         """The seed's ``DATABASE_URL`` forms, translated to SQLAlchemy URLs."""
         return to_sqlalchemy_url(self.database_url)
+
+    @property
+    def sqlalchemy_read_url(self) -> str | None:
+        """``DATABASE_READ_URL`` as a SQLAlchemy URL (None when unset)."""
+        return to_sqlalchemy_url(self.database_read_url) if self.database_read_url else None
 
     @property
     def is_sqlite(self) -> bool:
@@ -283,6 +295,13 @@ class Settings(BaseSettings):
             self.sqlalchemy_url  # noqa: B018 - validates the URL form
         except ValueError as exc:
             found.append(("DATABASE_URL", str(exc)))
+        try:
+            read = self.sqlalchemy_read_url
+        except ValueError as exc:
+            found.append(("DATABASE_READ_URL", str(exc)))
+        else:
+            if read and (read.startswith("sqlite") or self.is_sqlite):
+                found.append(("DATABASE_READ_URL", "a read replica needs PostgreSQL"))
         if self.s3_bucket and bool(self.aws_access_key_id) != bool(self.aws_secret_access_key):
             found.append(
                 ("AWS_SECRET_ACCESS_KEY", "set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")

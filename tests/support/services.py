@@ -190,6 +190,32 @@ class PostgresServer:
             conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
         return self.url(name)
 
+    def start_replica(self, root: Path) -> PostgresServer:
+        """A hot standby of this server in ``root``, started: a base backup taken over the
+        replication protocol (``pg_basebackup -R`` writes ``standby.signal`` and the
+        ``primary_conninfo``), then WAL streamed from this server as it is written.
+
+        initdb's default ``pg_hba.conf`` already trusts replication connections from
+        loopback, and the default ``wal_level`` (replica) and ``max_wal_senders`` suffice.
+        """
+        user = _ensure_system_user(PG_SYSTEM_USER) if os.geteuid() == 0 else None
+        root.mkdir(parents=True, exist_ok=True)
+        if user:
+            os.chmod(root, 0o755)  # noqa: S103 - the server user must enter it
+            shutil.chown(root, user)
+        subprocess.run(
+            [
+                str(self.bin / "pg_basebackup"),
+                *("-h", self.host, "-p", str(self.port), "-U", "postgres"),
+                *("-D", str(root / "pgdata"), "-R", "-X", "stream", "--checkpoint=fast"),
+                "--no-sync",
+            ],
+            check=True,
+            capture_output=True,
+            user=user,
+        )
+        return PostgresServer(root, host=self.host).start()
+
     def stop(self) -> None:
         if self.proc:
             self.proc.stop()

@@ -46,11 +46,23 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
         await run_in_threadpool(session.close)
 
 
+async def get_read_db(request: Request) -> AsyncIterator[Session]:
+    """A session on the read replica (``DATABASE_READ_URL``; the primary without one), for
+    searches, asks and lists: what may lag the caller's own writes by the replication delay.
+    Access checks and anything that must see the caller's writes use ``DbSession``."""
+    session: Session = request.app.state.read_session_factory()
+    try:
+        yield session
+    finally:
+        await run_in_threadpool(session.close)
+
+
 async def get_app_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
 DbSession = Annotated[Session, Depends(get_db)]
+ReadDb = Annotated[Session, Depends(get_read_db)]
 AppSettings = Annotated[Settings, Depends(get_app_settings)]
 
 

@@ -56,6 +56,14 @@ async def ready(request: Request) -> JSONResponse:
     }
     if state.redis is not None:
         checks["redis"] = asyncio.create_task(_probe(state.redis.ping, timeout))
+    read_engine = getattr(state, "read_engine", None)
+    if read_engine is not None:  # DATABASE_READ_URL: searches and lists need the replica
+
+        def check_replica() -> None:
+            with read_engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+
+        checks["database_read"] = asyncio.create_task(_probe(check_replica, timeout))
     results = {name: await task for name, task in checks.items()}
     if state.redis is None:
         results["redis"] = {"status": "not_configured"}

@@ -21,6 +21,7 @@ from charterflow.api.deps import (
     PageParams,
     ReadableConversation,
     ReadableNotebook,
+    ReadDb,
     paginate,
 )
 from charterflow.api.errors import AUTHED, errors
@@ -46,7 +47,7 @@ router = APIRouter(tags=["conversations"])
     summary="Conversations of a notebook, most recently active last",
 )
 def list_conversations(
-    notebook: ReadableNotebook, db: DbSession, page: PageParams
+    notebook: ReadableNotebook, db: ReadDb, page: PageParams
 ) -> Page[ConversationOut]:
     stmt = (
         select(Conversation)

@@ -25,6 +25,7 @@ from charterflow.api.deps import (
     DbSession,
     PageParams,
     ReadableNotebook,
+    ReadDb,
     WritableNotebook,
     paginate,
     require_role,
@@ -59,6 +60,7 @@ log = get_logger("charterflow.api")
 )
 def list_notebooks(
     db: DbSession,
+    read: ReadDb,
     user: CurrentUser,
     page: PageParams,
     workspace_id: Annotated[str | None, Query(max_length=32)] = None,
@@ -70,7 +72,7 @@ def list_notebooks(
     else:
         mine = select(Membership.workspace_id).where(Membership.user_id == user.id)
         stmt = stmt.where(Notebook.workspace_id.in_(mine))
-    return paginate(db, stmt, page, NotebookOut.model_validate)
+    return paginate(read, stmt, page, NotebookOut.model_validate)
 
 
 @router.post(
@@ -172,9 +174,7 @@ def delete_notebook(
     responses=errors(*AUTHED),
     summary="Documents of a notebook, with their ingestion status",
 )
-def list_documents(
-    notebook: ReadableNotebook, db: DbSession, page: PageParams
-) -> Page[DocumentOut]:
+def list_documents(notebook: ReadableNotebook, db: ReadDb, page: PageParams) -> Page[DocumentOut]:
     stmt = (
         select(Document)
         .where(Document.notebook_id == notebook.id)

@@ -14,6 +14,7 @@ from charterflow.api.deps import (
     PageParams,
     ReadableNote,
     ReadableNotebook,
+    ReadDb,
     WritableNote,
     WritableNotebook,
     is_id,
@@ -47,7 +48,7 @@ def _audit(db: DbSession, request: Request, action: str, note: Note, user_id: st
     responses=errors(*AUTHED),
     summary="Notes of a notebook",
 )
-def list_notes(notebook: ReadableNotebook, db: DbSession, page: PageParams) -> Page[NoteOut]:
+def list_notes(notebook: ReadableNotebook, db: ReadDb, page: PageParams) -> Page[NoteOut]:
     stmt = select(Note).where(Note.notebook_id == notebook.id).order_by(Note.created_at, Note.id)
     return paginate(db, stmt, page, NoteOut.model_validate)
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from pydantic import AfterValidator
 
 from charterflow.answer import answer
-from charterflow.api.deps import AppSettings, DbSession, ReadableNotebook
+from charterflow.api.deps import AppSettings, ReadableNotebook, ReadDb
 from charterflow.api.errors import AUTHED, errors
 from charterflow.ingest.embeddings import get_embedder
 from charterflow.schemas.common import storable
@@ -26,7 +26,7 @@ router = APIRouter(prefix="/notebooks", tags=["search"])
 )
 def search_notebook(
     notebook: ReadableNotebook,
-    db: DbSession,
+    db: ReadDb,
     settings: AppSettings,
     q: Annotated[
         str,
@@ -48,7 +48,7 @@ def search_notebook(
     summary="Answer a question from the notebook's documents, with citations",
 )
 def ask_notebook(
-    notebook: ReadableNotebook, body: AskIn, db: DbSession, settings: AppSettings
+    notebook: ReadableNotebook, body: AskIn, db: ReadDb, settings: AppSettings
 ) -> AskOut:
     result = answer(db, settings, get_embedder(settings), notebook.id, body.question, body.top_k)
     return AskOut.model_validate(result, from_attributes=True)
