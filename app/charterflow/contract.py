@@ -32,6 +32,7 @@ REDIS_URL: Final = "REDIS_URL"
 JWT_SECRET: Final = "JWT_SECRET"  # noqa: S105 - a variable name
 AWS_ACCESS_KEY_ID: Final = "AWS_ACCESS_KEY_ID"
 AWS_SECRET_ACCESS_KEY: Final = "AWS_SECRET_ACCESS_KEY"  # noqa: S105 - a variable name
+DATABASE_READ_URL: Final = "DATABASE_READ_URL"  # optional: spec.database.readUrlSecretRef
 # On the worker's container.
 WORKER_THREADS: Final = "WORKER_THREADS"
 # On the backup Job's container.
@@ -63,6 +64,7 @@ SETTINGS_ENV: Final = (
     BACKUP_PREFIX,
     BACKUP_RETENTION_DAYS,
     BACKUP_RESULT_FILE,
+    DATABASE_READ_URL,
 )
 # Read by the numeric libraries (one BLAS/OpenMP pool per worker thread budget).
 BLAS_THREAD_ENV: Final = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")

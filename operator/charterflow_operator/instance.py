@@ -57,7 +57,7 @@ DEFAULTS: dict[str, Any] = {
             "limits": {"cpu": "2", "memory": "1Gi"},
         },
     },
-    "database": {"urlSecretRef": {"key": "url"}},
+    "database": {"urlSecretRef": {"key": "url"}, "readUrlSecretRef": {"key": "url"}},
     "redis": {"urlSecretRef": {"key": "url"}},
     "storage": {
         "s3": {
@@ -93,7 +93,11 @@ DEFAULTS: dict[str, Any] = {
 }
 # Defaults that apply only when their parent object is present (the CRD has no `default: {}`
 # on these parents, exactly like the API server's structural defaulting).
-_ONLY_WITH_PARENT = {("storage", "s3", "credentialsSecretRef"), ("auth", "jwtSecretRef")}
+_ONLY_WITH_PARENT = {
+    ("storage", "s3", "credentialsSecretRef"),
+    ("auth", "jwtSecretRef"),
+    ("database", "readUrlSecretRef"),
+}
 # Defaults that are whole maps: given values replace them rather than merge into them.
 _ATOMIC = {"resources"}
 
@@ -258,6 +262,9 @@ class CharterFlow:
             SecretRef(contract.DATABASE_URL, db["name"], db["key"], "spec.database.urlSecretRef"),
             SecretRef(contract.REDIS_URL, redis["name"], redis["key"], "spec.redis.urlSecretRef"),
         ]
+        if read := spec["database"].get("readUrlSecretRef"):
+            where = "spec.database.readUrlSecretRef"
+            refs.append(SecretRef(contract.DATABASE_READ_URL, read["name"], read["key"], where))
         jwt = spec["auth"].get("jwtSecretRef")
         if jwt:
             where = "spec.auth.jwtSecretRef"
