@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from charterflow.ingest.embeddings import SemanticEmbedder, get_embedder
-from charterflow.ingest.minilm import MAX_TOKENS, MiniLM
+from charterflow.ingest.minilm import MAX_TOKENS, MiniLM, export, exported_dir
 from charterflow.settings import Settings
 
 REFERENCE = json.loads((Path(__file__).parent / "fixtures" / "minilm_reference.json").read_text())
@@ -52,3 +52,26 @@ def test_semantic_is_the_default_embedder() -> None:
     )
     (query,) = embedder.embed(["reset a forgotten login credential"])
     assert float(query @ related) > float(query @ unrelated) + 0.2
+
+
+def test_the_exported_float16_model_gives_the_reference_vectors(
+    model: MiniLM, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the app image runs: the graph exported at build time with float16 weights."""
+    export(tmp_path / "minilm")
+    assert (tmp_path / "minilm" / "model.onnx").stat().st_size < 50_000_000  # float32: ~90 MB
+    monkeypatch.setenv("CHARTERFLOW_MODEL_DIR", str(tmp_path / "minilm"))
+    assert exported_dir() == tmp_path / "minilm"
+    exported = MiniLM(threads=1)
+    expected = np.asarray(REFERENCE["vectors"], dtype=np.float32)
+    got = exported.embed(REFERENCE["texts"])
+    cosines = np.sum(got * expected, axis=1)
+    assert cosines.min() >= 0.999, dict(zip(REFERENCE["texts"], cosines.round(5), strict=True))
+    assert np.sum(got * model.embed(REFERENCE["texts"]), axis=1).min() >= 0.9999
+
+
+def test_no_exported_model_means_the_packaged_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CHARTERFLOW_MODEL_DIR", str(tmp_path / "absent"))
+    assert exported_dir() is None

@@ -160,9 +160,9 @@ class SemanticEmbedder:
     lexical = False
 
     def __init__(self) -> None:
-        from charterflow.ingest.minilm import model_zip
+        from charterflow.ingest.minilm import available
 
-        model_zip()  # fail now, naming the install command, rather than at the first search
+        available()  # fail now, naming the install command, rather than at the first search
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
