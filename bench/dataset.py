@@ -8,6 +8,7 @@ a bulk load should be done. The rows are the same ones ingestion writes.
 
 from __future__ import annotations
 
+import importlib
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -24,6 +25,9 @@ from sqlalchemy import create_engine
 from sqlalchemy.orm import Session
 
 from bench import corpus
+
+#: Migration 0005: the HNSW index over ``embedding::halfvec`` that search uses.
+HNSW = importlib.import_module("charterflow.migrations.versions.0005_chunks_hnsw_halfvec")
 
 CHUNKS_PER_DOCUMENT = 50
 BATCH = 2_000
@@ -137,7 +141,8 @@ def load_chunks(
     then rebuild the indexes."""
     texts, vectors = embedded(count, offset, model)
     with psycopg.connect(_pg_url(settings), autocommit=True) as conn:
-        conn.execute("DROP INDEX IF EXISTS ix_chunks_embedding_hnsw")
+        conn.execute("DROP INDEX IF EXISTS ix_chunks_embedding_hnsw")  # before migration 0006
+        conn.execute(f"DROP INDEX IF EXISTS {HNSW.INDEX}")
         conn.execute("DROP INDEX IF EXISTS ix_chunks_tsv")
         doc_ids = [new_id() for _ in range(0, count, CHUNKS_PER_DOCUMENT)]
         with conn.cursor() as cur:
@@ -166,10 +171,9 @@ def load_chunks(
                     )  # fmt: skip
         conn.execute("SET maintenance_work_mem = '1GB'")
         conn.execute("SET max_parallel_maintenance_workers = 1")
-        conn.execute(
-            "CREATE INDEX ix_chunks_embedding_hnsw ON chunks "
-            "USING hnsw (embedding vector_cosine_ops)"
-        )
+        # The index search uses (migration 0005's halfvec HNSW), built once over all the rows;
+        # COPY into a table that has it would insert row by row into the graph.
+        conn.execute(HNSW.CREATE.replace("CONCURRENTLY ", ""))
         conn.execute("CREATE INDEX ix_chunks_tsv ON chunks USING gin (tsv)")
         # ANALYZE also fills pg_stats.most_common_elems for chunks.tsv, the term frequencies that
         # search uses to leave common terms out of its looser lexical levels. A deployment gets

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench import plots
 from bench.common import ROOT
 
 ANALYSIS = Path(__file__).parent / "analysis.md"
@@ -290,10 +291,17 @@ def _hostile(results: Results) -> str:
     return f"{note}\n\n{_table(head, rows)}"
 
 
+#: Search result sets: the default run (hashing vectors, 10k/100k), the semantic model's real
+#: vectors (``--only search_semantic``), and the opt-in million (``--only search_1m``).
+SEARCH_SETS = ("search", "search_semantic", "search_1m")
+
+
 def _search(results: Results) -> str:
-    s = results.get("search")
-    if not s:
-        return "_not run_"
+    found = [_search_set(results[k]) for k in SEARCH_SETS if results.get(k)]
+    return "\n\n".join(found) or "_not run_"
+
+
+def _search_set(s: dict[str, Any]) -> str:
     rows = [
         [
             f"{e['chunks']:,}",
@@ -305,6 +313,8 @@ def _search(results: Results) -> str:
             f"{e['recall_at_10']:.3f}",
             _tuned_recall(e),
             " · ".join(f"{k} {v:g}" for k, v in e["phases_median_ms"].items()),
+            _fmt(e.get("index_mb"), 0),
+            _fmt(e.get("load_and_index_seconds"), 0),
         ]
         for e in s["sizes"]
     ]
@@ -318,6 +328,8 @@ def _search(results: Results) -> str:
         "recall@10",
         "recall@10, larger ef_search",
         "median ms per step",
+        "HNSW index MB",
+        "load + index s",
     ]
     note = (
         f"{s['queries']} queries x {s['repeats']} repeats (median of the per-run percentiles), "
@@ -511,7 +523,13 @@ def _plan(results: Results) -> str:
     )
 
 
-def render(results: Results, analysis: str = "") -> str:
+def _plots(names: list[str]) -> str:
+    if not names:
+        return "_no results to plot_"
+    return "\n".join(f"![{n.removesuffix('.svg')}]({n})" for n in names)
+
+
+def render(results: Results, analysis: str = "", plots: list[str] | None = None) -> str:
     run = results.get("run", {})
     machine = run.get("machine") or next(
         (r["machine"] for r in results.values() if isinstance(r.get("machine"), dict)), {}
@@ -555,6 +573,13 @@ Goals, not test assertions. Gap = measured / allowed (above 1: missed by that fa
 {_table(["target", "goal", "measured", "", "gap"], target_rows)}
 
 {gap_line}
+
+## Plots
+
+Drawn from the same results (`bench/plots.py`): search p95 and recall against corpus size,
+recall against ef_search, ingestion chunks/s against workers, API requests/s.
+
+{_plots(plots or [])}
 
 ## API
 
@@ -606,5 +631,6 @@ def _load(run: dict[str, Any], key: str) -> str:
 def write(results: Results) -> Path:
     analysis = ANALYSIS.read_text() if ANALYSIS.exists() else ""
     analysis = re.sub(r"<!--.*?-->", "", analysis, flags=re.S)  # notes to editors
-    DOC.write_text(render(results, analysis))
+    drawn = plots.write(results, DOC.parent)
+    DOC.write_text(render(results, analysis, drawn))
     return DOC

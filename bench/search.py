@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from charterflow import search as search_module
 from charterflow.db import make_session_factory
-from charterflow.ingest.embeddings import HashingEmbedder
+from charterflow.ingest.embeddings import Embedder, HashingEmbedder, SemanticEmbedder, vector_cache
 from charterflow.search import (
     CANDIDATES,
     POOLED_MATCH_SQL,
@@ -38,9 +38,12 @@ from sqlalchemy.orm import Session
 
 from bench import corpus
 from bench.common import median, percentile, services, write_result
-from bench.dataset import Owner, load_chunks, seed_owner
+from bench.dataset import HNSW, Owner, load_chunks, seed_owner
 
 K = 10
+HNSW_EF_SEARCH = search_module.HNSW_EF_SEARCH
+#: ef_search values whose recall is measured (the recall against ef_search plot).
+EF_SWEEP = tuple(sorted({40, 100, 200, HNSW_EF_SEARCH, 1000}))
 #: pgvector's largest HNSW candidate list, to show what recall the search's own value leaves.
 TUNED_EF_SEARCH = 1000
 
@@ -67,14 +70,17 @@ def timed(fn: Callable[[], object], queries: int) -> list[float]:
     return out
 
 
-def latency(settings: Settings, owner: Owner, questions: list[str], exact: bool) -> list[float]:
-    """Milliseconds of each hybrid search (one warm-up pass first)."""
-    embedder = HashingEmbedder()
+def latency(
+    settings: Settings, owner: Owner, questions: list[str], exact: bool, embedder: Embedder
+) -> list[float]:
+    """Milliseconds of each hybrid search (one warm-up pass first), the question's embedding
+    included (the process's vector cache is emptied before each)."""
     with session(settings, exact) as db:
         for q in questions[:10]:
             search(db, embedder, owner.notebook_id, q)
         out = []
         for q in questions:
+            vector_cache.clear()
             started = time.perf_counter()
             search(db, embedder, owner.notebook_id, q)
             out.append((time.perf_counter() - started) * 1000)
@@ -83,24 +89,29 @@ def latency(settings: Settings, owner: Owner, questions: list[str], exact: bool)
 
 
 def recall(
-    settings: Settings, owner: Owner, questions: list[str], ef_search: int | None = None
-) -> float:
-    """Mean share of the exact top 10 (by cosine) that the HNSW scan also returns."""
-    embedder = HashingEmbedder()
+    settings: Settings,
+    owner: Owner,
+    questions: list[str],
+    embedder: Embedder,
+    ef_searches: Sequence[int] = (),
+) -> dict[int, float]:
+    """Mean share of the exact top 10 (by cosine) that the HNSW scan also returns, for each
+    ``ef_search`` (default: the search's own)."""
     vectors = embedder.embed(questions)
-    ef = ef_search or search_module.HNSW_EF_SEARCH
-    found = []
+    found: dict[int, list[float]] = {ef: [] for ef in ef_searches or [HNSW_EF_SEARCH]}
     with session(settings, exact=False) as approx, session(settings, exact=True) as exact:
         for vector in vectors:
-            got = set(_pg_vector(approx, owner.notebook_id, embedder.name, vector, K, ef))
-            truth = _pg_vector(exact, owner.notebook_id, embedder.name, vector, K)
-            found.append(len(got & set(truth)) / max(len(truth), 1))
-    return round(sum(found) / len(found), 4)
+            truth = set(_pg_vector(exact, owner.notebook_id, embedder.name, vector, K))
+            for ef, shares in found.items():
+                got = set(_pg_vector(approx, owner.notebook_id, embedder.name, vector, K, ef))
+                shares.append(len(got & truth) / max(len(truth), 1))
+    return {ef: round(sum(shares) / len(shares), 4) for ef, shares in found.items()}
 
 
-def phases(settings: Settings, owner: Owner, questions: list[str]) -> dict[str, float]:
+def phases(
+    settings: Settings, owner: Owner, questions: list[str], embedder: Embedder
+) -> dict[str, float]:
     """Median milliseconds of each step of one search, HNSW configuration."""
-    embedder = HashingEmbedder()
     vectors = embedder.embed(questions)
     spent: dict[str, list[float]] = {"embed": [], "lexical_sql": [], "vector_sql": []}
     with session(settings, exact=False) as db:
@@ -116,6 +127,19 @@ def phases(settings: Settings, owner: Owner, questions: list[str]) -> dict[str, 
                 spent[name].extend(timed(fn, 1))
             db.rollback()  # one transaction per question, as in ``latency``
     return {name: round(median(values), 2) for name, values in spent.items()}
+
+
+def index_mb(settings: Settings) -> float:
+    """Size of the HNSW index search uses, in MB."""
+    engine = create_engine(settings.sqlalchemy_url)
+    try:
+        with engine.connect() as conn:
+            size = conn.scalar(
+                text("SELECT pg_relation_size(to_regclass(:name))"), {"name": HNSW.INDEX}
+            )
+    finally:
+        engine.dispose()
+    return round((size or 0) / 1e6, 1)
 
 
 def explain(settings: Settings, owner: Owner, question: str) -> dict[str, Any]:
@@ -135,8 +159,13 @@ def explain(settings: Settings, owner: Owner, question: str) -> dict[str, Any]:
         return {"query": question, "tsquery": tsquery, "plan": [r[0] for r in rows]}
 
 
-def run(sizes: list[int], queries: int, repeats: int) -> dict[str, Any]:
+def run(
+    sizes: list[int], queries: int, repeats: int, embedder_name: str = HashingEmbedder.name
+) -> dict[str, Any]:
     questions = corpus.queries(queries)
+    embedder: Embedder = (
+        SemanticEmbedder() if embedder_name == SemanticEmbedder.name else HashingEmbedder()
+    )
     results: list[dict[str, Any]] = []
     with services(redis=False) as svc:
         settings = svc.database("search")
@@ -144,29 +173,32 @@ def run(sizes: list[int], queries: int, repeats: int) -> dict[str, Any]:
         loaded = 0
         for size in sorted(sizes):
             started = time.perf_counter()
-            load_chunks(settings, owner, size - loaded, offset=loaded)
+            load_chunks(settings, owner, size - loaded, offset=loaded, model=embedder.name)
             load_seconds = time.perf_counter() - started
             loaded = size
             entry: dict[str, Any] = {"chunks": size, "load_and_index_seconds": round(load_seconds)}
             for method, exact in (("hnsw", False), ("exact", True)):
-                runs = [latency(settings, owner, questions, exact) for _ in range(repeats)]
+                runs = [
+                    latency(settings, owner, questions, exact, embedder) for _ in range(repeats)
+                ]
                 entry[method] = {
                     "p50_ms": round(median([percentile(r, 50) for r in runs]), 2),
                     "p95_ms": round(median([percentile(r, 95) for r in runs]), 2),
                     "runs_p95_ms": [round(percentile(r, 95), 2) for r in runs],
                 }
             entry["speedup_p95"] = round(entry["exact"]["p95_ms"] / entry["hnsw"]["p95_ms"], 2)
-            entry["recall_at_10"] = recall(settings, owner, questions)
-            entry[f"recall_at_10_ef_search_{TUNED_EF_SEARCH}"] = recall(
-                settings, owner, questions, TUNED_EF_SEARCH
-            )
-            entry["phases_median_ms"] = phases(settings, owner, questions)
+            by_ef = recall(settings, owner, questions, embedder, EF_SWEEP)
+            entry["recall_at_10"] = by_ef[HNSW_EF_SEARCH]
+            entry[f"recall_at_10_ef_search_{TUNED_EF_SEARCH}"] = by_ef[TUNED_EF_SEARCH]
+            entry["recall_at_10_by_ef_search"] = {str(ef): r for ef, r in by_ef.items()}
+            entry["index_mb"] = index_mb(settings)
+            entry["phases_median_ms"] = phases(settings, owner, questions, embedder)
             results.append(entry)
             print(f"search: {entry}", flush=True)
         plan = explain(settings, owner, questions[0])
     return {
         "benchmark": "hybrid search (charterflow.search.search) on PostgreSQL + pgvector",
-        "embedder": HashingEmbedder.name,
+        "embedder": embedder.name,
         "queries": queries,
         "repeats": repeats,
         "settings": {
@@ -184,9 +216,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="10000,100000")
     parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--embedder", default=HashingEmbedder.name, choices=[HashingEmbedder.name, "semantic"]
+    )
+    parser.add_argument("--name", default="search", help="result file (bench/results/NAME.json)")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
-    write_result("search", run(sizes, args.queries, args.repeats))
+    embedder = SemanticEmbedder.name if args.embedder == "semantic" else HashingEmbedder.name
+    write_result(args.name, run(sizes, args.queries, args.repeats, embedder))
     return 0
 
 

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import importlib
 import math
+import xml.etree.ElementTree as ET
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bench import corpus, load, report
+from bench import corpus, load, plots, report
 from bench.common import percentile
 
 MODULES = [
@@ -27,6 +29,7 @@ MODULES = [
     "bench.ingestion",
     "bench.kube",
     "bench.load",
+    "bench.plots",
     "bench.report",
     "bench.retrieval",
     "bench.search",
@@ -198,3 +201,27 @@ def test_corpus_passages_are_distinct_and_stable() -> None:
     first = corpus.passages(50)
     assert len(set(first)) == 50
     assert corpus.passages(10, offset=40) == first[40:]
+
+
+def test_plots_are_drawn_from_the_results_as_svg(tmp_path: Path) -> None:
+    results = sample_results()
+    results["search"]["sizes"][0]["recall_at_10_by_ef_search"] = {"40": 0.7, "500": 0.97}
+    small = {**results["search"]["sizes"][0], "chunks": 10_000, "recall_at_10": 0.99}
+    results["search"]["sizes"].insert(0, small)
+    names = plots.write(results, tmp_path)
+    assert names == [
+        "bench-search-p95.svg",
+        "bench-search-recall.svg",
+        "bench-recall-ef-search.svg",
+        "bench-api.svg",
+    ]  # no ingestion results: no ingestion plot
+    for name in names:
+        root = ET.fromstring((tmp_path / name).read_text())  # noqa: S314 - we wrote it
+        assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    api = (tmp_path / "bench-api.svg").read_text()
+    assert "bare live" in api
+    assert "1 worker, live: 4000" in api
+    recall = (tmp_path / "bench-recall-ef-search.svg").read_text()
+    assert "100k chunks, hashing-v1: 40 → 0.7" in recall
+    page = report.render(results, plots=names)
+    assert "![bench-api](bench-api.svg)" in page

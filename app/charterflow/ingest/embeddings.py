@@ -77,6 +77,11 @@ class VectorCache:
         self._vectors: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
+    def clear(self) -> None:
+        """Forget every vector (benchmarks that must time the embedding itself)."""
+        with self._lock:
+            self._vectors.clear()
+
     def embed(self, embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
         """``embedder.embed(texts)``, computing only the texts not seen recently."""
         keys = [(embedder.name, t) for t in texts]
