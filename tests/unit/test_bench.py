@@ -103,8 +103,10 @@ def test_the_report_names_the_machine_the_numbers_and_the_largest_gap() -> None:
     assert "2030-01-02 03:04 UTC" in page
     assert "| charterflow | 1 | /health/live | 4,000.0 | 0.400 |" in page
     assert "| API overhead on /health/live | ≤ 1.5x bare FastAPI | 2.50x" in page
-    assert "| search p95 (100k chunks) | ≤ 50 ms | 200.0 ms | **missed** | 4.00 |" in page
-    assert "**Largest gap:** search p95 (100k chunks): 200.0 ms" in page
+    assert (
+        "| search p95 (100k chunks, hashing-v1) | ≤ 50 ms | 200.0 ms | **missed** | 4.00 |" in page
+    )
+    assert "**Largest gap:** search p95 (100k chunks, hashing-v1): 200.0 ms" in page
     assert "Seq Scan on chunks c" in page
     assert page.rstrip().endswith("Why: the lexical query ranks every row.")
     # ingestion, hostile input, operator, images, real pods, retrieval, embedding
