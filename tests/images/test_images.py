@@ -7,6 +7,7 @@ under those is fixed in the image, never relaxed here.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import urllib.request
@@ -148,6 +149,15 @@ def test_api_serves_health_on_sqlite_with_uploads_in_tmp_and_stops_on_sigterm(
         assert body is not None, log.read_text()[-3000:]
         assert '"ok"' in body
         assert ready == 200, log.read_text()[-3000:]
+        # The default embedder loads from the graph exported at build time (the image has
+        # neither onnx nor the weights package) and embeds.
+        embeddings: dict[str, object] = {}
+        while time.monotonic() < deadline and embeddings.get("status") in (None, "loading"):
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/ready", timeout=5) as r:
+                embeddings = json.loads(r.read())["checks"]["embeddings"]
+            time.sleep(0.5)
+        assert embeddings.get("status") == "ok", (embeddings, log.read_text()[-3000:])
+        assert embeddings["provider"] == "semantic"
     finally:
         code = runner.stop(name, process)
     assert code == 0, f"exit {code} on SIGTERM\n{log.read_text()[-3000:]}"
