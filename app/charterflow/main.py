@@ -98,9 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.session_factory = make_session_factory(engine)
     # DATABASE_READ_URL: searches, asks and lists read from the replica (api.deps.ReadDb).
     app.state.read_engine = read_engine
-    app.state.read_session_factory = (
-        make_session_factory(read_engine) if read_engine else app.state.session_factory
-    )
+    app.state.read_session_factory = make_session_factory(read_engine) if read_engine else None
     app.state.storage = make_storage(settings)
     app.state.redis = make_redis(settings)
     app.state.metrics = Metrics()

@@ -46,10 +46,17 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
         await run_in_threadpool(session.close)
 
 
-async def get_read_db(request: Request) -> AsyncIterator[Session]:
-    """A session on the read replica (``DATABASE_READ_URL``; the primary without one), for
-    searches, asks and lists: what may lag the caller's own writes by the replication delay.
-    Access checks and anything that must see the caller's writes use ``DbSession``."""
+DbSession = Annotated[Session, Depends(get_db)]
+
+
+async def get_read_db(request: Request, db: DbSession) -> AsyncIterator[Session]:
+    """A session on the read replica (``DATABASE_READ_URL``) for searches, asks and lists:
+    what may lag the caller's own writes by the replication delay. Access checks and anything
+    that must see the caller's writes use ``DbSession``. Without a replica this is the
+    request's ``DbSession`` itself (one pooled connection per request, as before)."""
+    if request.app.state.read_engine is None:
+        yield db
+        return
     session: Session = request.app.state.read_session_factory()
     try:
         yield session
@@ -61,7 +68,6 @@ async def get_app_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-DbSession = Annotated[Session, Depends(get_db)]
 ReadDb = Annotated[Session, Depends(get_read_db)]
 AppSettings = Annotated[Settings, Depends(get_app_settings)]
 
