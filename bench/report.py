@@ -67,14 +67,17 @@ def targets(results: Results) -> list[Target]:
         )
     )
     asked = next((r for r in one if r["endpoint"].endswith("1 connection")), None)
+    # Judged cold: the first run's mean latency (one connection: 1 / rate). Later runs repeat
+    # the 40 questions and mostly hit the process's vector cache (their p50 is shown too).
+    cold = 1000 / asked["runs_rps"][0] if asked and asked["runs_rps"][0] else None
     out.append(
         Target(
-            "ask (extractive) p50, one at a time",
+            "ask (extractive), one at a time, cold",
             "≤ 150 ms",
-            f"{asked['p50_ms']:.0f} ms ({asked['endpoint'].split('(')[1].split(')')[0]})"
-            if asked
+            f"{cold:.0f} ms cold, p50 {asked['p50_ms']:.0f} ms repeated questions"
+            if asked and cold
             else "not run",
-            asked["p50_ms"] / 150 if asked else None,
+            cold / 150 if cold else None,
         )
     )
     # The default (semantic) model's real vectors when that run exists, else the hashing ones.
