@@ -13,6 +13,7 @@ import re
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Route, sync_playwright
 
+from tests.support.axe import axe_source
 from tests.support.processes import ManagedProcess, free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -45,10 +47,9 @@ class LiveApp:
         return email, r.json()["access_token"]
 
 
-@pytest.fixture(scope="session")
-def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
-    """``charterflow dev`` in a scratch folder, exactly as a developer runs it."""
-    home = tmp_path_factory.mktemp("webapp")
+@contextmanager
+def serve_app(home: Path, **extra_env: str) -> Iterator[LiveApp]:
+    """``charterflow dev`` in the scratch folder ``home``, exactly as a developer runs it."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_", "S3_"))}
     env.update(
@@ -61,6 +62,7 @@ def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
         LOGIN_RATE_LIMIT_PER_MINUTE="100000",
         REGISTER_RATE_LIMIT_PER_MINUTE="100000",
         LOG_FORMAT="console",
+        **extra_env,
     )
     proc = ManagedProcess(
         "charterflow dev",
@@ -75,6 +77,12 @@ def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
         yield LiveApp(url=url, process=proc)
     finally:
         proc.stop()
+
+
+@pytest.fixture(scope="session")
+def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
+    with serve_app(tmp_path_factory.mktemp("webapp")) as app:
+        yield app
 
 
 @pytest.fixture(scope="session")
@@ -121,6 +129,19 @@ class Browsing:
         path = self.shots / f"{name}.png"
         self.page.screenshot(path=str(path), full_page=True)
         return path
+
+    def audit(self, where: str) -> None:
+        """axe-core over the page as it is now: no accessibility violation of any impact."""
+        if not self.page.evaluate("() => typeof window.axe === 'object'"):
+            self.page.evaluate(axe_source() + "\n;0")  # via DevTools: CSP stays as it is
+        violations = self.page.evaluate(
+            """async () => {
+                const result = await window.axe.run(document, { resultTypes: ["violations"] });
+                return result.violations.map((v) => ({ id: v.id, impact: v.impact,
+                    nodes: v.nodes.slice(0, 3).map((n) => n.target.join(" ")) }));
+            }"""
+        )
+        assert violations == [], f"axe-core on {where}: {violations}"
 
 
 def _artifact_dir(nodeid: str) -> Path:
