@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,7 +21,8 @@ import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Route, sync_playwright
 
 from tests.support.axe import axe_source
-from tests.support.processes import ManagedProcess, free_port
+from tests.support.devserver import dev_server
+from tests.support.processes import ManagedProcess
 
 CHROMIUM = Path("/usr/bin/chromium")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -50,33 +50,8 @@ class LiveApp:
 @contextmanager
 def serve_app(home: Path, **extra_env: str) -> Iterator[LiveApp]:
     """``charterflow dev`` in the scratch folder ``home``, exactly as a developer runs it."""
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_", "S3_"))}
-    env.update(
-        PORT=str(port),
-        CHARTERFLOW_ENV="development",
-        DATABASE_URL=f"sqlite:{home / 'app.db'}",
-        UPLOAD_PATH=str(home / "uploads"),
-        JWT_SECRET="browser-test-signing-key-" + "k" * 32,
-        RATE_LIMIT_PER_MINUTE="100000",
-        LOGIN_RATE_LIMIT_PER_MINUTE="100000",
-        REGISTER_RATE_LIMIT_PER_MINUTE="100000",
-        LOG_FORMAT="console",
-        **extra_env,
-    )
-    proc = ManagedProcess(
-        "charterflow dev",
-        [sys.executable, "-m", "charterflow", "dev"],
-        home / "server.log",
-        env,
-        home,
-    ).start()
-    url = f"http://127.0.0.1:{port}"
-    try:
-        proc.wait_ready(lambda: httpx.get(f"{url}/health/live").status_code == 200, timeout=60)
+    with dev_server(home, **extra_env) as (url, proc):
         yield LiveApp(url=url, process=proc)
-    finally:
-        proc.stop()
 
 
 @pytest.fixture(scope="session")
