@@ -79,6 +79,14 @@ def test_a_product_charter_is_drafted_with_every_sentence_cited(
             assert numbers, f"uncited sentence in {section['key']}: {sentence!r}"
             for n in numbers:  # the sentence is the cited passage's own text
                 assert section["citations"][n - 1]["text"] in sentence
+    # A sentence naming the section's subject keeps out mere neighbours in meaning (the
+    # success measure is close to "goals and objectives" but is not one).
+    assert by_key["goals"]["body"] == (
+        "The goal is to record every donation within one minute of arrival. [1]"
+    )
+    assert by_key["scope"]["body"] == (
+        "Barcode scanning of donations is in scope for the first release. [1]"
+    )
     assert "paper" in by_key["problem"]["body"]
     assert "volunteers" in by_key["users"]["body"]
     assert "ninety percent" in by_key["success-measures"]["body"]

@@ -169,7 +169,8 @@ def _only_cited_sentences(result: Answer) -> Answer:
 
 def _judge(embedder: Embedder, spec: SectionSpec, query: str, default: bool) -> Judge:
     """A sentence belongs in the section if it supports the question (as answers are judged)
-    or, for the template's own question, names the section's subject; those rank first."""
+    or, for the template's own question, names the section's subject; those rank first (and
+    when there are any, ``draft_section`` keeps only them)."""
 
     def judge(sentence: str, similarity: float) -> float | None:
         if default and spec.mentions(sentence):
@@ -194,6 +195,11 @@ def draft_section(
     hits = search(db, embedder, notebook_id, query, limit=SECTION_CANDIDATES)
     judge = _judge(embedder, spec, query, default=query == spec.query)
     result = extractive(embedder, query, hits, SECTION_SENTENCES, judge)
+    if query == spec.query and any(spec.mentions(c.text) for c in result.citations):
+        # Sentences that name the subject outrank mere neighbours in meaning ("excluding
+        # references" is near "what is included?"): keep only those.
+        result.citations = [c for c in result.citations if spec.mentions(c.text)]
+        result.answer = " ".join(f"{c.text} [{n}]" for n, c in enumerate(result.citations, 1))
     section: dict[str, Any] = {"key": spec.key, "title": spec.title, "query": query}
     if not result.citations:
         return {
