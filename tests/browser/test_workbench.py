@@ -73,8 +73,20 @@ def test_a_thread_with_a_follow_up_is_kept_and_saved_as_a_note(ui: Browsing) -> 
         note.get_by_role("link", name="Export and what about its page limit? as Markdown")
     ).to_be_visible()
 
+    note.get_by_role("button", name="Edit note and what about its page limit?").click()
+    editor = page.get_by_label("Text of note and what about its page limit?")
+    expect(editor).to_be_focused()
+    editor.fill("Five pages at most, references excluded [1].")
+    page.get_by_role("button", name="Save note").click()
+    expect(page.locator("#notes li .note-body")).to_have_text(
+        "Five pages at most, references excluded [1]."
+    )
+
     page.reload()  # the conversation is stored: the thread comes back
     expect(page.locator("#thread .turn")).to_have_count(2)
+    expect(page.locator("#notes li .note-body")).to_have_text(
+        "Five pages at most, references excluded [1]."
+    )
     expect(page.locator("#conversation-select option:checked")).to_have_text(
         "When is the Borealis grant application due?"
     )

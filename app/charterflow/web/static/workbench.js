@@ -76,6 +76,7 @@
     const li = document.createElement("li");
     const title = document.createElement("h3");
     title.textContent = note.title;
+    title.tabIndex = -1;
     const body = document.createElement("p");
     body.className = "note-body";
     body.textContent = note.body;
@@ -87,6 +88,13 @@
     link.setAttribute("aria-label", `Export ${note.title} as Markdown`);
     actions.append(link);
     if (canEdit) {
+      const edit = document.createElement("button");
+      edit.type = "button";
+      edit.className = "small";
+      edit.textContent = "Edit";
+      edit.setAttribute("aria-label", `Edit note ${note.title}`);
+      edit.addEventListener("click", () => editNote(li, note));
+      actions.append(edit);
       const remove = document.createElement("button");
       remove.type = "button";
       remove.className = "danger small";
@@ -106,6 +114,38 @@
     li.append(title, body, actions);
     return li;
   }
+  // The note's text in a form; its citations stay (the export numbers them as before).
+  function editNote(li, note) {
+    const form = document.createElement("form");
+    form.className = "section-edit";
+    const id = `note-${note.id}`;
+    const label = document.createElement("label");
+    label.htmlFor = id;
+    label.textContent = `Text of note ${note.title}`;
+    const text = document.createElement("textarea");
+    text.id = id;
+    text.rows = 4;
+    text.value = note.body;
+    const save = document.createElement("button");
+    save.type = "submit";
+    save.className = "primary small";
+    save.textContent = "Save note";
+    form.append(label, text, save);
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      try {
+        const updated = await api("PATCH", `/api/v1/notes/${enc(note.id)}`, { body: text.value });
+        const item = noteItem(updated);
+        li.replaceWith(item);
+        item.querySelector("h3").focus();
+      } catch (err) {
+        showError(notesError, err.message, err.status);
+      }
+    });
+    li.querySelector(".note-body").replaceWith(form);
+    text.focus();
+  }
+
   async function loadNotes() {
     const page = await api("GET", `${nb.base}/notes?limit=100`);
     notes.replaceChildren(...page.items.map(noteItem));
