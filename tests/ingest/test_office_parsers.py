@@ -93,6 +93,13 @@ def test_slides_sheets_and_elements_are_bounded() -> None:
     many = {"Big": [[f"r{r}c{c}" for c in range(20)] for r in range(50)]}
     with pytest.raises(OverLimit, match="INGEST_MAX_ELEMENTS"):
         parse(filetypes.XLSX, xlsx_bytes(many), replace(UNBOUNDED, max_elements=500))
+    # One cell far to the right on each row would pad every row to thousands of cells.
+    far = {"Far": [[*([None] * 999), f"x{r}"] for r in range(5)]}
+    with pytest.raises(OverLimit, match="INGEST_MAX_ELEMENTS"):
+        parse(filetypes.XLSX, xlsx_bytes(far), replace(UNBOUNDED, max_elements=2_000))
+    assert (
+        "x4" in parse(filetypes.XLSX, xlsx_bytes(far), replace(UNBOUNDED, max_elements=6_000)).text
+    )
     with pytest.raises(OverLimit, match="INGEST_MAX_CHARS"):
         parse(filetypes.EPUB, epub_bytes(CHAPTERS), replace(UNBOUNDED, max_chars=40))
     with pytest.raises(OverLimit, match="zip bomb"):

@@ -417,12 +417,12 @@ def _sheet_rows(reader: BoundedReader, shared: list[str], limits: Limits) -> lis
             else:
                 text = raw
             column = _column(cell.get("r", "")) if cell.get("r") else len(row)
-            limits.elements(column)  # a cell far to the right would pad the row
+            # A cell far to the right pads its row: the padding counts as cells too.
+            cells += max(column - len(row), 0) + 1
+            limits.elements(cells)
             row.extend([""] * (column - len(row)))
             row.append(text.strip())
-            cells += 1
             chars += len(text)
-        limits.elements(cells)
         limits.chars(chars)
         if any(row):
             rows.append(row)
