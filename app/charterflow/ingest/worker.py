@@ -10,6 +10,7 @@ import threading
 from dramatiq import Worker
 from sqlalchemy import text
 
+from charterflow.appmetrics import DatabaseMetrics
 from charterflow.ingest import metrics
 from charterflow.ingest.actors import QUEUE, declare_ingest_actor, make_broker, queue_depth
 from charterflow.ingest.embeddings import provider
@@ -65,6 +66,7 @@ def run(threads: int | None = None, settings: Settings | None = None) -> int:
     # Load the model before taking messages, so the first document does not pay for it.
     ctx.embedder.embed(["warm-up"])
     metrics.embedder.info({"provider": provider(settings), "model": ctx.embedder.name})
+    db_metrics = DatabaseMetrics(metrics.registry, ctx.engine) if ctx.engine is not None else None
     broker = make_broker(settings)
     actor = declare_ingest_actor(broker, settings, lambda doc_id: ingest(ctx, doc_id))
     worker = Worker(broker, worker_threads=threads or settings.worker_threads, worker_timeout=1000)
@@ -123,5 +125,7 @@ def run(threads: int | None = None, settings: Settings | None = None) -> int:
         worker.stop(timeout=STOP_TIMEOUT_MS)
         health.stop()
         broker.close()
+        if db_metrics is not None:
+            db_metrics.close()
         ctx.close()
     return 0
