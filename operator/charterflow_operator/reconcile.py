@@ -181,7 +181,7 @@ class Reconciler:
         data: dict[str, dict[str, str]] = {}
         if not cf.spec["auth"].get("jwtSecretRef"):
             data[cf.jwt_secret_name] = self._ensure_jwt_secret(cf)
-        for ref in cf.secret_refs():
+        for ref in (*cf.secret_refs(), *cf.ca_refs()):
             if ref.name not in data:
                 found = self.kube.read_secret(cf.namespace, ref.name)
                 if found is None:

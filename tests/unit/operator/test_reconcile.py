@@ -205,3 +205,29 @@ def test_a_deleted_instance_is_forgotten(kube: FakeKube, reconciler: Reconciler)
     kube.delete("charterflow.app/v1alpha1", "CharterFlow", NS, NAME)
     reconciler.run_pass(KEY)
     assert kube.writes == [("delete", "CharterFlow", NAME)]
+
+
+def test_a_missing_ca_bundle_degrades_and_its_arrival_mounts_it(
+    kube: FakeKube, reconciler: Reconciler
+) -> None:
+    body = kube.find("CharterFlow", NS, NAME)
+    assert body is not None
+    body["spec"]["database"]["tls"] = {"caSecretRef": {"name": "db-ca"}}
+    reconciler.run_pass(KEY)
+    phase, reason, message = ready(kube)
+    assert (phase, reason) == ("Degraded", "MissingSecret")
+    assert "'db-ca'" in message
+    assert "spec.database.tls.caSecretRef" in message
+
+    kube.add(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "db-ca", "namespace": NS},
+            "data": {"ca.crt": "QQ=="},
+        }
+    )
+    reconciler.run_pass(KEY)
+    assert ready(kube)[:2] == ("Progressing", "Migrating")
+    config = kube.find("ConfigMap", NS, "charterflow-config")
+    assert config is not None
