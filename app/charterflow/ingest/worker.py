@@ -67,6 +67,7 @@ def run(threads: int | None = None, settings: Settings | None = None) -> int:
     ctx.embedder.embed(["warm-up"])
     metrics.embedder.info({"provider": provider(settings), "model": ctx.embedder.name})
     db_metrics = DatabaseMetrics(metrics.registry, ctx.engine) if ctx.engine is not None else None
+    metrics.registry.register(pending_age := metrics.PendingAgeCollector(ctx.session_factory))
     broker = make_broker(settings)
     actor = declare_ingest_actor(broker, settings, lambda doc_id: ingest(ctx, doc_id))
     worker = Worker(broker, worker_threads=threads or settings.worker_threads, worker_timeout=1000)
@@ -127,5 +128,6 @@ def run(threads: int | None = None, settings: Settings | None = None) -> int:
         broker.close()
         if db_metrics is not None:
             db_metrics.close()
+        metrics.registry.unregister(pending_age)
         ctx.close()
     return 0
