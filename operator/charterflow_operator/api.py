@@ -110,8 +110,6 @@ class Condition:
     MIGRATIONS_COMPLETE: Final = "MigrationsComplete"
     BACKUP_SCHEDULED: Final = "BackupScheduled"
     RESTORED: Final = "Restored"
-    # The Warning Event when spec.monitoring cannot be honoured
-    MONITORING_UNAVAILABLE: Final = "MonitoringUnavailable"
 
 
 class Reason:
@@ -143,6 +141,8 @@ class Reason:
     FAILED: Final = "Failed"
     RETRYING: Final = "Retrying"
     RESTORED: Final = "Restored"
+    # The Warning Event when spec.monitoring cannot be honoured (no Prometheus Operator CRDs)
+    MONITORING_UNAVAILABLE: Final = "MonitoringUnavailable"
     NOT_APPLICABLE: Final = "NotApplicable"
     WAITING_FOR_RESTORE: Final = "WaitingForRestore"
     WAITING_FOR_ROLLOUT: Final = "WaitingForRollout"
