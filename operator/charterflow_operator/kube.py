@@ -26,7 +26,7 @@ from charterflow_operator.instance import Manifest
 
 log = logging.getLogger(__name__)
 # A kind found missing (a CRD not installed) is looked up again after this long.
-MISSING_KIND_SECONDS = 120
+MISSING_KIND_SECONDS = 30
 
 
 class Kube(Protocol):
