@@ -221,6 +221,15 @@ class Settings(BaseSettings):
         description="Serve the API's `/metrics` on this port only (`PORT` then answers 404 "
         "there), so an Ingress routing `PORT` never publishes it; unset: on `PORT`.",
     )
+    storage_orphan_min_age_seconds: int = Field(
+        6 * 3600,
+        ge=600,
+        description="Stored uploads that no document names are deleted by the worker once "
+        "this old (left by a crash between storing and committing; far longer than an upload).",
+    )
+    storage_sweep_interval_seconds: float = Field(
+        3600, gt=0, description="How often the worker looks for such orphaned uploads."
+    )
     redis_ca_file: str | None = Field(
         None,
         description="CA bundle that verifies a `rediss://` `REDIS_URL` (certificate and host "

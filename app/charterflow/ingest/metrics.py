@@ -35,6 +35,16 @@ swept = Counter(
     ["action"],
     registry=registry,
 )
+orphans_removed = Counter(
+    "charterflow_storage_orphans_removed_total",
+    "Stored objects that no document names (a crash between write and commit), removed.",
+    registry=registry,
+)
+orphan_bytes_removed = Counter(
+    "charterflow_storage_orphan_bytes_removed_total",
+    "Bytes of the orphaned objects removed.",
+    registry=registry,
+)
 
 embedder = Info(
     "charterflow_embedder",

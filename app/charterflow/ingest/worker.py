@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+from datetime import timedelta
 
 from dramatiq import Worker
 from sqlalchemy import text
@@ -15,6 +16,7 @@ from charterflow.ingest import metrics
 from charterflow.ingest.actors import QUEUE, declare_ingest_actor, make_broker, queue_depth
 from charterflow.ingest.embeddings import provider
 from charterflow.ingest.health import HealthServer
+from charterflow.ingest.orphans import sweep_orphans
 from charterflow.ingest.pipeline import IngestContext, ingest, reindex
 from charterflow.ingest.sweep import sweep
 from charterflow.logging import configure_logging, get_logger
@@ -95,12 +97,21 @@ def run(threads: int | None = None, settings: Settings | None = None) -> int:
             except Exception as exc:
                 log.error("sweep failed", error=type(exc).__name__)
 
+    def orphan_sweeper() -> None:
+        min_age = timedelta(seconds=settings.storage_orphan_min_age_seconds)
+        while not stop.wait(settings.storage_sweep_interval_seconds):
+            try:
+                sweep_orphans(ctx.session_factory, ctx.storage, min_age)
+            except Exception as exc:
+                log.error("orphan sweep failed", error=type(exc).__name__)
+
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     worker.start()
     health.start()
     sweep_thread = threading.Thread(target=sweeper, name="sweep", daemon=True)
     sweep_thread.start()
+    threading.Thread(target=orphan_sweeper, name="orphans", daemon=True).start()
 
     def reembedder() -> None:
         try:
