@@ -89,19 +89,19 @@ class PoolCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         pool = self.engine.pool
-        values = {
-            "checked_out": ("Connections in use.", "checkedout"),
-            "overflow": (
+        values = {  # metric name: (help, pool method)
+            "charterflow_db_pool_checked_out": ("Connections in use.", "checkedout"),
+            "charterflow_db_pool_overflow": (
                 "Connections open beyond the pool size (negative: unused room).",
                 "overflow",
             ),
-            "size": ("Configured pool size.", "size"),
+            "charterflow_db_pool_size": ("Configured pool size.", "size"),
         }
         for name, (doc, attr) in values.items():
             reader = getattr(pool, attr, None)
             if reader is None:  # SQLite's pools have no overflow
                 continue
-            gauge = GaugeMetricFamily(f"charterflow_db_pool_{name}", doc)
+            gauge = GaugeMetricFamily(name, doc)
             gauge.add_metric([], float(reader()))
             yield gauge
 
