@@ -124,7 +124,10 @@ def test_operator_has_a_readiness_probe_and_a_network_policy(helm: Path) -> None
     docs = render(helm)
     (deployment,) = _kind(docs, "Deployment")
     (container,) = deployment["spec"]["template"]["spec"]["containers"]
-    assert container["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/metrics", "port": "metrics"}
+    (bare,) = _kind(render(helm, "metrics.enabled=false"), "Deployment")
+    probe = bare["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]
+    assert probe["httpGet"] == {"path": "/healthz", "port": "health"}
     (policy,) = _kind(docs, "NetworkPolicy")
     spec = policy["spec"]
     assert spec["policyTypes"] == ["Ingress", "Egress"]
