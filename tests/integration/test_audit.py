@@ -170,15 +170,11 @@ def _rule_files(tmp_path: Path) -> list[Path]:
     """The application's rules (the operator's builder, backups on) and the chart's."""
     app = tmp_path / "application.yaml"
     app.write_text(yaml.safe_dump(prometheus_rule(production())["spec"]))
-    template = (
-        ROOT / "charts" / "charterflow-operator" / "templates" / "prometheusrule.yaml"
-    ).read_text()
-    return [app, *_chart_rules(tmp_path, template)]
+    return [app, _chart_rules(tmp_path)]
 
 
-def _chart_rules(tmp_path: Path, template: str) -> list[Path]:
-    from tests.support.cluster import k8s_bin_dir
-
+def _chart_rules(tmp_path: Path) -> Path:
+    """The chart's PrometheusRule with every alert rendered (the ServiceMonitor on)."""
     helm = k8s_bin_dir(build=False) / "helm"
     chart = ROOT / "charts" / "charterflow-operator"
     done = subprocess.run(
