@@ -46,7 +46,7 @@ k8s-binaries: ## Build (once, cached) the Kubernetes control plane, kwok and hel
 node-binaries: ## Build (once, cached) kubelet, kube-proxy, CoreDNS, metrics-server; install containerd/runc/CNI
 	@scripts/node-binaries >/dev/null
 
-audit-tools: ## Build (once, cached) kube-score and promtool; fetch the Prometheus Operator's CRDs
+audit-tools: ## Build (once, cached) kube-score and the rule checker; fetch the Prometheus Operator's CRDs
 	@scripts/audit-tools >/dev/null
 
 test: $(VENV)/.dev system-deps k8s-binaries node-binaries audit-tools images ## Run every test tier against real services
