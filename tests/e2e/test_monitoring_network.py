@@ -40,6 +40,12 @@ def monitoring_crds() -> list[Path]:
     return [Path(out) / "crds" / f"monitoring.coreos.com_{name}.yaml" for name in MONITORING_CRDS]
 
 
+def patch_spec(kube: KubeHandle, ns: str, spec: dict) -> None:
+    """Merge ``spec`` into the CharterFlow's spec (``None`` removes a field)."""
+    body = json.dumps({"spec": spec})
+    kube.kubectl("patch", "charterflow", "charterflow", "-n", ns, "--type=merge", "-p", body)
+
+
 def served(kube: KubeHandle) -> bool:
     found = kube.kubectl("get", "crd", "podmonitors.monitoring.coreos.com", check=False)
     return found.returncode == 0
@@ -90,16 +96,7 @@ def test_monitoring_objects_follow_the_crds_and_the_switch(
     alerts = {r["alert"] for r in rule["spec"]["groups"][0]["rules"]}
     assert "CharterFlowBackupTooOld" in alerts
 
-    kube.kubectl(
-        "patch",
-        "charterflow",
-        "charterflow",
-        "-n",
-        ns,
-        "--type=merge",
-        "-p",
-        json.dumps({"spec": {"monitoring": {"enabled": False}}}),
-    )
+    patch_spec(kube, ns, {"monitoring": {"enabled": False}})
     wait_until(
         lambda: not names(kube, ns, "podmonitors") and not names(kube, ns, "prometheusrules"),
         timeout=READY_TIMEOUT,
@@ -128,16 +125,7 @@ def test_network_policies_are_accepted_and_switch_off(
 
     # A peer the API server refuses (an invalid CIDR) fails the apply: Degraded, ApplyFailed.
     bad = {"egress": {"redis": {"to": [{"ipBlock": {"cidr": "not-a-cidr"}}]}}}
-    kube.kubectl(
-        "patch",
-        "charterflow",
-        "charterflow",
-        "-n",
-        ns,
-        "--type=merge",
-        "-p",
-        json.dumps({"spec": {"networkPolicy": bad}}),
-    )
+    patch_spec(kube, ns, {"networkPolicy": bad})
     wait_until(
         lambda: (
             (get(kube, ns, "charterflow", "charterflow").get("status") or {}).get("phase")
@@ -146,16 +134,7 @@ def test_network_policies_are_accepted_and_switch_off(
         timeout=READY_TIMEOUT,
         what="Degraded on an invalid NetworkPolicy peer",
     )
-    kube.kubectl(
-        "patch",
-        "charterflow",
-        "charterflow",
-        "-n",
-        ns,
-        "--type=merge",
-        "-p",
-        json.dumps({"spec": {"networkPolicy": {"enabled": False, "egress": {"redis": None}}}}),
-    )
+    patch_spec(kube, ns, {"networkPolicy": {"enabled": False, "egress": {"redis": None}}})
     wait_until(
         lambda: not get(kube, ns, "networkpolicies")["items"],
         timeout=READY_TIMEOUT,
