@@ -4,11 +4,17 @@ statement durations, and ``/metrics`` moved off the public port by ``METRICS_POR
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import httpx
 from charterflow.appmetrics import statement_kind
+from charterflow.db import session_scope
+from charterflow.ingest.metrics import PendingAgeCollector
+from charterflow.models import Document, utcnow
+from sqlalchemy import update
 
 from tests.api.conftest import API, Api
+from tests.ingest.conftest import wait_settled
 from tests.support.processes import free_port
 
 
@@ -83,3 +89,31 @@ def test_statement_kinds_stay_bounded() -> None:
     assert statement_kind("with x as (select 1) select * from x") == "with"
     assert statement_kind("VACUUM") == "other"
     assert statement_kind("") == "other"
+
+
+def test_the_queue_age_is_the_oldest_pending_documents(api: Api) -> None:
+    owner = api.register("Penny")
+    nb = api.notebook(owner)
+    r = api.upload(owner, nb["id"], "late.txt", b"Waiting for a worker.")
+    assert r.status_code == 202, r.text
+    doc_id = r.json()["id"]
+    wait_settled(api, owner, [doc_id])
+    factory = api.app.state.session_factory
+    collector = PendingAgeCollector(factory)
+
+    def age() -> float:
+        (family,) = collector.collect()
+        return float(family.samples[0].value)
+
+    assert age() == 0.0  # nothing waits
+    with session_scope(factory) as db:
+        db.execute(
+            update(Document)
+            .where(Document.id == doc_id)
+            .values(status="pending", created_at=utcnow() - timedelta(hours=1))
+        )
+    try:
+        assert 3600 <= age() < 3600 + 600
+    finally:
+        with session_scope(factory) as db:
+            db.execute(update(Document).where(Document.id == doc_id).values(status="ready"))
