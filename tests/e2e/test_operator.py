@@ -101,6 +101,7 @@ def test_sample_creates_every_child_and_becomes_ready(
         "Deployment/charterflow-worker",
         "Ingress/charterflow",
         "NetworkPolicy/charterflow-api",
+        "NetworkPolicy/charterflow-jobs",
         "NetworkPolicy/charterflow-worker",
         "PodDisruptionBudget/charterflow-api",
         "PodDisruptionBudget/charterflow-worker",
