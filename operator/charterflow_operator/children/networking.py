@@ -153,8 +153,9 @@ def _policy(
     spec: dict[str, Any] = {
         "podSelector": selector,
         "policyTypes": ["Ingress", "Egress"] if egress is not None else ["Ingress"],
-        "ingress": ingress,
     }
+    if ingress:  # none (with policyType Ingress) admits nothing; the API server drops `[]`,
+        spec["ingress"] = ingress  # so sending it would make every apply a change
     if egress is not None:
         spec["egress"] = egress
     return {
