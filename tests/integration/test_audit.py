@@ -23,6 +23,7 @@ from charterflow_operator.children.monitoring import prometheus_rule
 from charterflow_operator.instance import CharterFlow
 
 from tests.conftest import IN_CI
+from tests.integration.test_chart import not_exported
 from tests.support.cluster import k8s_bin_dir
 from tests.unit.operator.conftest import SECRETS
 
@@ -226,3 +227,8 @@ def test_every_alerting_rule_passes_prometheus_rule_validation(tmp_path: Path) -
     )
     assert failed.returncode != 0
     assert "parse error" in failed.stderr
+
+
+def test_the_application_alerts_use_series_the_application_exports() -> None:
+    rules = prometheus_rule(production())["spec"]["groups"][0]["rules"]
+    assert not_exported([r["expr"] for r in rules]) == set()
