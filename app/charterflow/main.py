@@ -10,12 +10,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from prometheus_client import start_http_server
 
 from charterflow import __version__, web
-from charterflow.api import health
+from charterflow.api import health, openapi
 from charterflow.api.errors import validation_error
 from charterflow.api.middleware import RequestGuardMiddleware, SecurityHeadersMiddleware
 from charterflow.api.router import api_router
+from charterflow.appmetrics import DatabaseMetrics
 from charterflow.db import make_engine, make_read_engine, make_session_factory
 from charterflow.ingest.embeddings import preload
 from charterflow.ingest_queue import make_job_queue
@@ -73,10 +75,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async_redis = make_redis(settings, asynchronous=True)
         if isinstance(app.state.rate_limiter, RedisRateLimiter):
             app.state.rate_limiter.attach_async(async_redis)
+        metrics_server = None
+        if settings.metrics_port:
+            metrics_server, _ = start_http_server(
+                settings.metrics_port, registry=app.state.metrics.registry
+            )
         # What start-up made (modules, the app, the routes) lives as long as the process: out
         # of the garbage collector's sight, so its collections scan only what requests make.
         gc.freeze()
         yield
+        if metrics_server is not None:
+            metrics_server.shutdown()
+            metrics_server.server_close()
         if isinstance(app.state.rate_limiter, RedisRateLimiter):
             app.state.rate_limiter.attach_async(None)
         if async_redis is not None:
@@ -92,7 +102,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="Document-grounded team workspace: notebooks, sources, cited answers.",
         lifespan=lifespan,
+        generate_unique_id_function=openapi.operation_id,
     )
+    openapi.install(app)
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
@@ -102,6 +114,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.storage = make_storage(settings)
     app.state.redis = make_redis(settings)
     app.state.metrics = Metrics()
+    app.state.metrics.business.watch(app.state.session_factory)
+    DatabaseMetrics(app.state.metrics.registry, engine)
     app.state.jobs = make_job_queue(settings)
     app.state.rate_limiter = make_rate_limiter(app.state.redis)
 
