@@ -70,7 +70,7 @@ def test_database_pool_and_statement_metrics(api: Api) -> None:
     assert value(text, 'charterflow_db_query_duration_seconds_count{statement="select"}') >= 1
     assert "charterflow_db_pool_checked_out " in text
     if api.backend == "postgres":  # a QueuePool: size and overflow too
-        assert value(text, "charterflow_db_pool_size") == 10
+        assert value(text, "charterflow_db_pool_size") == 20  # db.make_engine: 20 kept, no overflow
         assert "charterflow_db_pool_overflow " in text
 
 
