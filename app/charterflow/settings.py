@@ -214,12 +214,67 @@ class Settings(BaseSettings):
         "on their own thread, so small documents never wait behind them.",
     )
 
-    @field_validator("cors_origins", "url_fetch_allow", mode="before")
+    jwt_previous_secrets: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated former `JWT_SECRET` values still accepted (never used to "
+        "sign) while their tokens live out: rotation puts the old key here and a new one in "
+        "`JWT_SECRET`, so no one is signed out. Tokens name their key (`kid`). Remove a key "
+        "once `JWT_TTL_SECONDS` has passed (docs/operations.md).",
+    )
+    admin_emails: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated emails of instance admins (list, deactivate and "
+        "reactivate users). OIDC group claims can grant it too (`OIDC_ADMIN_GROUPS`).",
+    )
+    api_key_rate_limit_per_minute: int = Field(
+        600, ge=1, description="Requests per minute per API key (429 above)."
+    )
+    api_key_max_per_user: int = Field(
+        50, ge=1, description="Active API keys one user may hold (409 above)."
+    )
+
+    smtp_host: str | None = Field(
+        None,
+        description="SMTP server for password-reset and invitation emails; unset: no email "
+        "(reset is unavailable, and invitation links are shown to the inviting owner).",
+    )
+    smtp_port: int = Field(587, ge=1, le=65535, description="Port of `SMTP_HOST`.")
+    smtp_starttls: bool = Field(
+        True, description="Upgrade the SMTP connection with STARTTLS (certificate verified)."
+    )
+    smtp_username: str | None = Field(None, description="SMTP user; unset: no authentication.")
+    smtp_password: SecretStr | None = Field(None, description="Password of `SMTP_USERNAME`.")
+    smtp_from: str = Field(
+        "CharterFlow <noreply@localhost>", description="`From:` of the emails sent."
+    )
+    smtp_timeout_seconds: float = Field(
+        10, gt=0, le=120, description="Timeout of each SMTP connection and command."
+    )
+    password_reset_ttl_seconds: int = Field(
+        3600, ge=60, description="How long an emailed password-reset link works (once)."
+    )
+    password_reset_rate_limit_per_minute: int = Field(
+        3,
+        ge=1,
+        description="Reset requests per minute for one email, and five times this per client "
+        "IP (429 above, for known and unknown emails alike).",
+    )
+    invitation_ttl_seconds: int = Field(
+        7 * 24 * 3600, ge=60, description="How long a workspace invitation can be accepted."
+    )
+
+    @field_validator(
+        "cors_origins", "url_fetch_allow", "jwt_previous_secrets", "admin_emails", mode="before"
+    )
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
             return [o.strip() for o in value.split(",") if o.strip()]
         return value
+
+    @property
+    def smtp_enabled(self) -> bool:
+        return bool(self.smtp_host)
 
     @property
     def is_production(self) -> bool:

@@ -6,9 +6,11 @@ from fastapi import APIRouter, Depends
 
 from charterflow.api.deps import limit_by_ip
 from charterflow.api.routes import (
+    admin,
     auth,
     conversations,
     documents,
+    invitations,
     notebooks,
     notes,
     search,
@@ -23,3 +25,5 @@ api_router.include_router(documents.router)
 api_router.include_router(search.router)
 api_router.include_router(conversations.router)
 api_router.include_router(notes.router)
+api_router.include_router(admin.router)
+api_router.include_router(invitations.router)

@@ -6,6 +6,7 @@ from charterflow.models.base import new_id, utcnow
 from charterflow.models.chunk import Chunk
 from charterflow.models.conversation import Conversation, Message, TurnStatus
 from charterflow.models.document import Document, DocumentStatus
+from charterflow.models.identity import ApiToken, Invitation, PasswordReset
 from charterflow.models.note import Note
 from charterflow.models.notebook import Notebook
 from charterflow.models.session import RevokedToken
@@ -13,16 +14,19 @@ from charterflow.models.user import User
 from charterflow.models.workspace import Membership, Role, Workspace
 
 __all__ = [
+    "ApiToken",
     "AuditEvent",
     "Base",
     "Chunk",
     "Conversation",
     "Document",
     "DocumentStatus",
+    "Invitation",
     "Membership",
     "Message",
     "Note",
     "Notebook",
+    "PasswordReset",
     "RevokedToken",
     "Role",
     "TurnStatus",
