@@ -263,14 +263,57 @@ class Settings(BaseSettings):
         7 * 24 * 3600, ge=60, description="How long a workspace invitation can be accepted."
     )
 
+    oidc_issuer: str | None = Field(
+        None,
+        description="OpenID Connect issuer URL (its `/.well-known/openid-configuration` is "
+        "read); set with the client id and secret to offer single sign-on.",
+    )
+    oidc_client_id: str | None = Field(None, description="Client id registered at the issuer.")
+    oidc_client_secret: SecretStr | None = Field(
+        None, description="Client secret (from a Secret: `spec.auth.oidc.clientSecretRef`)."
+    )
+    oidc_scopes: str = Field("openid email profile", description="Scopes requested.")
+    oidc_allowed_domains: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated email domains allowed to sign in through OIDC; unset: any.",
+    )
+    oidc_name_claim: str = Field("name", description="ID-token claim used as the display name.")
+    oidc_groups_claim: str = Field("groups", description="ID-token claim listing groups.")
+    oidc_admin_groups: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated groups whose members are instance admins (set at each "
+        "sign-in).",
+    )
+    oidc_clock_skew_seconds: int = Field(
+        60, ge=0, le=300, description="Clock difference tolerated on ID-token times."
+    )
+    oidc_display_name: str = Field(
+        "single sign-on", description='Shown on the sign-in button: "Sign in with ...".'
+    )
+    password_login_enabled: bool = Field(
+        True,
+        description="Email and password sign-in and registration; `false` with OIDC leaves "
+        "single sign-on as the only way in (API keys keep working).",
+    )
+
     @field_validator(
-        "cors_origins", "url_fetch_allow", "jwt_previous_secrets", "admin_emails", mode="before"
+        "cors_origins",
+        "url_fetch_allow",
+        "jwt_previous_secrets",
+        "admin_emails",
+        "oidc_allowed_domains",
+        "oidc_admin_groups",
+        mode="before",
     )
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
             return [o.strip() for o in value.split(",") if o.strip()]
         return value
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer and self.oidc_client_id)
 
     @property
     def smtp_enabled(self) -> bool:
@@ -346,6 +389,10 @@ class Settings(BaseSettings):
             found.append(("EMBEDDINGS_MODEL", "required when EMBEDDINGS_URL is set"))
         if self.embeddings_provider == "openai" and not self.embeddings_url:
             found.append(("EMBEDDINGS_URL", "required when EMBEDDINGS_PROVIDER is openai"))
+        if self.oidc_issuer and not (self.oidc_client_id and self.oidc_client_secret):
+            found.append(("OIDC_CLIENT_ID", "OIDC_CLIENT_ID and OIDC_CLIENT_SECRET are needed"))
+        if not self.password_login_enabled and not self.oidc_enabled:
+            found.append(("PASSWORD_LOGIN_ENABLED", "false needs OIDC configured"))
         if self.llm_url and not self.llm_model:
             found.append(("LLM_MODEL", "required when LLM_URL is set"))
         return found

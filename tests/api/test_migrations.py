@@ -21,7 +21,6 @@ from sqlalchemy import Engine, text
 from tests.api.conftest import backend_settings
 from tests.support.services import PostgresServer
 
-
 LAST_EXPAND = "0008"  # the newest expand revision (contract revisions come after it)
 
 
@@ -103,7 +102,7 @@ def test_the_hnsw_index_is_rebuilt_beside_the_old_one_then_the_old_one_dropped(
         migrate(engine, "0004")
         assert set(_indexes(engine)) == {"ix_chunks_embedding_hnsw"}
 
-        assert migrate_phase(engine, "expand") == LAST_EXPAND  # old pods still search: both stay
+        migrate(engine, "0005")  # old pods still search: both stay
         indexes = _indexes(engine)
         assert set(indexes) == {"ix_chunks_embedding_hnsw", "ix_chunks_embedding_hnsw_half"}
         valid, definition = indexes["ix_chunks_embedding_hnsw_half"]
@@ -113,7 +112,7 @@ def test_the_hnsw_index_is_rebuilt_beside_the_old_one_then_the_old_one_dropped(
         assert "m='32'" in definition
         assert "ef_construction='200'" in definition
 
-        # An interrupted CREATE INDEX CONCURRENTLY leaves an INVALID index: expand rebuilds it.
+        # An interrupted CREATE INDEX CONCURRENTLY leaves an INVALID index: 0005 rebuilds it.
         with engine.begin() as conn:
             conn.execute(
                 text(
@@ -122,8 +121,9 @@ def test_the_hnsw_index_is_rebuilt_beside_the_old_one_then_the_old_one_dropped(
                 )
             )
             conn.execute(text("UPDATE alembic_version SET version_num = '0004'"))
-        assert migrate_phase(engine, "expand") == LAST_EXPAND
+        migrate(engine, "0005")
         assert _indexes(engine)["ix_chunks_embedding_hnsw_half"][0]
+        assert migrate_phase(engine, "expand") == LAST_EXPAND
 
         assert migrate_phase(engine, "contract") == "0006"
         assert set(_indexes(engine)) == {"ix_chunks_embedding_hnsw_half"}

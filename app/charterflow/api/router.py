@@ -13,6 +13,7 @@ from charterflow.api.routes import (
     invitations,
     notebooks,
     notes,
+    oidc,
     search,
     workspaces,
 )
@@ -27,3 +28,4 @@ api_router.include_router(conversations.router)
 api_router.include_router(notes.router)
 api_router.include_router(admin.router)
 api_router.include_router(invitations.router)
+api_router.include_router(oidc.router)

@@ -34,6 +34,7 @@ from charterflow.api.deps import (
     require_role,
 )
 from charterflow.api.routes import auth as auth_routes
+from charterflow.api.routes import invitations as invitation_routes
 from charterflow.api.routes import notebooks as notebook_routes
 from charterflow.api.routes import workspaces as workspace_routes
 from charterflow.models import Role, User, Workspace
@@ -55,7 +56,15 @@ from charterflow.web.session import (
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
-PAGE_PREFIXES = ("/app", "/login", "/register", "/logout")
+PAGE_PREFIXES = (
+    "/app",
+    "/login",
+    "/register",
+    "/logout",
+    "/admin",
+    "/reset-password",
+    "/invitations",
+)
 # Pages list at most this many workspaces, notebooks, documents or members.
 PAGE_LIMIT = 100
 FIELD_LABELS = {"email": "Email", "password": "Password", "name": "Name"}
@@ -127,7 +136,13 @@ def render(
     response = templates.TemplateResponse(
         request,
         name,
-        {"csrf_token": token, "version": __version__, "user": None, **context},
+        {
+            "csrf_token": token,
+            "version": __version__,
+            "user": None,
+            **sign_in_options(settings),
+            **context,
+        },
         status_code=status_code,
         headers=headers,
     )
@@ -137,6 +152,16 @@ def render(
         assert token is not None
         set_csrf_cookie(response, settings, token)
     return response
+
+
+def sign_in_options(settings: Any) -> dict[str, Any]:
+    """What the sign-in pages offer: single sign-on, passwords, password reset by email."""
+    return {
+        "oidc_enabled": settings.oidc_enabled,
+        "oidc_name": settings.oidc_display_name,
+        "password_login": settings.password_login_enabled,
+        "smtp_enabled": settings.smtp_enabled,
+    }
 
 
 def redirect(url: str) -> RedirectResponse:
@@ -368,5 +393,10 @@ def workspace_page(workspace_id: str, request: Request, db: DbSession, user: Pag
         "members": members.items,
         "is_owner": workspace.role == Role.owner,
         "roles": [r.value for r in Role],
+        "invitations": (
+            invitation_routes.list_invitations(workspace_id, db, user, _everything()).items
+            if workspace.role == Role.owner
+            else []
+        ),
     }
     return render(request, "workspace.html", context)

@@ -74,17 +74,26 @@ def _token(settings: AppSettings, user: User) -> dict[str, object]:
     }
 
 
+def password_login_allowed(settings: AppSettings) -> None:
+    """403 when PASSWORD_LOGIN_ENABLED is false (single sign-on is then the only way in)."""
+    if not settings.password_login_enabled:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, "Password sign-in is turned off; use single sign-on"
+        )
+
+
 @router.post(
     "/register",
     status_code=status.HTTP_201_CREATED,
     response_model=RegisterOut,
-    responses=errors(409),
+    responses=errors(403, 409),
     summary="Create an account (and its personal workspace); returns a token",
 )
 def register(body: RegisterIn, request: Request, db: DbSession, settings: AppSettings) -> object:
     """Taken emails answer 409 (the form must say so), which tells whether an account exists:
     that probe is rate-limited per client, and costs as long as a registration (the password
     is hashed first). A uniform answer needs email confirmation, which needs SMTP."""
+    password_login_allowed(settings)
     enforce_rate_limit(
         request, f"register:ip:{_client(request)}", settings.register_rate_limit_per_minute
     )
@@ -109,10 +118,11 @@ def register(body: RegisterIn, request: Request, db: DbSession, settings: AppSet
 @router.post(
     "/login",
     response_model=TokenOut,
-    responses=errors(401),
+    responses=errors(401, 403),
     summary="Exchange email and password for an access token",
 )
 def login(body: LoginIn, request: Request, db: DbSession, settings: AppSettings) -> object:
+    password_login_allowed(settings)
     ip, limit = _client(request), settings.login_rate_limit_per_minute
     enforce_rate_limit(request, f"login:pair:{body.email}:{ip}", limit)
     enforce_rate_limit(request, f"login:ip:{ip}", limit * 5)
