@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import jwt
 from charterflow.models import ApiToken, AuditEvent
 from charterflow.security import key_id
+from charterflow.web.session import SESSION_COOKIE, csrf_token_valid
 from pydantic import SecretStr
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -265,3 +268,39 @@ def test_a_deactivated_user_is_refused_everywhere_until_reactivated(api: Api) ->
         assert admin_api.client.get(f"{API}/auth/me", headers=user.headers).status_code == 401
         assert admin_api.client.get(f"{API}/auth/me", headers=_bearer(key)).status_code == 200
         assert _login(admin_api, user.email, user.password) is not None
+
+
+def test_web_sessions_slide_past_half_their_lifetime(api: Api) -> None:
+    account = api.register("Browser")
+    secret = api.settings.jwt_secret.get_secret_value()
+    now = datetime.now(UTC)
+    ttl = api.settings.jwt_ttl_seconds
+
+    def page_with(token: str) -> httpx.Response:
+        with httpx.Client(base_url=api.url, cookies={SESSION_COOKIE: token}) as browser:
+            return browser.get("/app")
+
+    fresh = page_with(account.token)
+    assert fresh.status_code == 200
+    assert SESSION_COOKIE not in fresh.cookies  # a young session is left alone
+    claims = {
+        "sub": account.id,
+        "iss": api.settings.jwt_issuer,
+        "iat": now - timedelta(seconds=ttl - 60),
+        "exp": now + timedelta(seconds=60),
+        "jti": uuid.uuid4().hex,
+        "ver": 0,
+    }
+    old = jwt.encode(claims, secret, algorithm="HS256", headers={"kid": key_id(secret)})
+    page = page_with(old)
+    assert page.status_code == 200
+    new = page.cookies[SESSION_COOKIE]
+    new_claims = jwt.decode(new, secret, algorithms=["HS256"], issuer=api.settings.jwt_issuer)
+    assert new_claims["sub"] == account.id
+    assert new_claims["exp"] > claims["exp"].timestamp() + ttl / 2
+    meta = re.search(r'name="csrf-token" content="([^"]+)"', page.text)
+    assert meta is not None
+    assert csrf_token_valid(api.settings, meta.group(1), new)  # the page's CSRF fits the new one
+    # A signed-out session is not revived by a page.
+    assert api.client.post(f"{API}/auth/logout", headers=_bearer(old)).status_code == 204
+    assert SESSION_COOKIE not in page_with(old).cookies

@@ -13,6 +13,7 @@ import re
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -49,9 +50,15 @@ class LiveApp:
 def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
     """``charterflow dev`` in a scratch folder, exactly as a developer runs it."""
     home = tmp_path_factory.mktemp("webapp")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_", "S3_"))}
-    env.update(
+    with dev_app(home, free_port()) as app:
+        yield app
+
+
+@contextmanager
+def dev_app(home: Path, port: int, **env: str) -> Iterator[LiveApp]:
+    """``charterflow dev`` on ``port`` with its data in ``home``, plus ``env``."""
+    full = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_", "S3_"))}
+    full.update(
         PORT=str(port),
         CHARTERFLOW_ENV="development",
         DATABASE_URL=f"sqlite:{home / 'app.db'}",
@@ -61,12 +68,13 @@ def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
         LOGIN_RATE_LIMIT_PER_MINUTE="100000",
         REGISTER_RATE_LIMIT_PER_MINUTE="100000",
         LOG_FORMAT="console",
+        **env,
     )
     proc = ManagedProcess(
         "charterflow dev",
         [sys.executable, "-m", "charterflow", "dev"],
         home / "server.log",
-        env,
+        full,
         home,
     ).start()
     url = f"http://127.0.0.1:{port}"

@@ -4,8 +4,6 @@ script-like client, and an instance admin deactivating a user."""
 
 from __future__ import annotations
 
-import os
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,10 +12,10 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.browser.conftest import PASSWORD, Browsing, LiveApp, open_page
+from tests.browser.conftest import PASSWORD, Browsing, LiveApp, dev_app, open_page
 from tests.conftest import start_or_fail
 from tests.support.dex import USER_EMAIL, USER_PASSWORD, DexServer
-from tests.support.processes import ManagedProcess, free_port
+from tests.support.processes import free_port
 from tests.support.smtp import SmtpServer, smtp_server
 
 API = "/api/v1"
@@ -42,42 +40,26 @@ def sso_app(
         "Dex",
         lambda: DexServer(home / "dex", [f"{url}/api/v1/auth/oidc/callback"]).start(),
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_", "S3_"))}
-    env.update(
-        PORT=str(port),
-        APP_URL=url,
-        CHARTERFLOW_ENV="development",
-        DATABASE_URL=f"sqlite:{home / 'app.db'}",
-        UPLOAD_PATH=str(home / "uploads"),
-        JWT_SECRET="browser-sso-signing-key-" + "k" * 32,
-        RATE_LIMIT_PER_MINUTE="100000",
-        LOGIN_RATE_LIMIT_PER_MINUTE="100000",
-        REGISTER_RATE_LIMIT_PER_MINUTE="100000",
-        LOG_FORMAT="console",
-        LOG_LEVEL="DEBUG",
-        OIDC_ISSUER=dex.issuer,
-        OIDC_CLIENT_ID=dex.client_id,
-        OIDC_CLIENT_SECRET=dex.client_secret,
-        OIDC_DISPLAY_NAME="Dex",
-        SMTP_HOST=smtp.host,
-        SMTP_PORT=str(smtp.port),
-        SMTP_STARTTLS="false",
-        ADMIN_EMAILS=ADMIN_EMAIL,
-    )
-    proc = ManagedProcess(
-        "charterflow dev (sso)",
-        [sys.executable, "-m", "charterflow", "dev"],
-        home / "server.log",
-        env,
-        home,
-    ).start()
     try:
-        proc.wait_ready(lambda: httpx.get(f"{url}/health/live").status_code == 200, timeout=60)
-        yield LiveApp(url=url, process=proc), dex
+        with dev_app(
+            home,
+            port,
+            APP_URL=url,
+            LOG_LEVEL="DEBUG",
+            OIDC_ISSUER=dex.issuer,
+            OIDC_CLIENT_ID=dex.client_id,
+            OIDC_CLIENT_SECRET=dex.client_secret,
+            OIDC_DISPLAY_NAME="Dex",
+            SMTP_HOST=smtp.host,
+            SMTP_PORT=str(smtp.port),
+            SMTP_STARTTLS="false",
+            ADMIN_EMAILS=ADMIN_EMAIL,
+        ) as app:
+            yield app, dex
+            log = app.process.log_path
     finally:
-        proc.stop()
         dex.stop()
-        _assert_no_secret_logged(proc.log_path, dex)
+    _assert_no_secret_logged(log, dex)
 
 
 # Every secret the journeys handle, to look for in the server's log afterwards.
@@ -174,7 +156,7 @@ def test_accept_an_invitation_delivered_by_email(
     _register(app, owner, "Olive Owner")
     _sign_in(sso_ui, owner)
     page.get_by_role("link", name="Members").first.click()
-    page.get_by_label("Email to invite").fill(invitee)
+    page.get_by_label("Address to invite").fill(invitee)
     page.get_by_label("Role to give").select_option("viewer")
     page.get_by_role("button", name="Send invitation").click()
     expect(page.get_by_text(f"Invitation emailed to {invitee}")).to_be_visible()

@@ -16,7 +16,7 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from charterflow.api.deps import AppSettings, DbSession, enforce_rate_limit
+from charterflow.api.deps import AppSettings, DbSession
 from charterflow.api.errors import errors
 from charterflow.api.routes.auth import create_access_token
 from charterflow.models import User
@@ -57,7 +57,6 @@ def oidc_login(
     next: Annotated[str, Query(max_length=2000, description="Path to land on.")] = "/app",
 ) -> RedirectResponse:
     provider = _provider(request, settings)
-    enforce_rate_limit(request, f"oidc:ip:{request.client.host if request.client else ''}", 60)
     try:
         url, cookie = oidc.start(settings, provider, safe_next(next))
     except oidc.OidcError as exc:

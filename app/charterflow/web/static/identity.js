@@ -6,6 +6,22 @@
 (() => {
   const { api, showError } = window.CharterFlow;
 
+  // Submit ``form`` through ``send`` (an async function of its FormData); errors shown in it.
+  // Captured on the form, so app.js's generic data-api handler never sees these forms.
+  function handle(form, send) {
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      event.stopImmediatePropagation();
+      const errorEl = form.querySelector(".form-error");
+      showError(errorEl, "");
+      try {
+        await send(new FormData(form));
+      } catch (err) {
+        showError(errorEl, err.message, err.status);
+      }
+    }, true);
+  }
+
   function fragmentToken() {
     const match = /^#token=([A-Za-z0-9_-]+)$/.exec(location.hash);
     if (match) history.replaceState(null, "", location.pathname + location.search);
@@ -15,22 +31,13 @@
   // The API keys form: show the new key once.
   const keyForm = document.getElementById("new-key-form");
   if (keyForm) {
-    keyForm.addEventListener("submit", async (event) => {
-      event.preventDefault();
-      event.stopImmediatePropagation();
-      const errorEl = keyForm.querySelector(".form-error");
-      showError(errorEl, "");
-      const data = new FormData(keyForm);
-      try {
-        const created = await api("POST", "/api/v1/auth/tokens", {
-          name: data.get("name"), read_only: data.get("read_only") === "true" });
-        document.getElementById("new-key-value").textContent = created.token;
-        document.getElementById("new-key").hidden = false;
-        keyForm.reset();
-      } catch (err) {
-        showError(errorEl, err.message, err.status);
-      }
-    }, true);
+    handle(keyForm, async (data) => {
+      const created = await api("POST", "/api/v1/auth/tokens", {
+        name: data.get("name"), read_only: data.get("read_only") === "true" });
+      document.getElementById("new-key-value").textContent = created.token;
+      document.getElementById("new-key").hidden = false;
+      keyForm.reset();
+    });
   }
 
   // Password reset: ask for a link, or (with a link's token) set the new password.
@@ -42,36 +49,20 @@
     if (token) {
       request.hidden = true;
       confirm.hidden = false;
-      confirm.addEventListener("submit", async (event) => {
-        event.preventDefault();
-        const errorEl = confirm.querySelector(".form-error");
-        showError(errorEl, "");
-        try {
-          await api("POST", "/api/v1/auth/password-reset/confirm",
-            { token, new_password: new FormData(confirm).get("new_password") });
-          confirm.hidden = true;
-          done.textContent = "Your password is changed. Sign in with it now.";
-          done.hidden = false;
-        } catch (err) {
-          showError(errorEl, err.message, err.status);
-        }
+      handle(confirm, async (data) => {
+        await api("POST", "/api/v1/auth/password-reset/confirm",
+          { token, new_password: data.get("new_password") });
+        confirm.hidden = true;
+        done.textContent = "Your password is changed. Sign in with it now.";
+        done.hidden = false;
       });
     }
-    request.addEventListener("submit", async (event) => {
-      event.preventDefault();
-      event.stopImmediatePropagation();
-      const errorEl = request.querySelector(".form-error");
-      showError(errorEl, "");
-      try {
-        const answer = await api("POST", "/api/v1/auth/password-reset",
-          { email: new FormData(request).get("email") });
-        request.hidden = true;
-        done.textContent = answer.detail;
-        done.hidden = false;
-      } catch (err) {
-        showError(errorEl, err.message, err.status);
-      }
-    }, true);
+    handle(request, async (data) => {
+      const answer = await api("POST", "/api/v1/auth/password-reset", { email: data.get("email") });
+      request.hidden = true;
+      done.textContent = answer.detail;
+      done.hidden = false;
+    });
   }
 
   // Invitations: keep the token in this tab while its reader signs in, then accept.
@@ -85,17 +76,10 @@
     const form = document.getElementById("accept-form");
     if (form && !token) form.hidden = true;
     if (form && token) {
-      form.addEventListener("submit", async (event) => {
-        event.preventDefault();
-        const errorEl = form.querySelector(".form-error");
-        showError(errorEl, "");
-        try {
-          const joined = await api("POST", `/api/v1/invitations/${encodeURIComponent(token)}/accept`);
-          sessionStorage.removeItem(KEY);
-          location.assign(`/app/workspaces/${encodeURIComponent(joined.workspace_id)}`);
-        } catch (err) {
-          showError(errorEl, err.message, err.status);
-        }
+      handle(form, async () => {
+        const joined = await api("POST", `/api/v1/invitations/${encodeURIComponent(token)}/accept`);
+        sessionStorage.removeItem(KEY);
+        location.assign(`/app/workspaces/${encodeURIComponent(joined.workspace_id)}`);
       });
     }
   }
@@ -103,24 +87,15 @@
   // Workspace page: an invitation made without email shows its link once, to pass on.
   const inviteForm = document.getElementById("invite-form");
   if (inviteForm) {
-    inviteForm.addEventListener("submit", async (event) => {
-      event.preventDefault();
-      event.stopImmediatePropagation();
-      const errorEl = inviteForm.querySelector(".form-error");
-      showError(errorEl, "");
-      const data = new FormData(inviteForm);
-      try {
-        const created = await api("POST", inviteForm.dataset.url,
-          { email: data.get("email"), role: data.get("role") });
-        const out = document.getElementById("invite-result");
-        out.textContent = created.emailed
-          ? `Invitation emailed to ${created.email}.`
-          : `No email is configured: send ${created.email} this link (it works once): ${created.invite_url}`;
-        out.hidden = false;
-        inviteForm.reset();
-      } catch (err) {
-        showError(errorEl, err.message, err.status);
-      }
-    }, true);
+    handle(inviteForm, async (data) => {
+      const created = await api("POST", inviteForm.dataset.url,
+        { email: data.get("email"), role: data.get("role") });
+      const out = document.getElementById("invite-result");
+      out.textContent = created.emailed
+        ? `Invitation emailed to ${created.email}.`
+        : `No email is configured: send ${created.email} this link (it works once): ${created.invite_url}`;
+      out.hidden = false;
+      inviteForm.reset();
+    });
   }
 })();
