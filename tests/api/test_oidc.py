@@ -160,3 +160,25 @@ def test_sso_is_404_when_not_configured_and_password_login_can_be_turned_off(
         assert app.client.post(f"{API}/auth/login", json=body).status_code == 403
         # API keys and existing sessions keep working.
         assert app.client.get(f"{API}/auth/me", headers=account.headers).status_code == 200
+
+
+@pytest.fixture(scope="module")
+def dex_with_groups() -> Iterator[DexServer]:
+    uris = [f"http://127.0.0.1:{p}/api/v1/auth/oidc/callback" for p in PORTS]
+    server = start_or_fail("Dex", lambda: DexServer(scratch_dir("dex"), uris, mock=True).start())
+    yield server
+    server.stop()
+
+
+def test_an_admin_group_claim_makes_an_instance_admin(api: Api, dex_with_groups: DexServer) -> None:
+    dex = dex_with_groups
+    scopes = "openid email profile groups"
+    for groups, admin in ((["authors"], True), (["editors"], False)):
+        with (
+            _sso(api, dex, PORTS[0], oidc_scopes=scopes, oidc_admin_groups=groups) as app,
+            httpx.Client(timeout=30) as browser,
+        ):
+            back = dex.sign_in(browser, _start(browser, app).headers["location"])
+            assert browser.get(back).status_code == 303
+            users = browser.get(f"{app.url}{API}/admin/users", params={"q": "kilgore"})
+            assert users.status_code == (200 if admin else 403)

@@ -35,9 +35,12 @@ def dex_binary() -> Path:
 
 
 class DexServer:
-    def __init__(self, work_dir: Path, redirect_uris: list[str]) -> None:
+    def __init__(self, work_dir: Path, redirect_uris: list[str], mock: bool = False) -> None:
+        """``mock``: instead of the password user, Dex's mock connector, which signs in
+        "Kilgore Trout" (kilgore@kilgore.trout, group ``authors``) without a form."""
         self.work_dir = work_dir
         self.redirect_uris = redirect_uris
+        self.mock = mock
         self.port = free_port()
         self.issuer = f"http://127.0.0.1:{self.port}/dex"
         self.client_id = "charterflow"
@@ -62,8 +65,10 @@ class DexServer:
                     "redirectURIs": self.redirect_uris,
                 }
             ],
-            "enablePasswordDB": True,
-            "staticPasswords": [
+            "enablePasswordDB": not self.mock,
+            "staticPasswords": []
+            if self.mock
+            else [
                 {
                     "email": USER_EMAIL,
                     "hash": _USER_HASH,
@@ -72,6 +77,8 @@ class DexServer:
                 }
             ],
         }
+        if self.mock:
+            config["connectors"] = [{"type": "mockCallback", "id": "mock", "name": "Mock"}]
         self.work_dir.mkdir(parents=True, exist_ok=True)
         path = self.work_dir / "dex.json"  # JSON is YAML: Dex reads it as its config file
         path.write_text(json.dumps(config))
