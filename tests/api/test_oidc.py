@@ -1,6 +1,6 @@
 """Single sign-on through Dex, a real OpenID provider: the code flow end to end, and each way
 an ID token or a callback can be wrong (tampered, wrong audience, expired, replayed state,
-disallowed email domain)."""
+disallowed email domain, a code traded without its PKCE verifier)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import json
 import secrets
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from urllib.parse import parse_qs, urlparse
 
 import httpx
@@ -148,6 +149,41 @@ def test_id_tokens_are_verified_against_the_providers_keys(api: Api, dex: DexSer
     with pytest.raises(oidc.OidcError, match="future"):
         oidc.verify_id_token(settings, provider, token, nonce, now=claims["iat"] - skew - 1)
     assert time.time() < claims["exp"]
+
+
+def test_dex_trades_a_code_only_for_the_verifier_of_the_apps_pkce_challenge(
+    api: Api, dex: DexServer
+) -> None:
+    """PKCE is checked by the provider too: a stolen code is useless without the verifier
+    behind the app's S256 challenge. Dex leaves a code unused when it refuses a verifier, so
+    one code tries every case; after the good exchange it is spent."""
+    secret = SecretStr(dex.client_secret)
+    app_url = f"http://127.0.0.1:{PORTS[0]}"
+    settings, provider = _rp(api, dex, app_url=app_url, oidc_client_secret=secret)
+    authorize, cookie = oidc.start(settings, provider, "/app")
+    assert parse_qs(urlparse(authorize).query)["code_challenge_method"] == ["S256"]
+    with httpx.Client(timeout=30) as browser:
+        back = parse_qs(urlparse(dex.sign_in(browser, authorize)).query)
+    code, flow = back["code"][0], oidc.read_flow(settings, cookie, back["state"][0])
+
+    refusals = {
+        "no verifier": dex.exchange(code),
+        "wrong verifier": dex.exchange(code, code_verifier=secrets.token_urlsafe(64)),
+        "the challenge itself": dex.exchange(
+            code, code_verifier=parse_qs(urlparse(authorize).query)["code_challenge"][0]
+        ),
+    }
+    assert {k: (r.status_code, r.json()["error"]) for k, r in refusals.items()} == {
+        k: (400, "invalid_grant") for k in refusals
+    }
+    assert "code_verifier" in refusals["no verifier"].json()["error_description"]
+    with pytest.raises(oidc.OidcError, match="refused"):  # the app's exchange, verifier swapped
+        oidc.exchange_code(settings, provider, code, replace(flow, verifier="x" * 64))
+
+    token = oidc.exchange_code(settings, provider, code, flow)  # the flow's own verifier
+    assert oidc.verify_id_token(settings, provider, token, flow.nonce).email == USER_EMAIL
+    spent = dex.exchange(code, code_verifier=flow.verifier)
+    assert (spent.status_code, spent.json()["error"]) == (400, "invalid_grant")
 
 
 def test_sso_is_404_when_not_configured_and_password_login_can_be_turned_off(

@@ -1,8 +1,9 @@
 """Dex, a real OpenID Connect provider, on loopback for the single sign-on tests.
 
-Built from the Go module proxy by ``scripts/dex-binary`` (cached). It runs with in-memory
-storage, one static client (CharterFlow) and one static password user, and signs ID tokens
-with its own rotating RSA keys, served at its JWKS endpoint.
+Dex v2.41.1, built from the Go module proxy by ``scripts/dex-binary`` (cached; its login
+page assets are embedded). It runs with in-memory storage, one static client (CharterFlow)
+and one static password user (or its mock connector), signs ID tokens with its own rotating
+RSA keys, served at its JWKS endpoint, and checks PKCE (RFC 7636) at its token endpoint.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class DexServer:
             "issuer": self.issuer,
             "storage": {"type": "memory"},
             "web": {"http": f"127.0.0.1:{self.port}"},
-            "frontend": {"dir": str(binary.parent.parent / "web"), "issuer": "Dex"},
+            "frontend": {"issuer": "Dex"},
             "oauth2": {"skipApprovalScreen": True},
             "expiry": {"idTokens": "10m"},
             "logger": {"level": "info"},
@@ -127,6 +128,17 @@ class DexServer:
             f"Dex did not redirect back: {response.status_code} {response.text[:300]}"
         )
 
+    def exchange(self, code: str, **form: str) -> httpx.Response:
+        """Dex's answer to the client trading ``code`` (plus ``form``, e.g. a
+        ``code_verifier``) at its token endpoint, as CharterFlow's back end would."""
+        data = {"grant_type": "authorization_code", "code": code}
+        return httpx.post(
+            f"{self.issuer}/token",
+            data={**data, "redirect_uri": self.redirect_uris[0], **form},
+            auth=(self.client_id, self.client_secret),
+            timeout=30,
+        )
+
     def id_token(self, nonce: str) -> str:
         """A real ID token for the static user, got as CharterFlow would (code flow)."""
         query = urlencode(
@@ -141,15 +153,6 @@ class DexServer:
         )
         with httpx.Client(follow_redirects=False, timeout=30) as client:
             back = self.sign_in(client, f"{self.issuer}/auth?{query}")
-            code = parse_qs(urlparse(back).query)["code"][0]
-            r = client.post(
-                f"{self.issuer}/token",
-                data={
-                    "grant_type": "authorization_code",
-                    "code": code,
-                    "redirect_uri": self.redirect_uris[0],
-                },
-                auth=(self.client_id, self.client_secret),
-            )
-            r.raise_for_status()
-            return str(r.json()["id_token"])
+        r = self.exchange(parse_qs(urlparse(back).query)["code"][0])
+        r.raise_for_status()
+        return str(r.json()["id_token"])
