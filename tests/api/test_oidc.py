@@ -173,7 +173,7 @@ def test_dex_trades_a_code_only_for_the_verifier_of_the_apps_pkce_challenge(
             code, code_verifier=parse_qs(urlparse(authorize).query)["code_challenge"][0]
         ),
     }
-    assert {k: (r.status_code, r.json()["error"]) for k, r in refusals.items()} == {
+    assert {k: (r.status_code, r.json().get("error")) for k, r in refusals.items()} == {
         k: (400, "invalid_grant") for k in refusals
     }
     assert "code_verifier" in refusals["no verifier"].json()["error_description"]
