@@ -11,7 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
 from charterflow import __version__, web
-from charterflow.api import health
+from charterflow.api import health, openapi
 from charterflow.api.errors import validation_error
 from charterflow.api.middleware import RequestGuardMiddleware, SecurityHeadersMiddleware
 from charterflow.api.router import api_router
@@ -72,7 +72,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="Document-grounded team workspace: notebooks, sources, cited answers.",
         lifespan=lifespan,
+        generate_unique_id_function=openapi.operation_id,
     )
+    openapi.install(app)
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)

@@ -174,7 +174,10 @@ class Settings(BaseSettings):
         5_000_000, ge=1, description="A document with more characters of text is `failed`."
     )
     ingest_max_pages: int = Field(
-        2_000, ge=1, description="A PDF with more pages is `failed` (counted before extracting)."
+        2_000,
+        ge=1,
+        description="A PDF with more pages, a presentation with more slides or a workbook with "
+        "more sheets is `failed` (counted before extracting).",
     )
     ingest_max_chunks: int = Field(
         10_000, ge=1, description="A document making more passages than this is `failed`."
@@ -182,18 +185,20 @@ class Settings(BaseSettings):
     ingest_max_elements: int = Field(
         200_000,
         ge=1,
-        description="A DOCX with more paragraphs and cells, or an HTML page with more tags, "
-        "is `failed` (bounds the parser's memory).",
+        description="A DOCX, PPTX, XLSX or EPUB with more paragraphs and cells, or an HTML "
+        "page with more tags, is `failed` (bounds the parser's memory).",
     )
     ingest_max_unpacked_bytes: int = Field(
         64 * 1024 * 1024,
         ge=1024,
-        description="Largest decompressed size of a DOCX's text part; checked while unpacking.",
+        description="Largest decompressed size of one part of a DOCX, PPTX, XLSX or EPUB; "
+        "checked while unpacking.",
     )
     ingest_max_unpack_ratio: int = Field(
         100,
         ge=2,
-        description="Largest decompressed/compressed ratio of a DOCX part past 1 MiB (zip bombs).",
+        description="Largest decompressed/compressed ratio of an office or EPUB part past 1 MiB "
+        "(zip bombs).",
     )
     ingest_time_budget_seconds: float = Field(
         120,

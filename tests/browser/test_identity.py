@@ -12,7 +12,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.browser.conftest import PASSWORD, Browsing, LiveApp, dev_app, open_page
+from tests.browser.conftest import PASSWORD, Browsing, LiveApp, open_page, serve_app
 from tests.conftest import start_or_fail
 from tests.support.dex import USER_EMAIL, USER_PASSWORD, DexServer
 from tests.support.processes import free_port
@@ -41,7 +41,7 @@ def sso_app(
         lambda: DexServer(home / "dex", [f"{url}/api/v1/auth/oidc/callback"]).start(),
     )
     try:
-        with dev_app(
+        with serve_app(
             home,
             port,
             APP_URL=url,

@@ -8,6 +8,7 @@ from charterflow.api.deps import limit_by_ip
 from charterflow.api.routes import (
     admin,
     auth,
+    charters,
     conversations,
     documents,
     invitations,
@@ -29,3 +30,4 @@ api_router.include_router(notes.router)
 api_router.include_router(admin.router)
 api_router.include_router(invitations.router)
 api_router.include_router(oidc.router)
+api_router.include_router(charters.router)
