@@ -9,12 +9,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from prometheus_client import start_http_server
 
 from charterflow import __version__, web
 from charterflow.api import health, openapi
 from charterflow.api.errors import validation_error
 from charterflow.api.middleware import RequestGuardMiddleware, SecurityHeadersMiddleware
 from charterflow.api.router import api_router
+from charterflow.appmetrics import DatabaseMetrics
 from charterflow.db import make_engine, make_session_factory
 from charterflow.ingest.embeddings import preload
 from charterflow.ingest_queue import make_job_queue
@@ -62,7 +64,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.info("started", version=__version__, env=settings.charterflow_env)
         app.state.embedder = preload(settings)
+        metrics_server = None
+        if settings.metrics_port:
+            metrics_server, _ = start_http_server(
+                settings.metrics_port, registry=app.state.metrics.registry
+            )
         yield
+        if metrics_server is not None:
+            metrics_server.shutdown()
+            metrics_server.server_close()
         engine.dispose()
         if app.state.redis is not None:
             app.state.redis.close()
@@ -81,6 +91,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.storage = make_storage(settings)
     app.state.redis = make_redis(settings)
     app.state.metrics = Metrics()
+    app.state.metrics.business.watch(app.state.session_factory)
+    DatabaseMetrics(app.state.metrics.registry, engine)
     app.state.jobs = make_job_queue(settings)
     app.state.rate_limiter = make_rate_limiter(app.state.redis)
 

@@ -12,8 +12,9 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlencode
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_JWT_SECRET = "dev-secret-key"  # noqa: S105 - the seed's development value; never valid in production
@@ -218,6 +219,27 @@ class Settings(BaseSettings):
         description="In development (in-process queue), uploads larger than this are ingested "
         "on their own thread, so small documents never wait behind them.",
     )
+    metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Serve the API's `/metrics` on this port only (`PORT` then answers 404 "
+        "there), so an Ingress routing `PORT` never publishes it; unset: on `PORT`.",
+    )
+    storage_orphan_min_age_seconds: int = Field(
+        6 * 3600,
+        ge=600,
+        description="Stored uploads that no document names are deleted by the worker once "
+        "this old (left by a crash between storing and committing; far longer than an upload).",
+    )
+    storage_sweep_interval_seconds: float = Field(
+        3600, gt=0, description="How often the worker looks for such orphaned uploads."
+    )
+    redis_ca_file: str | None = Field(
+        None,
+        description="CA bundle that verifies a `rediss://` `REDIS_URL` (certificate and host "
+        "name); the operator mounts it from `spec.redis.tls.caSecretRef`.",
+    )
 
     jwt_previous_secrets: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list,
@@ -316,6 +338,27 @@ class Settings(BaseSettings):
             return [o.strip() for o in value.split(",") if o.strip()]
         return value
 
+    @model_validator(mode="after")
+    def _verify_redis_tls(self) -> Settings:
+        """With ``REDIS_CA_FILE``, a ``rediss://`` URL verifies the server against it: every
+        client (API, worker, Dramatiq) is built from the URL, so the URL carries it."""
+        url = self.redis_url
+        if (
+            self.redis_ca_file
+            and url
+            and url.startswith("rediss://")
+            and "ssl_ca_certs=" not in url
+        ):
+            query = urlencode(
+                {
+                    "ssl_cert_reqs": "required",
+                    "ssl_check_hostname": "true",
+                    "ssl_ca_certs": self.redis_ca_file,
+                }
+            )
+            self.redis_url = f"{url}{'&' if '?' in url else '?'}{query}"
+        return self
+
     @property
     def oidc_enabled(self) -> bool:
         return bool(self.oidc_issuer and self.oidc_client_id)
@@ -400,6 +443,8 @@ class Settings(BaseSettings):
             found.append(("PASSWORD_LOGIN_ENABLED", "false needs OIDC configured"))
         if self.llm_url and not self.llm_model:
             found.append(("LLM_MODEL", "required when LLM_URL is set"))
+        if self.redis_ca_file and not (self.redis_url or "").startswith("rediss://"):
+            found.append(("REDIS_URL", "must be rediss:// (TLS) when REDIS_CA_FILE is set"))
         return found
 
 

@@ -57,8 +57,8 @@ DEFAULTS: dict[str, Any] = {
             "limits": {"cpu": "2", "memory": "1Gi"},
         },
     },
-    "database": {"urlSecretRef": {"key": "url"}},
-    "redis": {"urlSecretRef": {"key": "url"}},
+    "database": {"urlSecretRef": {"key": "url"}, "tls": {"caSecretRef": {"key": "ca.crt"}}},
+    "redis": {"urlSecretRef": {"key": "url"}, "tls": {"caSecretRef": {"key": "ca.crt"}}},
     "storage": {
         "s3": {
             "region": "us-east-1",
@@ -106,6 +106,27 @@ DEFAULTS: dict[str, Any] = {
         },
     },
     "paused": False,
+    "monitoring": {"enabled": False, "interval": "30s"},
+    "networkPolicy": {
+        "enabled": True,
+        "ingressFrom": [
+            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}
+        ],
+        "metricsFrom": [
+            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+        ],
+        "egress": {
+            "enabled": True,
+            "dns": [
+                {
+                    "namespaceSelector": {
+                        "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
+                    },
+                    "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                }
+            ],
+        },
+    },
 }
 # Defaults that apply only when their parent object is present (the CRD has no `default: {}`
 # on these parents, exactly like the API server's structural defaulting).
@@ -115,6 +136,8 @@ _ONLY_WITH_PARENT = {
     ("auth", "oidc"),
     ("email", "smtp"),
     ("email", "smtp", "credentialsSecretRef"),
+    ("database", "tls"),
+    ("redis", "tls"),
 }
 # Defaults that are whole maps: given values replace them rather than merge into them.
 _ATOMIC = {"resources"}
@@ -190,6 +213,11 @@ class CharterFlow:
     @property
     def backup_name(self) -> str:
         return f"{self.name}-backup"
+
+    @property
+    def jobs_name(self) -> str:
+        """The NetworkPolicy of the backup, restore and migration pods."""
+        return f"{self.name}-jobs"
 
     @property
     def version(self) -> str:
@@ -272,6 +300,18 @@ class CharterFlow:
 
     # --- Secrets the pods read -----------------------------------------------------------------
 
+    def ca_refs(self) -> list[SecretRef]:
+        """The CA bundles mounted as files (``spec.database.tls``, ``spec.redis.tls``); ``env``
+        is the dependency they verify."""
+        refs = []
+        for dependency in ("database", "redis"):
+            tls = self.spec[dependency].get("tls")
+            if tls:
+                ref = tls["caSecretRef"]
+                where = f"spec.{dependency}.tls.caSecretRef"
+                refs.append(SecretRef(dependency, ref["name"], ref["key"], where))
+        return refs
+
     def secret_refs(self) -> list[SecretRef]:
         """Every Secret key that becomes an environment variable of the application pods."""
         spec = self.spec
@@ -314,4 +354,5 @@ class CharterFlow:
 
 def referenced_secret_names(name: str, spec: Mapping[str, Any]) -> set[str]:
     """Names of the Secrets a CharterFlow depends on (for the Secret watch)."""
-    return {ref.name for ref in CharterFlow(name, "", "", with_defaults(spec)).secret_refs()}
+    cf = CharterFlow(name, "", "", with_defaults(spec))
+    return {ref.name for ref in (*cf.secret_refs(), *cf.ca_refs())}

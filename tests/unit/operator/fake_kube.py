@@ -48,6 +48,7 @@ class FakeKube:
         self.writes: list[tuple[str, str, str]] = []  # (verb, kind, name)
         self.refusals: dict[str, ApiException] = {}  # kind -> what apply/create of it raises
         self._uids = itertools.count(1)
+        self.served: set[str] = set()  # optional kinds (CRDs) the fake API server serves
 
     # --- test setup ------------------------------------------------------------------------
 
@@ -154,6 +155,9 @@ class FakeKube:
     def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
         if self.objects.pop((api_version, kind, namespace, name), None) is not None:
             self.writes.append(("delete", kind, name))
+
+    def serves(self, api_version: str, kind: str) -> bool:
+        return kind in self.served
 
     def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
         found = self.find("Secret", namespace, name)
