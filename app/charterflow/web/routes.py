@@ -372,7 +372,9 @@ def _everything() -> Pagination:
 @router.get("/app")
 def dashboard(request: Request, db: DbSession, user: PageUser) -> Response:
     workspaces = workspace_routes.list_workspaces(db, user, _everything()).items
-    notebooks = notebook_routes.list_notebooks(db, user, _everything(), workspace_id=None)
+    notebooks = notebook_routes.list_notebooks(
+        db=db, read=db, user=user, page=_everything(), workspace_id=None
+    )
     by_workspace: dict[str, list[Any]] = defaultdict(list)
     for notebook in notebooks.items:
         by_workspace[notebook.workspace_id].append(notebook)
