@@ -117,6 +117,8 @@ class Reason:
     PAUSED: Final = "Paused"
     MISSING_SECRET: Final = "MissingSecret"  # noqa: S105 - a reason
     APPLY_FAILED: Final = "ApplyFailed"
+    # A child's name is taken by an object this CharterFlow does not control (never adopted).
+    NAME_CONFLICT: Final = "NameConflict"
     PROGRESS_DEADLINE_EXCEEDED: Final = "ProgressDeadlineExceeded"
     RESTORE_FAILED: Final = "RestoreFailed"
     MIGRATION_FAILED: Final = "MigrationFailed"
@@ -146,6 +148,7 @@ DEGRADED_REASONS: Final = frozenset(
     {
         Reason.MISSING_SECRET,
         Reason.APPLY_FAILED,
+        Reason.NAME_CONFLICT,
         Reason.PROGRESS_DEADLINE_EXCEEDED,
         Reason.RESTORE_FAILED,
         Reason.MIGRATION_FAILED,

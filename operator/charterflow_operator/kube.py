@@ -42,6 +42,11 @@ class Kube(Protocol):
     def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
         """Delete with dependents in the background; absent is fine."""
 
+    def patch(
+        self, api_version: str, kind: str, namespace: str, name: str, patch: Mapping[str, Any]
+    ) -> None:
+        """A JSON merge patch (metadata such as ownerReferences and finalizers)."""
+
     def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
         """A Secret's (base64) data, or None when there is no such Secret."""
 
@@ -134,6 +139,17 @@ class ApiKube:
             self.dynamic.delete(
                 self.resource(api_version, kind), name, namespace, propagation_policy="Background"
             )
+
+    def patch(
+        self, api_version: str, kind: str, namespace: str, name: str, patch: Mapping[str, Any]
+    ) -> None:
+        self.dynamic.patch(
+            self.resource(api_version, kind),
+            body=dict(patch),
+            name=name,
+            namespace=namespace,
+            content_type="application/merge-patch+json",
+        )
 
     def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
         try:

@@ -1,7 +1,9 @@
 """One reconcile pass: read the CharterFlow, apply its children, write its status.
 
 Children are written with server-side apply under one field manager (force), so a pass over
-an unchanged world writes nothing and a hand edit of a field we own is undone. The work queue
+an unchanged world writes nothing and a hand edit of a field we own is undone. Force is used
+only on objects this CharterFlow controls: a name held by anything else is reported
+(``NameConflict``), never adopted. The work queue
 (workqueue.py) sees to it that passes of one CharterFlow never overlap.
 """
 
@@ -21,7 +23,7 @@ from kubernetes.dynamic.exceptions import NotFoundError
 
 from charterflow_operator import api, children, metrics
 from charterflow_operator.api import Condition, Phase
-from charterflow_operator.children.config import jwt_secret
+from charterflow_operator.children.config import jwt_owner_references, jwt_secret
 from charterflow_operator.instance import CharterFlow
 from charterflow_operator.kube import Kube, api_message, merge_patch, namespace_terminating
 from charterflow_operator.observe import Body, PassResult, backup_report, newest_backup, reported
@@ -35,6 +37,10 @@ DEPLOYMENT = (api.DEPLOYMENT.api_version, api.DEPLOYMENT.kind)
 
 class MissingSecretError(Exception):
     """A Secret (or key) that the spec references does not exist."""
+
+
+class NameConflictError(Exception):
+    """A child's name is held by an object that this CharterFlow does not control."""
 
 
 def _now() -> str:
@@ -112,7 +118,7 @@ class Reconciler:
         try:
             desired = children.build(cf, self._secret_data(cf))
             for manifest in desired.base:
-                self.kube.apply(manifest)
+                self._apply(cf, manifest)
             request = self.gate.backup_request(cf, body, desired.digest)
             gate = self.gate.before_rollout(cf, body)
             if not gate.open:
@@ -124,8 +130,8 @@ class Reconciler:
                 )
             applied = {(m["kind"], m["metadata"]["name"]): m for m in desired.workloads}
             for manifest in desired.workloads:
-                applied[(manifest["kind"], manifest["metadata"]["name"])] = self.kube.apply(
-                    manifest
+                applied[(manifest["kind"], manifest["metadata"]["name"])] = self._apply(
+                    cf, manifest
                 )
             for api_version, kind, child in desired.absent:
                 self._prune(cf, api_version, kind, child)
@@ -134,6 +140,9 @@ class Reconciler:
             migration = self.gate.after_rollout(cf, body, api_deployment, worker_deployment)
         except MissingSecretError as exc:
             return PassResult(missing_secret=str(exc), **self._read_workloads(cf))
+        except NameConflictError as exc:
+            log.warning("%s/%s: %s", cf.namespace, cf.name, exc)
+            return PassResult(name_conflict=str(exc), **self._read_workloads(cf))
         except ApiException as exc:  # the dynamic client's DynamicApiError is one too
             message = api_message(exc)
             if namespace_terminating(exc):
@@ -161,6 +170,18 @@ class Reconciler:
         if latest is None or reported(old, latest):
             return None
         return backup_report(self.gate.termination_message(cf, latest.job))
+
+    def _apply(self, cf: CharterFlow, manifest: dict[str, Any]) -> dict[str, Any]:
+        """Server-side apply of a child that is ours or absent; a name held by an object we
+        do not control (the user's, another CharterFlow's) raises ``NameConflictError``."""
+        meta = manifest["metadata"]
+        found = self.kube.get(manifest["apiVersion"], manifest["kind"], cf.namespace, meta["name"])
+        if found is not None and not cf.controls(found):
+            raise NameConflictError(
+                f"{manifest['kind']} {meta['name']!r} exists and is not controlled by this "
+                "CharterFlow; the operator does not take it over: rename or delete that object"
+            )
+        return self.kube.apply(manifest)
 
     def _read_workloads(self, cf: CharterFlow) -> dict[str, Any]:
         ns = cf.namespace
@@ -193,18 +214,58 @@ class Reconciler:
                 raise MissingSecretError(
                     f"Secret {ref.name!r} has no key {ref.key!r} ({ref.field})"
                 )
+        for extra in cf.env_secret_refs():  # env/envFrom: optional ones may be absent
+            if extra.name not in data:
+                found = self.kube.read_secret(cf.namespace, extra.name)
+                if found is None:
+                    if extra.optional:
+                        continue
+                    raise MissingSecretError(
+                        f"Secret {extra.name!r} ({extra.field}) not found in {cf.namespace}"
+                    )
+                data[extra.name] = found
+            if extra.key and extra.key not in data[extra.name] and not extra.optional:
+                raise MissingSecretError(
+                    f"Secret {extra.name!r} has no key {extra.key!r} ({extra.field})"
+                )
         return data
 
     def _ensure_jwt_secret(self, cf: CharterFlow) -> dict[str, str]:
-        """Create ``<name>-jwt`` once, never overwriting or rotating it; returns its data."""
-        found = self.kube.read_secret(cf.namespace, cf.jwt_secret_name)
+        """Create ``<name>-jwt`` once, never overwriting or rotating it; returns its data.
+
+        A generated one (labelled as ours) has its owner set by ``spec.deletionPolicy``: nobody
+        (it survives the CharterFlow) or, for Delete, the CharterFlow. One a user made is used
+        as it is."""
+        found = self.kube.get(
+            api.SECRET.api_version, api.SECRET.kind, cf.namespace, cf.jwt_secret_name
+        )
         if found is not None:
-            return found
+            self._settle_jwt_owner(cf, found)
+            return dict(found.get("data") or {})
         created = self.kube.create_secret(jwt_secret(cf, secrets.token_urlsafe(48)))
         if created is None:  # another pass created it first: keep that one
             return self.kube.read_secret(cf.namespace, cf.jwt_secret_name) or {}
         log.info("generated JWT secret %s/%s", cf.namespace, cf.jwt_secret_name)
         return created
+
+    def _settle_jwt_owner(self, cf: CharterFlow, secret: Mapping[str, Any]) -> None:
+        meta = secret["metadata"]
+        labels = meta.get("labels") or {}
+        generated = labels.get(api.MANAGED_BY_LABEL) == api.MANAGED_BY
+        if not generated or labels.get(api.INSTANCE_LABEL) != cf.name:
+            return
+        wanted = jwt_owner_references(cf)
+        if (meta.get("ownerReferences") or []) != wanted:
+            patch = {"metadata": {"ownerReferences": wanted or None}}
+            self.kube.patch(
+                api.SECRET.api_version, api.SECRET.kind, cf.namespace, meta["name"], patch
+            )
+            log.info(
+                "JWT secret %s/%s: owner set for deletionPolicy %s",
+                cf.namespace,
+                meta["name"],
+                cf.spec["deletionPolicy"],
+            )
 
     def _announce(
         self, body: Mapping[str, Any], old: Mapping[str, Any], new: Mapping[str, Any]

@@ -78,11 +78,15 @@ def _step_condition(kind: str, step: JobProgress) -> dict[str, str]:
     return _condition(kind, False, step.reason, step.message)
 
 
-def _as_last_pass(kind: str, old: Mapping[str, Any], reason: str, message: str) -> dict[str, str]:
-    """The previous condition of ``kind`` (nothing was checked this pass), else Unknown."""
+CARRIED = ("type", "status", "reason", "message", "observedGeneration")
+
+
+def _as_last_pass(kind: str, old: Mapping[str, Any], reason: str, message: str) -> dict[str, Any]:
+    """The previous condition of ``kind`` (nothing was checked this pass), else Unknown. It keeps
+    its ``observedGeneration``: it says what was seen at that generation, not at this one."""
     for found in old.get("conditions", []):
         if found.get("type") == kind:
-            return {k: found[k] for k in ("type", "status", "reason", "message") if k in found}
+            return {k: found[k] for k in CARRIED if k in found}
     return _condition(kind, None, reason, message)
 
 
@@ -126,6 +130,8 @@ def _blocker(result: PassResult) -> dict[str, str] | None:
 def _ready(result: PassResult, api: Rollout | None, worker: Rollout | None) -> dict[str, str]:
     if result.missing_secret:
         return _condition(Condition.READY, False, Reason.MISSING_SECRET, result.missing_secret)
+    if result.name_conflict:
+        return _condition(Condition.READY, False, Reason.NAME_CONFLICT, result.name_conflict)
     if result.apply_error:
         return _condition(Condition.READY, False, Reason.APPLY_FAILED, result.apply_error)
     serving = bool(api and worker and api.available and worker.available)
@@ -170,16 +176,16 @@ def _phase(result: PassResult, ready: Mapping[str, str], api: Rollout | None) ->
 def merge_conditions(
     old: list[Mapping[str, Any]], new: list[dict[str, Any]], generation: int, now: str
 ) -> list[dict[str, Any]]:
-    """Keep ``lastTransitionTime`` of a condition whose status did not change."""
+    """Keep ``lastTransitionTime`` of a condition whose status did not change; a condition
+    carried from an earlier pass keeps the ``observedGeneration`` it had."""
     previous = {c.get("type"): c for c in old}
     merged = []
     for condition in new:
         before = previous.get(condition["type"])
         unchanged = before is not None and before.get("status") == condition["status"]
         since = before.get("lastTransitionTime") if unchanged and before else None
-        merged.append(
-            {**condition, "lastTransitionTime": since or now, "observedGeneration": generation}
-        )
+        seen = condition.get("observedGeneration", generation)
+        merged.append({**condition, "lastTransitionTime": since or now, "observedGeneration": seen})
     return merged
 
 

@@ -19,7 +19,7 @@ TERMINATION_LOG = "/dev/termination-log"
 def backup_job_spec(cf: CharterFlow, digest: str) -> dict[str, Any]:
     """The Job spec of one `charterflow backup` run: scheduled, or on demand."""
     backup = cf.spec["backup"]
-    settings = {**cf.spec["worker"], "podAnnotations": {}}
+    settings = {**cf.spec["worker"], "podAnnotations": {}, "tmpSizeLimit": backup["tmpSizeLimit"]}
     container = {
         "name": "backup",
         "command": list(contract.BACKUP),
@@ -97,7 +97,11 @@ def _database_job(
     finished Job is the record of what ran, and a failed one keeps its pod for the logs.
     """
     migrations = cf.spec["migrations"]
-    settings = {**cf.spec["api"], "podAnnotations": migrations.get("podAnnotations", {})}
+    settings = {
+        **cf.spec["api"],
+        "podAnnotations": migrations.get("podAnnotations", {}),
+        "tmpSizeLimit": migrations["tmpSizeLimit"],  # a restore downloads the whole dump here
+    }
     container = {
         "name": component,
         "command": command,

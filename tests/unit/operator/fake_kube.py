@@ -8,6 +8,7 @@ so reconcile's error paths run unchanged.
 
 from __future__ import annotations
 
+import base64
 import copy
 import itertools
 import json
@@ -54,6 +55,10 @@ class FakeKube:
     def add(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
         """Store an object as the API server would (uid, generation), without a write record."""
         body = copy.deepcopy(dict(manifest))
+        if body.get("kind") == "Secret" and "stringData" in body:  # as the API server stores it
+            plain = body.pop("stringData")
+            encoded = {k: base64.b64encode(v.encode()).decode() for k, v in plain.items()}
+            body["data"] = {**(body.get("data") or {}), **encoded}
         meta = body.setdefault("metadata", {})
         meta.setdefault("uid", f"uid-{next(self._uids)}")
         meta.setdefault("generation", 1)
@@ -155,11 +160,20 @@ class FakeKube:
         if self.objects.pop((api_version, kind, namespace, name), None) is not None:
             self.writes.append(("delete", kind, name))
 
+    def patch(
+        self, api_version: str, kind: str, namespace: str, name: str, patch: Mapping[str, Any]
+    ) -> None:
+        body = self.objects.get((api_version, kind, namespace, name))
+        if body is None:
+            raise NotFoundError(_error(404, "Not Found"))
+        self.writes.append(("patch", kind, name))
+        _apply_merge(body, patch)
+
     def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
         found = self.find("Secret", namespace, name)
         if found is None:
             return None
-        return dict(found.get("data") or {}) | dict(found.get("stringData") or {})
+        return dict(found.get("data") or {})
 
     def create_secret(self, manifest: Mapping[str, Any]) -> dict[str, str] | None:
         try:

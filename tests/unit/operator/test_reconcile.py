@@ -205,3 +205,80 @@ def test_a_deleted_instance_is_forgotten(kube: FakeKube, reconciler: Reconciler)
     kube.delete("charterflow.app/v1alpha1", "CharterFlow", NS, NAME)
     reconciler.run_pass(KEY)
     assert kube.writes == [("delete", "CharterFlow", NAME)]
+
+
+def test_a_name_held_by_a_foreign_object_is_reported_never_adopted(
+    kube: FakeKube, reconciler: Reconciler
+) -> None:
+    foreign = {"apiVersion": "v1", "kind": "ConfigMap", "data": {"mine": "yes"}}
+    kube.add({**foreign, "metadata": {"name": "charterflow-config", "namespace": NS}})
+    reconciler.run_pass(KEY)
+    phase, reason, message = ready(kube)
+    assert (phase, reason) == ("Degraded", "NameConflict")
+    assert "ConfigMap 'charterflow-config'" in message
+    found = kube.find("ConfigMap", NS, "charterflow-config")
+    assert found is not None
+    assert found["data"] == {"mine": "yes"}
+    assert "ownerReferences" not in found["metadata"]
+    assert ("apply", "ConfigMap", "charterflow-config") not in kube.writes
+
+    kube.delete("v1", "ConfigMap", NS, "charterflow-config")  # the user moved theirs away
+    reconciler.run_pass(KEY)
+    assert ready(kube)[:2] == ("Progressing", "Migrating")
+
+
+def test_env_secrets_are_checked_and_roll_the_pods(kube: FakeKube, reconciler: Reconciler) -> None:
+    llm = {"name": "LLM_API_KEY", "valueFrom": {"secretKeyRef": {"name": "llm", "key": "key"}}}
+    body = kube.find("CharterFlow", NS, NAME)
+    assert body is not None
+    change_spec(kube, api={**body["spec"].get("api", {}), "env": [llm]})
+    reconciler.run_pass(KEY)
+    phase, reason, message = ready(kube)
+    assert (phase, reason) == ("Degraded", "MissingSecret")
+    assert "'llm'" in message
+    assert "spec.api.env[0]" in message
+
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "llm", "namespace": NS}}
+    kube.add({**secret, "data": {"key": "YQ=="}})
+    reconciler.run_pass(KEY)
+    (expand,) = jobs(kube)
+    kube.finish_job(NS, expand)
+    reconciler.run_pass(KEY)
+    before = kube.find("Deployment", NS, "charterflow-api")
+    assert before is not None
+    digest = before["spec"]["template"]["metadata"]["annotations"][
+        "charterflow.app/config-checksum"
+    ]
+    kube.add({**secret, "data": {"key": "Yg=="}})  # rotated
+    reconciler.run_pass(KEY)
+    after = kube.find("Deployment", NS, "charterflow-api")
+    assert after is not None
+    assert (
+        after["spec"]["template"]["metadata"]["annotations"]["charterflow.app/config-checksum"]
+        != digest
+    )
+
+
+def test_generated_jwt_secret_owner_follows_the_deletion_policy(
+    kube: FakeKube, reconciler: Reconciler
+) -> None:
+    reconciler.run_pass(KEY)
+    jwt = kube.find("Secret", NS, "charterflow-jwt")
+    assert jwt is not None
+    assert "ownerReferences" not in jwt["metadata"]  # outlives the CharterFlow
+    assert jwt["metadata"]["labels"]["app.kubernetes.io/instance"] == NAME
+    value = jwt["data"]
+
+    change_spec(kube, deletionPolicy="Delete")
+    reconciler.run_pass(KEY)
+    jwt = kube.find("Secret", NS, "charterflow-jwt")
+    assert jwt is not None
+    (owner,) = jwt["metadata"]["ownerReferences"]
+    assert (owner["kind"], owner["name"]) == ("CharterFlow", NAME)
+
+    change_spec(kube, deletionPolicy="Retain")
+    reconciler.run_pass(KEY)
+    jwt = kube.find("Secret", NS, "charterflow-jwt")
+    assert jwt is not None
+    assert "ownerReferences" not in jwt["metadata"]
+    assert jwt["data"] == value  # never rotated
