@@ -17,6 +17,9 @@ PLURAL: Final = "charterflows"
 # Server-side apply field manager, Event source and the managed-by label value.
 FIELD_MANAGER: Final = "charterflow-operator"
 MANAGED_BY: Final = FIELD_MANAGER
+# Holds a Deployment's replicas for the moment autoscaling is turned on (reconcile.py): the value
+# stays where it is until the HPA takes the field over, instead of dropping to the default 1.
+HANDOFF_MANAGER: Final = f"{FIELD_MANAGER}-handoff"
 
 # --- labels ------------------------------------------------------------------------------------
 NAME_LABEL: Final = "app.kubernetes.io/name"

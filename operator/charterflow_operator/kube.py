@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 class Kube(Protocol):
     """What a reconcile pass asks of the API server."""
 
-    def apply(self, manifest: Manifest) -> dict[str, Any]:
+    def apply(self, manifest: Manifest, manager: str = api.FIELD_MANAGER) -> dict[str, Any]:
         """Server-side apply under the operator's field manager (forcing conflicts)."""
 
     def create(self, manifest: Manifest) -> dict[str, Any]:
@@ -98,7 +98,7 @@ class ApiKube:
     def resource(self, api_version: str, kind: str) -> Any:
         return self.dynamic.resources.get(api_version=api_version, kind=kind)
 
-    def apply(self, manifest: Manifest) -> dict[str, Any]:
+    def apply(self, manifest: Manifest, manager: str = api.FIELD_MANAGER) -> dict[str, Any]:
         res = self.resource(manifest["apiVersion"], manifest["kind"])
         meta = manifest["metadata"]
         result = self.dynamic.server_side_apply(
@@ -106,7 +106,7 @@ class ApiKube:
             body=manifest,
             name=meta["name"],
             namespace=meta["namespace"],
-            field_manager=api.FIELD_MANAGER,
+            field_manager=manager,
             force_conflicts=True,
         )
         return result.to_dict()

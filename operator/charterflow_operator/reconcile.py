@@ -181,7 +181,27 @@ class Reconciler:
                 f"{manifest['kind']} {meta['name']!r} exists and is not controlled by this "
                 "CharterFlow; the operator does not take it over: rename or delete that object"
             )
+        if found is not None and _hands_replicas_over(manifest, found):
+            self._hand_over_replicas(found)
         return self.kube.apply(manifest)
+
+    def _hand_over_replicas(self, deployment: Mapping[str, Any]) -> None:
+        """Autoscaling was turned on: ``replicas`` leaves our applied configuration. Server-side
+        apply would reset a field that no manager owns any more to its default (1), taking
+        pods away before the HPA acts; so another manager first co-owns the current value,
+        which then stays until the HPA's scale writes take the field over."""
+        meta = deployment["metadata"]
+        replicas = deployment["spec"].get("replicas", 1)
+        holder = {
+            "apiVersion": api.DEPLOYMENT.api_version,
+            "kind": api.DEPLOYMENT.kind,
+            "metadata": {"name": meta["name"], "namespace": meta["namespace"]},
+            "spec": {"replicas": replicas},
+        }
+        self.kube.apply(holder, manager=api.HANDOFF_MANAGER)
+        log.info(
+            "%s/%s: replicas %s handed over to the HPA", meta["namespace"], meta["name"], replicas
+        )
 
     def _read_workloads(self, cf: CharterFlow) -> dict[str, Any]:
         ns = cf.namespace
@@ -279,6 +299,22 @@ class Reconciler:
         message = f"phase {new['phase']}: {after[1]}"
         log.info("%s/%s %s", body["metadata"]["namespace"], body["metadata"]["name"], message)
         self.kube.post_event(body, kind, after[0] or new["phase"], message)
+
+
+def _owns_replicas(deployment: Mapping[str, Any]) -> bool:
+    """Whether our field manager's applied configuration holds the Deployment's replicas."""
+    for entry in deployment["metadata"].get("managedFields") or []:
+        if entry.get("manager") == api.FIELD_MANAGER and entry.get("operation") == "Apply":
+            fields = (entry.get("fieldsV1") or {}).get("f:spec") or {}
+            return "f:replicas" in fields
+    return False
+
+
+def _hands_replicas_over(manifest: Mapping[str, Any], found: Mapping[str, Any]) -> bool:
+    """A Deployment applied without replicas (autoscaling on) whose replicas we still hold."""
+    if manifest["kind"] != api.DEPLOYMENT.kind or "replicas" in manifest["spec"]:
+        return False
+    return _owns_replicas(found)
 
 
 def _ready_of(status: Mapping[str, Any]) -> tuple[str, str]:

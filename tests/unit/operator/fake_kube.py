@@ -48,6 +48,7 @@ class FakeKube:
         self.events: list[tuple[str, str, str]] = []  # (type, reason, message)
         self.writes: list[tuple[str, str, str]] = []  # (verb, kind, name)
         self.refusals: dict[str, ApiException] = {}  # kind -> what apply/create of it raises
+        self.handoffs: list[tuple[str, str, str]] = []  # (manager, kind, name) of other applies
         self._uids = itertools.count(1)
 
     # --- test setup ------------------------------------------------------------------------
@@ -120,15 +121,23 @@ class FakeKube:
         if kind in self.refusals:
             raise self.refusals[kind]
 
-    def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+    def apply(
+        self, manifest: Mapping[str, Any], manager: str = "charterflow-operator"
+    ) -> dict[str, Any]:
+        """Apply; the fake keeps no managed fields, so another ``manager``'s apply is only
+        recorded (``handoffs``), not merged."""
         self._check(manifest["kind"])
         ref = self._ref(manifest)
+        if manager != "charterflow-operator":
+            self.handoffs.append((manager, manifest["kind"], manifest["metadata"]["name"]))
+            return copy.deepcopy(self.objects[ref])
         self.writes.append(("apply", manifest["kind"], manifest["metadata"]["name"]))
         old = self.objects.get(ref)
         body = copy.deepcopy(dict(manifest))
         if old is None:
             return self.add(body)
         body["metadata"] = {**old["metadata"], **body["metadata"]}
+        body["metadata"].pop("managedFields", None)  # not tracked: a test sets them to look
         if body.get("spec") != old.get("spec"):
             body["metadata"]["generation"] = old["metadata"]["generation"] + 1
         if "status" in old:

@@ -282,3 +282,28 @@ def test_generated_jwt_secret_owner_follows_the_deletion_policy(
     assert jwt is not None
     assert "ownerReferences" not in jwt["metadata"]
     assert jwt["data"] == value  # never rotated
+
+
+def test_turning_autoscaling_on_hands_the_replica_count_over(
+    kube: FakeKube, reconciler: Reconciler
+) -> None:
+    reconciler.run_pass(KEY)
+    (expand,) = jobs(kube)
+    kube.finish_job(NS, expand)
+    reconciler.run_pass(KEY)
+    api_deployment = kube.find("Deployment", NS, "charterflow-api")
+    assert api_deployment is not None
+    api_deployment["metadata"]["managedFields"] = [  # as the API server records our apply
+        {
+            "manager": "charterflow-operator",
+            "operation": "Apply",
+            "fieldsV1": {"f:spec": {"f:replicas": {}, "f:template": {}}},
+        }
+    ]
+    body = kube.find("CharterFlow", NS, NAME)
+    assert body is not None
+    change_spec(kube, api={**body["spec"].get("api", {}), "autoscaling": {"enabled": True}})
+    reconciler.run_pass(KEY)
+    assert kube.handoffs == [("charterflow-operator-handoff", "Deployment", "charterflow-api")]
+    reconciler.run_pass(KEY)  # our apply no longer holds replicas: nothing more to hand over
+    assert len(kube.handoffs) == 1
