@@ -106,11 +106,14 @@ def test_sample_creates_every_child_and_becomes_ready(
         "PodDisruptionBudget/charterflow-worker",
         "Secret/charterflow-jwt",
         "Service/charterflow-api",
-        "ServiceAccount/charterflow",
+        "ServiceAccount/charterflow-app",
     ]
     assert body["metadata"].get("finalizers") is None  # children go by garbage collection
     uid = body["metadata"]["uid"]
     for item in children["items"]:
+        if item["kind"] == "Secret":  # the generated JWT Secret outlives the CharterFlow
+            assert "ownerReferences" not in item["metadata"]
+            continue
         (ref,) = item["metadata"]["ownerReferences"]
         assert (ref["uid"], ref["controller"], ref["blockOwnerDeletion"]) == (uid, True, True)
 
@@ -304,12 +307,7 @@ def test_paused_changes_nothing(kube: KubeHandle, operator: OperatorProcess, ns:
     assert get(kube, ns, "cm", "charterflow-config")["data"]["LOG_LEVEL"] == "ERROR"
 
 
-def test_deleting_removes_children_but_not_user_secrets(
-    kube: KubeHandle, operator: OperatorProcess, ns: str
-) -> None:
-    apply_secrets(kube, ns)
-    apply(kube, ns, sample())
-    wait_ready(kube, ns)
+def _delete_and_wait(kube: KubeHandle, ns: str) -> None:
     kube.kubectl("delete", "charterflow", "charterflow", "-n", ns)
 
     def gone() -> bool:
@@ -317,8 +315,117 @@ def test_deleting_removes_children_but_not_user_secrets(
         return not left
 
     wait_until(gone, timeout=READY_TIMEOUT, what="children garbage-collected")
+
+
+def test_deleting_removes_children_but_keeps_secrets_and_the_jwt_key(
+    kube: KubeHandle, operator: OperatorProcess, ns: str
+) -> None:
+    apply_secrets(kube, ns)
+    apply(kube, ns, sample())
+    wait_ready(kube, ns)
+    jwt = get(kube, ns, "secret", "charterflow-jwt")["data"]
+    _delete_and_wait(kube, ns)
     secrets = {s["metadata"]["name"] for s in get(kube, ns, "secret")["items"]}
     assert {"charterflow-database", "charterflow-redis", "charterflow-s3"} <= secrets
+    assert "charterflow-jwt" in secrets  # deletionPolicy Retain (the default)
+
+    apply(kube, ns, sample())  # recreated: the same key, so every session stays valid
+    wait_ready(kube, ns)
+    assert get(kube, ns, "secret", "charterflow-jwt")["data"] == jwt
+
+    apply(kube, ns, sample(deletionPolicy="Delete"))
+    wait_until(
+        lambda: get(kube, ns, "secret", "charterflow-jwt")["metadata"].get("ownerReferences"),
+        timeout=60,
+        what="the JWT Secret owned by the CharterFlow (deletionPolicy Delete)",
+    )
+    _delete_and_wait(kube, ns)
+    wait_until(
+        lambda: kube.kubectl("get", "secret", "charterflow-jwt", "-n", ns, check=False).returncode,
+        timeout=READY_TIMEOUT,
+        what="the JWT Secret deleted with the CharterFlow",
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "accepted"),
+    [("a" * 40, True), ("a" * 41, False), ("1charterflow", False), ("char.terflow", False)],
+)
+def test_names_that_break_child_names_are_refused(
+    kube: KubeHandle, crds: None, ns: str, name: str, accepted: bool
+) -> None:
+    body = yaml.safe_dump(sample(name))
+    result = kube.kubectl("apply", "--dry-run=server", "-n", ns, "-f", "-", input=body, check=False)
+    assert (result.returncode == 0) == accepted, result.stderr
+    if not accepted:
+        assert "metadata.name must be at most 40 characters" in result.stderr
+
+
+def test_a_foreign_object_is_reported_never_adopted(
+    kube: KubeHandle, operator: OperatorProcess, ns: str
+) -> None:
+    kube.kubectl("create", "configmap", "default-config", "-n", ns, "--from-literal=mine=yes")
+    apply_secrets(kube, ns)
+    apply(kube, ns, sample("default"))  # named like the namespace's ServiceAccount, too
+
+    def conflict() -> bool:
+        ready = condition(cf(kube, ns, "default"), "Ready")
+        return ready.get("reason") == "NameConflict"
+
+    wait_until(conflict, timeout=60, what="Ready reason NameConflict")
+    ready = condition(cf(kube, ns, "default"), "Ready")
+    assert "ConfigMap 'default-config'" in ready["message"]
+    assert cf(kube, ns, "default")["status"]["phase"] == "Degraded"
+    theirs = get(kube, ns, "configmap", "default-config")
+    assert theirs["data"] == {"mine": "yes"}
+    assert "ownerReferences" not in theirs["metadata"]
+
+    kube.kubectl("delete", "configmap", "default-config", "-n", ns)
+    wait_ready(kube, ns, "default")
+    account = get(kube, ns, "serviceaccount", "default")
+    assert "ownerReferences" not in account["metadata"]  # the namespace's own, untouched
+    assert "automountServiceAccountToken" not in account
+    pod = get(kube, ns, "deployment", "default-api")["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "default-app"
+
+
+def _replicas_seen(kube: KubeHandle, ns: str, name: str) -> tuple[int, int]:
+    found = get(kube, ns, "deployment", name)
+    return found["spec"]["replicas"], found["metadata"]["generation"]
+
+
+def test_toggling_autoscaling_never_lowers_the_replica_count(
+    kube: KubeHandle, operator: OperatorProcess, ns: str
+) -> None:
+    apply_secrets(kube, ns)
+    base = sample()["spec"]["api"]
+    apply(kube, ns, sample(api={**base, "replicas": 3}))
+    wait_ready(kube, ns)
+    replicas, generation = _replicas_seen(kube, ns, "charterflow-api")
+    assert replicas == 3
+
+    scaled = {**base, "autoscaling": {"enabled": True, "minReplicas": 2, "maxReplicas": 6}}
+    apply(kube, ns, sample(api=scaled))
+    wait_until(
+        lambda: get(kube, ns, "hpa", "charterflow-api")["spec"]["minReplicas"] == 2,
+        timeout=60,
+        what="the API's HPA",
+    )
+    wait_ready(kube, ns)
+    passes = operator.passes()
+    wait_until(lambda: operator.passes() > passes, timeout=90, what="another pass")
+    # The Deployment was never written with fewer replicas: same count, same generation.
+    assert _replicas_seen(kube, ns, "charterflow-api") == (3, generation)
+    assert cf(kube, ns)["status"]["api"]["readyReplicas"] == 3
+
+    apply(kube, ns, sample(api={**base, "replicas": 3}))  # and off again
+    wait_until(
+        lambda: kube.kubectl("get", "hpa", "charterflow-api", "-n", ns, check=False).returncode,
+        timeout=60,
+        what="the HPA pruned",
+    )
+    wait_ready(kube, ns)
+    assert _replicas_seen(kube, ns, "charterflow-api") == (3, generation)
 
 
 def test_twenty_instances_and_a_quiet_restart(
