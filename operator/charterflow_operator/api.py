@@ -82,8 +82,9 @@ CHILD_KINDS: Final = (
     CRONJOB,
     JOB,
 )
-# Children that the operator also deletes: optional ones turned off, Jobs retried or superseded.
-DELETED_KINDS: Final = (HPA, INGRESS, CRONJOB, JOB)
+# Children that the operator also deletes: optional ones turned off, Jobs retried or superseded,
+# its ServiceAccount when the spec names an existing one.
+DELETED_KINDS: Final = (SERVICE_ACCOUNT, HPA, INGRESS, CRONJOB, JOB)
 SECRET: Final = ChildKind("v1", "Secret", "secrets")
 POD: Final = ChildKind("v1", "Pod", "pods")
 
