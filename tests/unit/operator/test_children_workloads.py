@@ -37,6 +37,7 @@ def test_worker_probes_its_health_port(cf: CharterFlow) -> None:
     (container,) = deployment(cf, "worker")["spec"]["template"]["spec"]["containers"]
     assert container["command"] == ["charterflow", "worker"]
     assert container["livenessProbe"]["httpGet"] == {"path": "/health/live", "port": "health"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/health/ready", "port": "health"}
     assert container["ports"][0]["containerPort"] == 9191
 
 
