@@ -63,7 +63,8 @@ def container_env(deployment: Mapping[str, Any]) -> dict[str, str]:
 def installed(kube: KubeHandle, namespace: str, *sets: str) -> Iterator[Release]:
     """``helm install`` the chart into ``namespace``; uninstalled afterwards (CRDs stay)."""
     name = f"cf{uuid.uuid4().hex[:6]}"
-    args = ["install", name, str(CHART), "--namespace", namespace]
+    # The session's CRDs are applied by the ``crds`` fixture, not owned by a release.
+    args = ["install", name, str(CHART), "--namespace", namespace, "--set", "crds.install=false"]
     for value in sets:
         args += ["--set", value]
     helm(kube, *args)
