@@ -26,6 +26,7 @@ from charterflow_operator.api import Condition, Phase
 from charterflow_operator.children.config import jwt_owner_references, jwt_secret
 from charterflow_operator.instance import CharterFlow
 from charterflow_operator.kube import Kube, api_message, merge_patch, namespace_terminating
+from charterflow_operator.leadership import Leadership
 from charterflow_operator.observe import Body, PassResult, backup_report, newest_backup, reported
 from charterflow_operator.rollout_gate import RolloutGate
 from charterflow_operator.status import compute
@@ -51,8 +52,11 @@ class Reconciler:
     """Reconciles CharterFlows through ``kube``; ``enqueue`` asks for a pass (the queue's
     threads run it), ``reconcile`` runs one in the calling thread."""
 
-    def __init__(self, kube: Kube, backoff: Backoff | None = None) -> None:
+    def __init__(
+        self, kube: Kube, backoff: Backoff | None = None, leadership: Leadership | None = None
+    ) -> None:
         self.kube = kube
+        self.leadership = leadership or Leadership.standalone()
         self.gate = RolloutGate(kube)
         self.backoff = backoff or Backoff()
         self.queue = WorkQueue(self.run_pass, self.backoff.refused)
@@ -66,7 +70,11 @@ class Reconciler:
         return self.backoff.due((namespace, name), backstop)
 
     def run_pass(self, key: Key) -> None:
-        """One timed pass, as the queue's threads run it: metrics, and the backoff's clock."""
+        """One timed pass, as the queue's threads run it: metrics, and the backoff's clock.
+        None at all while another replica leads (see leadership.py)."""
+        if not self.leadership.leads(key[0]):
+            metrics.SKIPPED.inc()
+            return
         started = time.perf_counter()
         try:
             self.reconcile(*key)

@@ -522,3 +522,42 @@ def test_a_standby_takes_over_when_the_leader_dies(
         wait_until(applied, timeout=READY_TIMEOUT, what="the standby applies the change")
         wait_ready(kube, peers_ns)
         assert standby.passes() > 0
+
+
+def test_a_leader_demoted_by_a_later_peer_stops_every_pass(
+    kube: KubeHandle, crds: None, peers_ns: str, tmp_path: Path
+) -> None:
+    """A replica that led alone is demoted when a higher-priority peer starts after it: Kopf
+    pauses its watches, and its own backstop loop and work queue make no pass either (a short
+    backstop makes the loop ask every few seconds)."""
+    peering = {"apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": "cf"}}
+    apply(kube, peers_ns, peering)
+    env = {
+        "WATCH_NAMESPACES": peers_ns,
+        "OPERATOR_STANDALONE": "",
+        "OPERATOR_PEERING": "cf",
+        "RESYNC_SECONDS": "2",
+    }
+    first = OperatorProcess(kube.kubeconfig, {**env, "OPERATOR_PRIORITY": "50"}, tmp_path)
+    later = OperatorProcess(kube.kubeconfig, {**env, "OPERATOR_PRIORITY": "100"}, tmp_path)
+    with first:
+        apply_secrets(kube, peers_ns)
+        apply(kube, peers_ns, sample())
+        wait_ready(kube, peers_ns)
+        base = first.passes()
+        wait_until(lambda: first.passes() > base, timeout=60, what="a backstop pass")
+        with later:
+            wait_until(lambda: later.passes() > 0, timeout=60, what="the later peer leads")
+            wait_until(
+                lambda: "Pausing operations" in first.log_text(), timeout=60, what="Kopf pauses"
+            )
+            # A pass that began before the pause (or within leadership.py's cache second) ends
+            # while the later peer makes two backstop passes; from then on, none at all.
+            led = later.passes()
+            wait_until(lambda: later.passes() >= led + 2, timeout=60, what="two backstop passes")
+            stopped_at = first.passes()
+            led = later.passes()
+            wait_until(
+                lambda: later.passes() >= led + 3, timeout=60, what="three more backstop passes"
+            )
+            assert first.passes() == stopped_at
