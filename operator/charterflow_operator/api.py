@@ -37,6 +37,8 @@ CHECKSUM_ANNOTATION: Final = f"{GROUP}/config-checksum"
 GENERATION_ANNOTATION: Final = f"{GROUP}/generation"
 # On a CharterFlow: each new value of it requests one backup run now.
 BACKUP_NOW_ANNOTATION: Final = f"{GROUP}/backup-now"
+# On a CharterFlow whose deletionPolicy is Snapshot: its deletion waits for the final backup.
+FINAL_BACKUP_FINALIZER: Final = f"{GROUP}/final-backup"
 # On the Ingress: ingress-nginx's request body limit.
 BODY_SIZE_ANNOTATION: Final = "nginx.ingress.kubernetes.io/proxy-body-size"
 
@@ -145,6 +147,10 @@ class Reason:
     NOT_APPLICABLE: Final = "NotApplicable"
     WAITING_FOR_RESTORE: Final = "WaitingForRestore"
     WAITING_FOR_ROLLOUT: Final = "WaitingForRollout"
+    # Ready while a Snapshot deletion waits (and the Events of that wait)
+    FINAL_BACKUP_RUNNING: Final = "FinalBackupRunning"
+    FINAL_BACKUP_FAILED: Final = "FinalBackupFailed"
+    FINAL_BACKUP_SUCCEEDED: Final = "FinalBackupSucceeded"
 
 
 # Ready reasons that make the phase Degraded (someone has to act).
@@ -156,5 +162,6 @@ DEGRADED_REASONS: Final = frozenset(
         Reason.PROGRESS_DEADLINE_EXCEEDED,
         Reason.RESTORE_FAILED,
         Reason.MIGRATION_FAILED,
+        Reason.FINAL_BACKUP_FAILED,
     }
 )

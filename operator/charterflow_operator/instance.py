@@ -231,6 +231,11 @@ class CharterFlow:
     def backup_now_job_name(self, token: str) -> str:
         return self._job_name("backup-now", "", token)
 
+    @property
+    def final_backup_job_name(self) -> str:
+        """One per CharterFlow object (its uid): a recreated one gets its own."""
+        return self._job_name("final-backup", "", self.uid)
+
     # --- labels and metadata ---------------------------------------------------------------------
 
     def selector_labels(self, component: str) -> dict[str, str]:

@@ -24,6 +24,7 @@ from kubernetes.dynamic.exceptions import NotFoundError
 from charterflow_operator import api, children, metrics
 from charterflow_operator.api import Condition, Phase
 from charterflow_operator.children.config import jwt_owner_references, jwt_secret
+from charterflow_operator.deletion import FinalBackup, waits_for_backup
 from charterflow_operator.instance import CharterFlow
 from charterflow_operator.kube import Kube, api_message, merge_patch, namespace_terminating
 from charterflow_operator.leadership import Leadership
@@ -58,6 +59,7 @@ class Reconciler:
         self.kube = kube
         self.leadership = leadership or Leadership.standalone()
         self.gate = RolloutGate(kube)
+        self.final_backup = FinalBackup(kube)
         self.backoff = backoff or Backoff()
         self.queue = WorkQueue(self.run_pass, self.backoff.refused)
 
@@ -91,10 +93,14 @@ class Reconciler:
 
     def reconcile(self, namespace: str, name: str) -> None:
         body = self.kube.get(api.API_VERSION, api.KIND, namespace, name)
+        if body is not None and waits_for_backup(body):
+            self.final_backup.finish(CharterFlow.from_body(body), body, _now())
+            return
         if body is None or body["metadata"].get("deletionTimestamp"):
             self._forget(namespace, name)  # garbage collection removes the children
             return
         cf = CharterFlow.from_body(body)
+        self.final_backup.settle(cf, body)
         result = self._converge(cf, body)
         if result.apply_error:
             self.backoff.refused((namespace, name))

@@ -561,3 +561,29 @@ def test_a_leader_demoted_by_a_later_peer_stops_every_pass(
                 lambda: later.passes() >= led + 3, timeout=60, what="three more backstop passes"
             )
             assert first.passes() == stopped_at
+
+
+def test_a_snapshot_deletion_backs_up_before_the_children_go(
+    kube: KubeHandle, operator: OperatorProcess, ns: str
+) -> None:
+    apply_secrets(kube, ns)
+    apply(kube, ns, sample(deletionPolicy="Snapshot"))
+    wait_ready(kube, ns)
+    assert cf(kube, ns)["metadata"]["finalizers"] == ["charterflow.app/final-backup"]
+    kube.kubectl("delete", "charterflow", "charterflow", "-n", ns, "--wait=false")
+
+    def final_backup() -> list[dict[str, Any]]:
+        listed = get(kube, ns, "jobs", "-l", "app.kubernetes.io/component=backup")["items"]
+        return [j for j in listed if "-final-backup-" in j["metadata"]["name"]]
+
+    wait_until(final_backup, timeout=60, what="the final backup Job")
+    (job,) = final_backup()  # made while the CharterFlow (and so its children) still existed
+    (owner,) = job["metadata"]["ownerReferences"]
+    assert owner["kind"] == "CharterFlow"
+
+    def gone() -> bool:
+        return kube.kubectl("get", "cf", "charterflow", "-n", ns, check=False).returncode != 0
+
+    wait_until(gone, timeout=READY_TIMEOUT, what="the CharterFlow deleted after its backup")
+    events = get(kube, ns, "events")["items"]
+    assert "FinalBackupSucceeded" in {e["reason"] for e in events}

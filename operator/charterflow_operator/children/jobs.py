@@ -87,6 +87,14 @@ def backup_now_job(cf: CharterFlow, digest: str, token: str) -> Manifest:
     return _job(meta, backup_job_spec(cf, digest))
 
 
+def final_backup_job(cf: CharterFlow) -> Manifest:
+    """The backup that a Snapshot deletion waits for (spec.deletionPolicy), made once the
+    CharterFlow is being deleted and before garbage collection takes its children (the
+    ConfigMap and ServiceAccount this pod needs among them). Works with scheduled backups
+    disabled too: the policy is the request."""
+    return _job(cf.meta(cf.final_backup_job_name, "backup"), backup_job_spec(cf, ""))
+
+
 def _database_job(
     cf: CharterFlow, name: str, component: str, command: list[str], generation: int
 ) -> Manifest:

@@ -307,3 +307,47 @@ def test_turning_autoscaling_on_hands_the_replica_count_over(
     assert kube.handoffs == [("charterflow-operator-handoff", "Deployment", "charterflow-api")]
     reconciler.run_pass(KEY)  # our apply no longer holds replicas: nothing more to hand over
     assert len(kube.handoffs) == 1
+
+
+def test_a_snapshot_deletion_waits_for_a_final_backup(
+    kube: FakeKube, reconciler: Reconciler
+) -> None:
+    change_spec(kube, deletionPolicy="Snapshot")
+    reconciler.run_pass(KEY)
+    body = kube.find("CharterFlow", NS, NAME)
+    assert body is not None
+    assert body["metadata"]["finalizers"] == ["charterflow.app/final-backup"]
+
+    body["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"  # kubectl delete
+    reconciler.run_pass(KEY)
+    (final,) = [job for job in jobs(kube) if "final-backup" in job]
+    assert ready(kube)[:2] == ("Progressing", "FinalBackupRunning")
+    assert kube.find("ConfigMap", NS, "charterflow-config") is not None  # the pod needs it
+
+    kube.finish_job(NS, final, failed=True)
+    reconciler.run_pass(KEY)
+    phase, reason, message = ready(kube)
+    assert (phase, reason) == ("Degraded", "FinalBackupFailed")
+    assert "spec.deletionPolicy to Retain" in message
+    assert body["metadata"]["finalizers"] == ["charterflow.app/final-backup"]
+
+    kube.delete("batch/v1", "Job", NS, final)  # fixed: run it again
+    reconciler.run_pass(KEY)
+    kube.finish_job(NS, final)
+    reconciler.run_pass(KEY)
+    assert body["metadata"]["finalizers"] == []  # garbage collection may go on
+    assert ("Normal", "FinalBackupSucceeded") in [e[:2] for e in kube.events]
+
+
+def test_another_policy_lets_a_waiting_deletion_go_on(
+    kube: FakeKube, reconciler: Reconciler
+) -> None:
+    change_spec(kube, deletionPolicy="Snapshot")
+    reconciler.run_pass(KEY)
+    body = kube.find("CharterFlow", NS, NAME)
+    assert body is not None
+    body["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    change_spec(kube, deletionPolicy="Retain")
+    reconciler.run_pass(KEY)
+    assert body["metadata"]["finalizers"] == []
+    assert not [job for job in jobs(kube) if "final-backup" in job]
