@@ -147,6 +147,11 @@ class Reason:
     NOT_APPLICABLE: Final = "NotApplicable"
     WAITING_FOR_RESTORE: Final = "WaitingForRestore"
     WAITING_FOR_ROLLOUT: Final = "WaitingForRollout"
+    # Ready and MigrationsComplete/Restored: a lifecycle Job could not reach a dependency (it is
+    # retried by itself, DEPENDENCY_RETRY_SECONDS after it failed)
+    DATABASE_UNAVAILABLE: Final = "DatabaseUnavailable"
+    REDIS_UNAVAILABLE: Final = "RedisUnavailable"
+    STORAGE_UNAVAILABLE: Final = "StorageUnavailable"
     # Ready while a Snapshot deletion waits (and the Events of that wait)
     FINAL_BACKUP_RUNNING: Final = "FinalBackupRunning"
     FINAL_BACKUP_FAILED: Final = "FinalBackupFailed"
@@ -163,5 +168,14 @@ DEGRADED_REASONS: Final = frozenset(
         Reason.RESTORE_FAILED,
         Reason.MIGRATION_FAILED,
         Reason.FINAL_BACKUP_FAILED,
+        Reason.DATABASE_UNAVAILABLE,
+        Reason.REDIS_UNAVAILABLE,
+        Reason.STORAGE_UNAVAILABLE,
     }
 )
+# The dependency a lifecycle command names (charterflow.contract.DEPENDENCY_UNAVAILABLE) -> reason.
+UNAVAILABLE_REASONS: Final = {
+    "database": Reason.DATABASE_UNAVAILABLE,
+    "redis": Reason.REDIS_UNAVAILABLE,
+    "storage": Reason.STORAGE_UNAVAILABLE,
+}

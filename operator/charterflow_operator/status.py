@@ -8,7 +8,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from charterflow_operator.api import DEGRADED_REASONS, Condition, Phase, Reason
+from charterflow_operator.api import (
+    DEGRADED_REASONS,
+    UNAVAILABLE_REASONS,
+    Condition,
+    Phase,
+    Reason,
+)
 from charterflow_operator.children.jobs import restore_source
 from charterflow_operator.instance import CharterFlow
 from charterflow_operator.observe import (
@@ -109,6 +115,9 @@ def _restored_condition(result: PassResult, old: Mapping[str, Any]) -> dict[str,
 def _blocker(result: PassResult) -> dict[str, str] | None:
     """A restore or migration that failed (Degraded) or holds the rollout back (Progressing)."""
     restore, migration = result.restore, result.migration
+    for step in (restore, migration):  # a dependency outage names the dependency
+        if step and step.state == FAILED and step.reason in UNAVAILABLE_REASONS.values():
+            return _condition(Condition.READY, False, step.reason, step.message)
     if restore and restore.state == FAILED:
         return _condition(
             Condition.READY, False, Reason.RESTORE_FAILED, f"{restore.reason}: {restore.message}"

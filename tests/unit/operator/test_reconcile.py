@@ -5,12 +5,14 @@ a failed migration, a paused instance, a restore), each in milliseconds."""
 from __future__ import annotations
 
 import copy
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from charterflow_operator.reconcile import Reconciler
+from charterflow_operator.rollout_gate import RolloutGate
 from charterflow_operator.workqueue import Backoff
 
 from tests.unit.operator.conftest import SAMPLE_PATH, SECRETS_PATH
@@ -351,3 +353,49 @@ def test_another_policy_lets_a_waiting_deletion_go_on(
     reconciler.run_pass(KEY)
     assert body["metadata"]["finalizers"] == []
     assert not [job for job in jobs(kube) if "final-backup" in job]
+
+
+def test_a_migration_failed_by_a_database_outage_is_retried_without_a_spec_change(
+    kube: FakeKube, reconciler: Reconciler
+) -> None:
+    now = [dt.datetime(2026, 1, 1, 0, 0, 10, tzinfo=dt.UTC)]  # 10 s after the fake Job fails
+    reconciler.gate = RolloutGate(kube, clock=lambda: now[0])  # type: ignore[arg-type]
+    reconciler.run_pass(KEY)
+    (expand,) = jobs(kube)
+    kube.finish_job(NS, expand, failed=True)
+    said = "charterflow migrate: dependency unavailable: database (OperationalError)"
+    terminated = {"terminated": {"finishedAt": "2026-01-01T00:00:00Z", "message": said}}
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "status": {"containerStatuses": [{"state": terminated}]},
+    }
+    labels = {"batch.kubernetes.io/job-name": expand}
+    kube.add({**pod, "metadata": {"name": f"{expand}-x", "namespace": NS, "labels": labels}})
+
+    reconciler.run_pass(KEY)
+    phase, reason, message = ready(kube)
+    assert (phase, reason) == ("Degraded", "DatabaseUnavailable")
+    assert "could not reach the database" in message
+    assert jobs(kube) == [expand]
+
+    now[0] += dt.timedelta(seconds=30)  # the database may be back: run it again
+    reconciler.run_pass(KEY)
+    assert jobs(kube) == []
+    reconciler.run_pass(KEY)
+    assert jobs(kube) == [expand]  # a new Job of the same name, with no spec change
+    kube.finish_job(NS, expand)
+    reconciler.run_pass(KEY)
+    assert kube.find("Deployment", NS, "charterflow-api") is not None
+
+
+def test_a_migration_that_fails_for_itself_is_not_retried(
+    kube: FakeKube, reconciler: Reconciler
+) -> None:
+    reconciler.run_pass(KEY)
+    (expand,) = jobs(kube)
+    kube.finish_job(NS, expand, failed=True)
+    for _ in range(3):
+        reconciler.run_pass(KEY)
+    assert ready(kube)[1] == "MigrationFailed"
+    assert jobs(kube) == [expand]
