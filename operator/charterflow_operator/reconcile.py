@@ -25,7 +25,7 @@ from charterflow_operator import api, children, metrics
 from charterflow_operator.api import Condition, Phase
 from charterflow_operator.children.config import jwt_owner_references, jwt_secret
 from charterflow_operator.deletion import FinalBackup, waits_for_backup
-from charterflow_operator.instance import CharterFlow
+from charterflow_operator.instance import CharterFlow, Manifest
 from charterflow_operator.kube import Kube, api_message, merge_patch, namespace_terminating
 from charterflow_operator.leadership import Leadership
 from charterflow_operator.observe import Body, PassResult, backup_report, newest_backup, reported
@@ -195,17 +195,30 @@ class Reconciler:
                 f"{manifest['kind']} {meta['name']!r} exists and is not controlled by this "
                 "CharterFlow; the operator does not take it over: rename or delete that object"
             )
-        if found is not None and _hands_replicas_over(manifest, found):
-            self._hand_over_replicas(found)
+        if found is not None and manifest["kind"] == api.DEPLOYMENT.kind:
+            self._keep_replicas(cf, manifest, found)
         return self.kube.apply(manifest)
 
-    def _hand_over_replicas(self, deployment: Mapping[str, Any]) -> None:
+    def _keep_replicas(self, cf: CharterFlow, manifest: Manifest, found: Mapping[str, Any]) -> None:
+        """With autoscaling on (``replicas`` not in our manifest), the replica count the HPA
+        starts from: the current one when we still hold the field (autoscaling was just turned
+        on), the HPA's minimum when it is 0 (scaled down by hand, as the manual restore does:
+        an HPA never scales up from 0)."""
+        if "replicas" in manifest["spec"]:
+            return
+        current = int(found["spec"].get("replicas", 1))
+        if current == 0:
+            component = manifest["metadata"]["labels"][api.COMPONENT_LABEL]
+            self._hold_replicas(found, cf.spec[component]["autoscaling"]["minReplicas"])
+        elif _owns_replicas(found):
+            self._hold_replicas(found, current)
+
+    def _hold_replicas(self, deployment: Mapping[str, Any], replicas: int) -> None:
         """Autoscaling was turned on: ``replicas`` leaves our applied configuration. Server-side
         apply would reset a field that no manager owns any more to its default (1), taking
-        pods away before the HPA acts; so another manager first co-owns the current value,
-        which then stays until the HPA's scale writes take the field over."""
+        pods away before the HPA acts; so another manager first co-owns the value, which then
+        stays until the HPA's scale writes take the field over."""
         meta = deployment["metadata"]
-        replicas = deployment["spec"].get("replicas", 1)
         holder = {
             "apiVersion": api.DEPLOYMENT.api_version,
             "kind": api.DEPLOYMENT.kind,
@@ -322,13 +335,6 @@ def _owns_replicas(deployment: Mapping[str, Any]) -> bool:
             fields = (entry.get("fieldsV1") or {}).get("f:spec") or {}
             return "f:replicas" in fields
     return False
-
-
-def _hands_replicas_over(manifest: Mapping[str, Any], found: Mapping[str, Any]) -> bool:
-    """A Deployment applied without replicas (autoscaling on) whose replicas we still hold."""
-    if manifest["kind"] != api.DEPLOYMENT.kind or "replicas" in manifest["spec"]:
-        return False
-    return _owns_replicas(found)
 
 
 def _ready_of(status: Mapping[str, Any]) -> tuple[str, str]:

@@ -128,9 +128,9 @@ class FakeKube:
         recorded (``handoffs``), not merged."""
         self._check(manifest["kind"])
         ref = self._ref(manifest)
-        if manager != "charterflow-operator":
+        if manager != "charterflow-operator":  # sets what it applies, owns nothing
             self.handoffs.append((manager, manifest["kind"], manifest["metadata"]["name"]))
-            return copy.deepcopy(self.objects[ref])
+            return copy.deepcopy(_apply_merge(self.objects[ref], manifest))
         self.writes.append(("apply", manifest["kind"], manifest["metadata"]["name"]))
         old = self.objects.get(ref)
         body = copy.deepcopy(dict(manifest))

@@ -399,3 +399,24 @@ def test_a_migration_that_fails_for_itself_is_not_retried(
         reconciler.run_pass(KEY)
     assert ready(kube)[1] == "MigrationFailed"
     assert jobs(kube) == [expand]
+
+
+def test_an_autoscaled_deployment_scaled_to_zero_by_hand_comes_back_at_the_minimum(
+    kube: FakeKube, reconciler: Reconciler
+) -> None:
+    """The manual restore scales the Deployments to 0 while paused; an HPA never scales up
+    from 0, so unpausing brings them back at the HPA's minimum."""
+    body = kube.find("CharterFlow", NS, NAME)
+    assert body is not None
+    scaling = {"enabled": True, "minReplicas": 3, "maxReplicas": 6}
+    change_spec(kube, api={**body["spec"].get("api", {}), "autoscaling": scaling})
+    reconciler.run_pass(KEY)
+    (expand,) = jobs(kube)
+    kube.finish_job(NS, expand)
+    reconciler.run_pass(KEY)
+    api_deployment = kube.find("Deployment", NS, "charterflow-api")
+    assert api_deployment is not None
+    api_deployment["spec"]["replicas"] = 0  # kubectl scale --replicas=0
+    reconciler.run_pass(KEY)
+    assert ("charterflow-operator-handoff", "Deployment", "charterflow-api") in kube.handoffs
+    assert api_deployment["spec"]["replicas"] == 3
