@@ -25,6 +25,7 @@ from charterflow_operator import api, children, metrics
 from charterflow_operator.api import Condition, Phase
 from charterflow_operator.children.config import jwt_owner_references, jwt_secret
 from charterflow_operator.deletion import FinalBackup, waits_for_backup
+from charterflow_operator.dependencies import DependencyProbe
 from charterflow_operator.instance import CharterFlow, Manifest
 from charterflow_operator.kube import Kube, api_message, merge_patch, namespace_terminating
 from charterflow_operator.leadership import Leadership
@@ -60,6 +61,7 @@ class Reconciler:
         self.leadership = leadership or Leadership.standalone()
         self.gate = RolloutGate(kube)
         self.final_backup = FinalBackup(kube)
+        self.dependencies = DependencyProbe(kube)
         self.backoff = backoff or Backoff()
         self.queue = WorkQueue(self.run_pass, self.backoff.refused)
 
@@ -109,6 +111,8 @@ class Reconciler:
         backups = self.gate.backups(cf)
         report = self._backup_report(cf, backups, (body.get("status") or {}).get("lastBackup"))
         result = dataclasses.replace(result, backups=backups, backup_report=report)
+        if _pods_unready(result):
+            result = dataclasses.replace(result, outage=self.dependencies.outage(cf))
         status = compute(body, cf, result, _now())
         metrics.READY.labels(namespace, name).set(1 if status.get("phase") == Phase.READY else 0)
         old = body.get("status") or {}
@@ -326,6 +330,15 @@ class Reconciler:
         message = f"phase {new['phase']}: {after[1]}"
         log.info("%s/%s %s", body["metadata"]["namespace"], body["metadata"]["name"], message)
         self.kube.post_event(body, kind, after[0] or new["phase"], message)
+
+
+def _pods_unready(result: PassResult) -> bool:
+    """Some API or worker pods exist but are not ready (only then are the pods asked why)."""
+    for deployment in (result.api, result.worker):
+        status = (deployment or {}).get("status") or {}
+        if int(status.get("replicas", 0)) > int(status.get("readyReplicas", 0)):
+            return True
+    return False
 
 
 def _owns_replicas(deployment: Mapping[str, Any]) -> bool:

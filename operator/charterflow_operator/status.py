@@ -152,6 +152,10 @@ def _ready(result: PassResult, api: Rollout | None, worker: Rollout | None) -> d
         return blocker
     if api is None or worker is None:
         return _condition(Condition.READY, False, Reason.PENDING, "children are being created")
+    if result.outage and not (api.ready >= api.replicas and worker.ready >= worker.replicas):
+        dependency, message = result.outage
+        reason = UNAVAILABLE_REASONS.get(dependency, Reason.REPLICAS_UNAVAILABLE)
+        return _condition(Condition.READY, False, reason, message)
     for name, state in (("API", api), ("worker", worker)):
         if state.stalled:
             return _condition(

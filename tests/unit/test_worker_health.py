@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from charterflow.ingest.health import HealthServer
+from charterflow_operator.dependencies import failing, fetch_json
 
 
 class Redis:
@@ -53,3 +54,12 @@ def test_a_redis_outage_fails_readiness_but_never_liveness(redis: Redis, url: st
     ready = httpx.get(f"{url}/health/ready")
     assert ready.status_code == 503
     assert ready.json()["checks"]["broker"] == "error: ConnectionError"
+
+
+def test_the_operator_reads_the_outage_from_the_real_answer(redis: Redis, url: str) -> None:
+    """What charterflow_operator.dependencies makes of this endpoint's 503 (over HTTP)."""
+    redis.up = False
+    answer = fetch_json(f"{url}/health/ready")
+    assert answer is not None
+    assert failing(answer) == ["redis"]
+    assert fetch_json("http://127.0.0.1:9/health/ready") is None  # nothing listens: no verdict

@@ -6,17 +6,20 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from charterflow_operator.dependencies import DependencyProbe
 from charterflow_operator.reconcile import Reconciler
 from charterflow_operator.rollout_gate import RolloutGate
 from charterflow_operator.workqueue import Backoff
 
 from tests.unit.operator.conftest import SAMPLE_PATH, SECRETS_PATH
 from tests.unit.operator.fake_kube import FakeKube
+from tests.unit.operator.test_dependencies import API_DOWN, WORKER_DOWN
 
 NS, NAME = "team-a", "charterflow"
 KEY = (NS, NAME)
@@ -420,3 +423,71 @@ def test_an_autoscaled_deployment_scaled_to_zero_by_hand_comes_back_at_the_minim
     reconciler.run_pass(KEY)
     assert ("charterflow-operator-handoff", "Deployment", "charterflow-api") in kube.handoffs
     assert api_deployment["spec"]["replicas"] == 3
+
+
+def make_ready_then_unready(kube: FakeKube, reconciler: Reconciler) -> None:
+    """A Ready instance whose pods then all turn unready (as in a dependency outage)."""
+    reconciler.run_pass(KEY)
+    (expand,) = jobs(kube)
+    kube.finish_job(NS, expand)
+    reconciler.run_pass(KEY)
+    kube.roll_out(NS)
+    reconciler.run_pass(KEY)
+    (contract,) = [job for job in jobs(kube) if job != expand]
+    kube.finish_job(NS, contract)
+    reconciler.run_pass(KEY)
+    assert ready(kube)[0] == "Ready"
+    for name in ("charterflow-api", "charterflow-worker"):
+        deployment = kube.find("Deployment", NS, name)
+        assert deployment is not None
+        deployment["status"]["readyReplicas"] = 0
+
+
+def unready_pod(name: str, component: str, ip: str) -> dict[str, Any]:
+    labels = {"app.kubernetes.io/instance": "charterflow", "app.kubernetes.io/component": component}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": NS, "labels": labels},
+        "status": {
+            "phase": "Running",
+            "podIP": ip,
+            "conditions": [{"type": "Ready", "status": "False"}],
+        },
+    }
+
+
+def test_unready_pods_name_the_dependency_in_status(kube: FakeKube, reconciler: Reconciler) -> None:
+    asked: list[str] = []
+
+    def fetch(url: str) -> Mapping[str, Any] | None:
+        asked.append(url)
+        return API_DOWN if ":8080/" in url else WORKER_DOWN
+
+    reconciler.dependencies = DependencyProbe(kube, fetch)
+    make_ready_then_unready(kube, reconciler)
+    assert asked == []  # every pod was ready: nobody was asked
+    kube.add(unready_pod("charterflow-api-b", "api", "10.0.0.2"))
+    kube.add(unready_pod("charterflow-api-a", "api", "10.0.0.1"))
+    reconciler.run_pass(KEY)
+    phase, reason, message = ready(kube)
+    assert (phase, reason) == ("Degraded", "DatabaseUnavailable")
+    assert "api pod charterflow-api-a is not ready" in message
+    assert asked == ["http://10.0.0.1:8080/health/ready"]
+
+
+def test_an_unanswered_question_leaves_the_rollout_reason(
+    kube: FakeKube, reconciler: Reconciler
+) -> None:
+    asked: list[str] = []
+
+    def fetch(url: str) -> Mapping[str, Any] | None:
+        asked.append(url)
+        return None  # no route from the operator to the pod
+
+    reconciler.dependencies = DependencyProbe(kube, fetch)
+    make_ready_then_unready(kube, reconciler)
+    kube.add(unready_pod("charterflow-worker-a", "worker", "10.0.0.3"))
+    reconciler.run_pass(KEY)
+    assert asked == ["http://10.0.0.3:9191/health/ready"]
+    assert ready(kube)[1] == "RolloutInProgress"
