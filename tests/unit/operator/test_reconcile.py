@@ -83,6 +83,17 @@ def change_spec(kube: FakeKube, **spec: Any) -> None:
     body["metadata"]["generation"] += 1
 
 
+def past_expand(kube: FakeKube, reconciler: Reconciler) -> dict[str, Any]:
+    """Two passes around a successful expand migration: the API Deployment they made."""
+    reconciler.run_pass(KEY)
+    (expand,) = jobs(kube)
+    kube.finish_job(NS, expand)
+    reconciler.run_pass(KEY)
+    deployment = kube.find("Deployment", NS, "charterflow-api")
+    assert deployment is not None
+    return deployment
+
+
 def test_a_new_instance_migrates_rolls_out_then_contracts(
     kube: FakeKube, reconciler: Reconciler
 ) -> None:
@@ -245,12 +256,7 @@ def test_env_secrets_are_checked_and_roll_the_pods(kube: FakeKube, reconciler: R
 
     secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "llm", "namespace": NS}}
     kube.add({**secret, "data": {"key": "YQ=="}})
-    reconciler.run_pass(KEY)
-    (expand,) = jobs(kube)
-    kube.finish_job(NS, expand)
-    reconciler.run_pass(KEY)
-    before = kube.find("Deployment", NS, "charterflow-api")
-    assert before is not None
+    before = past_expand(kube, reconciler)
     digest = before["spec"]["template"]["metadata"]["annotations"][
         "charterflow.app/config-checksum"
     ]
@@ -292,12 +298,7 @@ def test_generated_jwt_secret_owner_follows_the_deletion_policy(
 def test_turning_autoscaling_on_hands_the_replica_count_over(
     kube: FakeKube, reconciler: Reconciler
 ) -> None:
-    reconciler.run_pass(KEY)
-    (expand,) = jobs(kube)
-    kube.finish_job(NS, expand)
-    reconciler.run_pass(KEY)
-    api_deployment = kube.find("Deployment", NS, "charterflow-api")
-    assert api_deployment is not None
+    api_deployment = past_expand(kube, reconciler)
     api_deployment["metadata"]["managedFields"] = [  # as the API server records our apply
         {
             "manager": "charterflow-operator",
@@ -314,16 +315,21 @@ def test_turning_autoscaling_on_hands_the_replica_count_over(
     assert len(kube.handoffs) == 1
 
 
-def test_a_snapshot_deletion_waits_for_a_final_backup(
-    kube: FakeKube, reconciler: Reconciler
-) -> None:
+def delete_with_snapshot(kube: FakeKube, reconciler: Reconciler) -> dict[str, Any]:
+    """A CharterFlow with deletionPolicy Snapshot, then `kubectl delete`: its body."""
     change_spec(kube, deletionPolicy="Snapshot")
     reconciler.run_pass(KEY)
     body = kube.find("CharterFlow", NS, NAME)
     assert body is not None
     assert body["metadata"]["finalizers"] == ["charterflow.app/final-backup"]
+    body["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    return body
 
-    body["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"  # kubectl delete
+
+def test_a_snapshot_deletion_waits_for_a_final_backup(
+    kube: FakeKube, reconciler: Reconciler
+) -> None:
+    body = delete_with_snapshot(kube, reconciler)
     reconciler.run_pass(KEY)
     (final,) = [job for job in jobs(kube) if "final-backup" in job]
     assert ready(kube)[:2] == ("Progressing", "FinalBackupRunning")
@@ -347,11 +353,7 @@ def test_a_snapshot_deletion_waits_for_a_final_backup(
 def test_another_policy_lets_a_waiting_deletion_go_on(
     kube: FakeKube, reconciler: Reconciler
 ) -> None:
-    change_spec(kube, deletionPolicy="Snapshot")
-    reconciler.run_pass(KEY)
-    body = kube.find("CharterFlow", NS, NAME)
-    assert body is not None
-    body["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    body = delete_with_snapshot(kube, reconciler)
     change_spec(kube, deletionPolicy="Retain")
     reconciler.run_pass(KEY)
     assert body["metadata"]["finalizers"] == []
@@ -413,12 +415,7 @@ def test_an_autoscaled_deployment_scaled_to_zero_by_hand_comes_back_at_the_minim
     assert body is not None
     scaling = {"enabled": True, "minReplicas": 3, "maxReplicas": 6}
     change_spec(kube, api={**body["spec"].get("api", {}), "autoscaling": scaling})
-    reconciler.run_pass(KEY)
-    (expand,) = jobs(kube)
-    kube.finish_job(NS, expand)
-    reconciler.run_pass(KEY)
-    api_deployment = kube.find("Deployment", NS, "charterflow-api")
-    assert api_deployment is not None
+    api_deployment = past_expand(kube, reconciler)
     api_deployment["spec"]["replicas"] = 0  # kubectl scale --replicas=0
     reconciler.run_pass(KEY)
     assert ("charterflow-operator-handoff", "Deployment", "charterflow-api") in kube.handoffs
@@ -427,10 +424,8 @@ def test_an_autoscaled_deployment_scaled_to_zero_by_hand_comes_back_at_the_minim
 
 def make_ready_then_unready(kube: FakeKube, reconciler: Reconciler) -> None:
     """A Ready instance whose pods then all turn unready (as in a dependency outage)."""
-    reconciler.run_pass(KEY)
+    past_expand(kube, reconciler)
     (expand,) = jobs(kube)
-    kube.finish_job(NS, expand)
-    reconciler.run_pass(KEY)
     kube.roll_out(NS)
     reconciler.run_pass(KEY)
     (contract,) = [job for job in jobs(kube) if job != expand]
