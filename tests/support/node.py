@@ -4,7 +4,7 @@
 here and removed by ``teardown`` (also from another process, from ``<root>/node.json``): the
 node's address on a port-less bridge used as a dummy interface (``cfnode0``; this kernel has
 no ``dummy`` module), the CNI bridge (``cfbr0``), its own containerd (root, state and socket
-under the cluster directory, runc state included), pod network namespaces, mounts,
+under the cluster directory, runc state and pod network namespaces included), mounts,
 ``KUBE-*``/``CNI-*``/``CHARTERFLOW-*`` iptables chains and the kubelet's cgroups. Only one real
 node runs per machine (fixed names and addresses).
 
@@ -376,6 +376,9 @@ disabled_plugins = [{{DISABLED}}]
   stream_server_port = "{self.ports["cri-stream"]}"
   enable_selinux = false
   restrict_oom_score_adj = false
+  # Pod network namespaces under our state directory, not /run/netns: teardown's sweep of
+  # mounts under the node directory then removes even one whose sandbox never started.
+  netns_mounts_under_state_dir = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
