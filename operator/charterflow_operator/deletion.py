@@ -5,7 +5,9 @@ finalizer, so ``kubectl delete`` only marks it deleted: garbage collection leave
 alone until the finalizer is removed. The operator then runs one backup Job and removes the
 finalizer when it succeeds. A failed one keeps the CharterFlow (phase Degraded, reason
 FinalBackupFailed) until someone fixes the cause (the Job is then deleted to run again) or sets
-another policy, which lets the deletion go on without a backup.
+another policy, which lets the deletion go on without a backup. When the whole namespace is
+being deleted no Job can be created there (nor would its Secrets last): the deletion goes on
+without one, with a warning, rather than keep the namespace Terminating for ever.
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic.exceptions import ConflictError
 
 from charterflow_operator import api
 from charterflow_operator.api import Condition, Phase, Reason
 from charterflow_operator.children.jobs import final_backup_job
 from charterflow_operator.instance import SNAPSHOT, CharterFlow
-from charterflow_operator.kube import Kube
+from charterflow_operator.kube import Kube, namespace_terminating
 from charterflow_operator.observe import FAILED, SUCCEEDED, job_progress
 
 log = logging.getLogger(__name__)
@@ -70,6 +73,14 @@ class FinalBackup:
             try:
                 self.kube.create(final_backup_job(cf))
             except ConflictError:
+                return
+            except ApiException as exc:
+                if not namespace_terminating(exc):
+                    raise
+                # The whole namespace is going (its Secrets too): no backup can run, and
+                # holding on would keep the namespace Terminating forever.
+                log.warning("%s/%s: namespace deleted, no final backup", cf.namespace, cf.name)
+                self._set_finalizer(body, False)
                 return
             message = f"deletion waits for the final backup Job {name}"
             self._report(body, Reason.FINAL_BACKUP_RUNNING, message, now)

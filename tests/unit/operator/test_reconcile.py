@@ -486,3 +486,12 @@ def test_an_unanswered_question_leaves_the_rollout_reason(
     reconciler.run_pass(KEY)
     assert asked == ["http://10.0.0.3:9191/health/ready"]
     assert ready(kube)[1] == "RolloutInProgress"
+
+
+def test_a_snapshot_deletion_in_a_deleted_namespace_does_not_hold_it(
+    kube: FakeKube, reconciler: Reconciler
+) -> None:
+    body = delete_with_snapshot(kube, reconciler)
+    kube.refuse("Job", "unable to create new content in namespace because it is being terminated")
+    reconciler.run_pass(KEY)
+    assert body["metadata"]["finalizers"] == []
