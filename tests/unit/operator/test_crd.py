@@ -174,6 +174,29 @@ def test_restore_is_accepted(validator: jsonschema.Draft7Validator, sample: dict
     assert list(validator.iter_errors(sample)) == []
 
 
+def test_new_fields_are_accepted(
+    validator: jsonschema.Draft7Validator, sample: dict[str, Any]
+) -> None:
+    """retentionDays 0 keeps every backup (as `charterflow backup` and the docs say); the
+    identity, pod and deletion settings of issue 15 validate."""
+    spec = sample["spec"]
+    spec["backup"]["retentionDays"] = 0
+    spec["deletionPolicy"] = "Snapshot"
+    spec["serviceAccount"] = {
+        "annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/x"}
+    }
+    spec["podLabels"] = {"azure.workload.identity/use": "true"}
+    spec["securityContext"] = {"setUserIds": False}
+    spec["image"]["digest"] = "sha256:" + "0" * 64
+    spec["api"]["tmpSizeLimit"] = "3Gi"
+    spec["worker"]["autoscaling"] = {"enabled": True, "queueDepth": {"averagePerReplica": 10}}
+    assert list(validator.iter_errors(sample)) == []
+    spec["deletionPolicy"] = "Orphan"
+    spec["image"]["digest"] = "latest"
+    spec["api"]["tmpSizeLimit"] = "lots"
+    assert len(list(validator.iter_errors(sample))) == 3
+
+
 @pytest.mark.parametrize(
     ("schedule", "valid"),
     [
