@@ -111,7 +111,7 @@ class Reconciler:
         backups = self.gate.backups(cf)
         report = self._backup_report(cf, backups, (body.get("status") or {}).get("lastBackup"))
         result = dataclasses.replace(result, backups=backups, backup_report=report)
-        if _pods_unready(result):
+        if not result.paused and _pods_unready(result):
             result = dataclasses.replace(result, outage=self.dependencies.outage(cf))
         status = compute(body, cf, result, _now())
         metrics.READY.labels(namespace, name).set(1 if status.get("phase") == Phase.READY else 0)
