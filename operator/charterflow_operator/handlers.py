@@ -16,6 +16,7 @@ from kubernetes import client, config
 
 from charterflow_operator import api, metrics
 from charterflow_operator.config import OperatorConfig
+from charterflow_operator.deletion import waits_for_backup
 from charterflow_operator.instance import referenced_secret_names
 from charterflow_operator.kube import ApiKube
 from charterflow_operator.leadership import IDENTITY, Leadership
@@ -147,6 +148,17 @@ def _backup_requested(body: kopf.Body, **_: Any) -> bool:
 async def backup_now(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
     """A new backup-now token. Not an update handler: Kopf leaves annotations under its own
     prefix (ours, ``charterflow.app/``) out of the diff, so their changes fire no update."""
+    memo.reconciler.enqueue(namespace, name)
+
+
+def _deletion_waits(body: kopf.Body, **_: Any) -> bool:
+    return waits_for_backup(body)
+
+
+@kopf.on.event(GROUP_VERSION, PLURAL, when=_deletion_waits)
+async def deletion_waits(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
+    """A deletion waits for our final backup (deletionPolicy Snapshot): start it now. Kopf
+    runs no update handler for an object being deleted."""
     memo.reconciler.enqueue(namespace, name)
 
 

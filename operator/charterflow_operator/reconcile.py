@@ -104,7 +104,9 @@ class Reconciler:
         cf = CharterFlow.from_body(body)
         self.final_backup.settle(cf, body)
         result = self._converge(cf, body)
-        if result.apply_error:
+        if result.apply_error or result.name_conflict:
+            # Retried sooner, with backoff: the object in the way is not ours, so its removal
+            # sends us no event.
             self.backoff.refused((namespace, name))
         else:
             self.backoff.accepted((namespace, name))

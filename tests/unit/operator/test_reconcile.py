@@ -224,7 +224,7 @@ def test_a_deleted_instance_is_forgotten(kube: FakeKube, reconciler: Reconciler)
 
 
 def test_a_name_held_by_a_foreign_object_is_reported_never_adopted(
-    kube: FakeKube, reconciler: Reconciler
+    kube: FakeKube, reconciler: Reconciler, clock: Clock
 ) -> None:
     foreign = {"apiVersion": "v1", "kind": "ConfigMap", "data": {"mine": "yes"}}
     kube.add({**foreign, "metadata": {"name": "charterflow-config", "namespace": NS}})
@@ -237,6 +237,8 @@ def test_a_name_held_by_a_foreign_object_is_reported_never_adopted(
     assert found["data"] == {"mine": "yes"}
     assert "ownerReferences" not in found["metadata"]
     assert ("apply", "ConfigMap", "charterflow-config") not in kube.writes
+    clock.now += 5  # its removal sends no event: retried like a refusal, not in a minute
+    assert reconciler.pass_due(NS, NAME, BACKSTOP)
 
     kube.delete("v1", "ConfigMap", NS, "charterflow-config")  # the user moved theirs away
     reconciler.run_pass(KEY)
