@@ -62,7 +62,9 @@ def test_login_attempts_are_limited_per_email_with_retry_after(api: Api) -> None
             f"{API}/auth/login", json={**body, "password": account.password}
         )
     assert blocked.status_code == 429
-    assert 1 <= int(blocked.headers["retry-after"]) <= 60
+    # Sliding window: this minute's attempts still weigh into the next one, so the wait can
+    # pass the minute's end (3 attempts now: a third into the next minute), never two minutes.
+    assert 1 <= int(blocked.headers["retry-after"]) <= 2 * 60
 
 
 def test_requests_are_limited_per_client(api: Api) -> None:
