@@ -9,7 +9,7 @@ PIP_FLAGS ?= --quiet --disable-pip-version-check
 PYTEST_ARGS ?=
 
 .PHONY: help dev test test-unit test-integration test-e2e lint fmt cluster cluster-down services services-down \
-        k8s-binaries node-binaries system-deps image-deps images bench docs manifests clean
+        k8s-binaries node-binaries audit-tools system-deps image-deps images bench docs manifests clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -46,7 +46,10 @@ k8s-binaries: ## Build (once, cached) the Kubernetes control plane, kwok and hel
 node-binaries: ## Build (once, cached) kubelet, kube-proxy, CoreDNS, metrics-server; install containerd/runc/CNI
 	@scripts/node-binaries >/dev/null
 
-test: $(VENV)/.dev system-deps k8s-binaries node-binaries images ## Run every test tier against real services
+audit-tools: ## Build (once, cached) kube-score and the rule checker; fetch the Prometheus Operator's CRDs
+	@scripts/audit-tools >/dev/null
+
+test: $(VENV)/.dev system-deps k8s-binaries node-binaries audit-tools images ## Run every test tier against real services
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -27,6 +27,7 @@ from bench import (
     report,
     retrieval,
     search,
+    streaming,
 )
 from bench.common import RESULTS, load_average, machine, read_results, write_result
 
@@ -40,6 +41,7 @@ FULL: dict[str, Callable[[], object]] = {
     "operator": lambda: write_result("operator", kube.run(repeats=3, many=50, many_repeats=3)),
     "images": lambda: write_result("images", images.run(repeats=3)),
     "realnode": lambda: write_result("realnode", realnode.run()),
+    "streaming": lambda: write_result("streaming", streaming.run(questions=20, documents=20)),
 }
 #: Seconds instead of minutes: checks that every benchmark still runs, numbers meaningless.
 QUICK: dict[str, Callable[[], object]] = {
@@ -51,6 +53,7 @@ QUICK: dict[str, Callable[[], object]] = {
     "search": lambda: write_result("search", search.run([1_000, 2_000], queries=10, repeats=1)),
     "operator": lambda: write_result("operator", kube.run(repeats=1, many=10, many_repeats=1)),
     "images": lambda: write_result("images", images.run(repeats=1)),
+    "streaming": lambda: write_result("streaming", streaming.run(questions=2, documents=3)),
 }  # no realnode: it is the real-pod test tier itself (minutes), run by `make test` anyway
 
 

@@ -373,6 +373,46 @@ def _images(results: Results) -> str:
     return f"{cold_line} {warm_line}\n\n{table}"
 
 
+def _streaming(results: Results) -> str:
+    r = results.get("streaming")
+    if not r:
+        return "_not run_"
+
+    def cell(row: dict[str, Any], key: str) -> str:
+        return f"{row[key]:,.0f} ms (p90 {row[key + '_p90']:,.0f})"
+
+    rows = [
+        [
+            row["mode"],
+            str(row["answered"]),
+            cell(row, "json_ms"),
+            cell(row, "citations_ms"),
+            cell(row, "first_delta_ms"),
+            cell(row, "done_ms"),
+        ]
+        for row in r["rows"]
+    ]
+    model = r["model"]
+    table = _table(
+        ["answers", "n", "whole answer (JSON)", "citations event", "first words", "done"], rows
+    )
+    sooner = [
+        f"{row['mode']}: first words after {row['first_delta_ms'] / row['json_ms']:.0%} of the "
+        "whole answer's time"
+        for row in r["rows"]
+        if row.get("json_ms")
+    ]
+    return (
+        f"{r['questions']} questions over {r['documents']} documents (`charterflow dev`, SQLite), "
+        f"each asked as JSON and streamed (`Accept: text/event-stream`), times from sending the "
+        f"request, median (p90). The local model generates {model['tokens']} tokens "
+        f"{model['token_ms']} ms apart, streamed or not.\n\n{table}\n\n"
+        f"{'; '.join(sooner)}. An extractive answer is chosen whole (every sentence of the "
+        "retrieved passages is embedded to rank it) before its first sentence is sent, so "
+        "streaming brings its words no sooner; a model's answer starts once retrieval is done."
+    )
+
+
 def _realnode(results: Results) -> str:
     r = results.get("realnode")
     if not r:
@@ -562,6 +602,10 @@ Goals, not test assertions. Gap = measured / allowed (above 1: missed by that fa
 ## Real pods
 
 {_realnode(results)}
+
+## Streamed answers
+
+{_streaming(results)}
 
 ## Retrieval quality
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -79,20 +79,42 @@ def cite(hit: Hit, start: int | None = None, end: int | None = None, score: floa
     )
 
 
-def extractive(embedder: Embedder, question: str, passages: list[Hit]) -> Answer:
-    """The best sentences of ``passages`` (already relevant), each cited."""
+#: Decides whether a sentence (its text, its similarity to the question) is cited, and how it
+#: ranks: a weight, or None to leave it out.
+Judge = Callable[[str, float], float | None]
+
+
+def extractive(
+    embedder: Embedder,
+    question: str,
+    passages: list[Hit],
+    max_sentences: int = MAX_SENTENCES,
+    judge: Judge | None = None,
+) -> Answer:
+    """The best sentences of ``passages``, each cited.
+
+    By default ``passages`` are already relevant: their best sentence is always kept, the
+    others if they support the question. With ``judge``, it alone decides and ranks.
+    """
     spans = [(hit, s, e) for hit in passages for s, e in sentences(hit.text)]
     if not spans:
         return Answer(NOT_FOUND, "extractive")
     q = embedder.embed([question])[0]
-    sims = embedder.embed([hit.text[s:e] for hit, s, e in spans]) @ q
-    ranked = sorted(range(len(spans)), key=lambda i: -float(sims[i]))
+    sims = [float(x) for x in embedder.embed([hit.text[s:e] for hit, s, e in spans]) @ q]
+    weights: list[float | None] = (
+        list(sims)
+        if judge is None
+        else [judge(h.text[s:e], sims[i]) for i, (h, s, e) in enumerate(spans)]
+    )
+    ranked = sorted(
+        (i for i, w in enumerate(weights) if w is not None), key=lambda i: -(weights[i] or 0)
+    )
     chosen: list[Citation] = []
     seen: set[tuple[str, int, int] | str] = set()
     for i in ranked:
         hit, s, e = spans[i]
-        sim = float(sims[i])
-        if chosen and not supports(embedder, question, hit.text[s:e], sim):
+        sim = sims[i]
+        if judge is None and chosen and not supports(embedder, question, hit.text[s:e], sim):
             continue  # the best sentence of a relevant passage is always kept
         citation = cite(hit, s, e, sim)
         keys = {(citation.document_id, citation.start, citation.end), citation.text.casefold()}
@@ -100,8 +122,10 @@ def extractive(embedder: Embedder, question: str, passages: list[Hit]) -> Answer
             continue  # the same sentence from an overlapping passage
         seen |= keys
         chosen.append(citation)
-        if len(chosen) == MAX_SENTENCES:
+        if len(chosen) == max_sentences:
             break
+    if not chosen:
+        return Answer(NOT_FOUND, "extractive")
     text = " ".join(f"{c.text} [{n}]" for n, c in enumerate(chosen, start=1))
     return Answer(text, "extractive", chosen)
 

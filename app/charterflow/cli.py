@@ -112,6 +112,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(f"{name}: {why}", file=sys.stderr)
         print("refusing to start: fix the configuration above", file=sys.stderr)
         return 2
+    if settings.metrics_port and args.workers > 1:
+        print(
+            "METRICS_PORT: one metrics port per process; run one worker per pod (scale pods)",
+            file=sys.stderr,
+        )
+        return 2
     host = args.host or ("0.0.0.0" if settings.is_production else "127.0.0.1")  # noqa: S104
     return _serve(settings, host, args.port or settings.port, workers=args.workers)
 

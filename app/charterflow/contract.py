@@ -26,6 +26,9 @@ S3_REGION: Final = "S3_REGION"
 S3_ENDPOINT_URL: Final = "S3_ENDPOINT_URL"
 UPLOAD_PATH: Final = "UPLOAD_PATH"
 WORKER_HEALTH_PORT: Final = "WORKER_HEALTH_PORT"
+METRICS_PORT: Final = "METRICS_PORT"
+# CA bundle verifying a rediss:// REDIS_URL (a mounted Secret key).
+REDIS_CA_FILE: Final = "REDIS_CA_FILE"
 # From Secrets (secretKeyRef, never in the ConfigMap).
 DATABASE_URL: Final = "DATABASE_URL"
 REDIS_URL: Final = "REDIS_URL"
@@ -54,6 +57,8 @@ SETTINGS_ENV: Final = (
     S3_ENDPOINT_URL,
     UPLOAD_PATH,
     WORKER_HEALTH_PORT,
+    METRICS_PORT,
+    REDIS_CA_FILE,
     DATABASE_URL,
     REDIS_URL,
     JWT_SECRET,
@@ -78,6 +83,7 @@ MIGRATION_PHASES: Final = ("expand", "contract")
 # --- ports and paths -----------------------------------------------------------------------------
 API_PORT: Final = 8080  # what the operator sets PORT to
 DEFAULT_WORKER_HEALTH_PORT: Final = 9191
+API_METRICS_PORT: Final = 9090  # the API's /metrics, a port the Service and Ingress never route
 LIVE_PATH: Final = "/health/live"  # API and worker: the process is up
 READY_PATH: Final = "/health/ready"  # API: its dependencies answer
 APP_UID: Final = 10001  # the image's user

@@ -9,12 +9,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from prometheus_client import start_http_server
 
 from charterflow import __version__, web
-from charterflow.api import health
+from charterflow.api import health, openapi
 from charterflow.api.errors import validation_error
 from charterflow.api.middleware import RequestGuardMiddleware, SecurityHeadersMiddleware
 from charterflow.api.router import api_router
+from charterflow.appmetrics import DatabaseMetrics
 from charterflow.db import make_engine, make_session_factory
 from charterflow.ingest.embeddings import preload
 from charterflow.ingest_queue import make_job_queue
@@ -62,7 +64,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         log.info("started", version=__version__, env=settings.charterflow_env)
         app.state.embedder = preload(settings)
+        metrics_server = None
+        if settings.metrics_port:
+            metrics_server, _ = start_http_server(
+                settings.metrics_port, registry=app.state.metrics.registry
+            )
         yield
+        if metrics_server is not None:
+            metrics_server.shutdown()
+            metrics_server.server_close()
         engine.dispose()
         if app.state.redis is not None:
             app.state.redis.close()
@@ -72,13 +82,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="Document-grounded team workspace: notebooks, sources, cited answers.",
         lifespan=lifespan,
+        generate_unique_id_function=openapi.operation_id,
     )
+    openapi.install(app)
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = make_session_factory(engine)
     app.state.storage = make_storage(settings)
     app.state.redis = make_redis(settings)
     app.state.metrics = Metrics()
+    app.state.metrics.business.watch(app.state.session_factory)
+    DatabaseMetrics(app.state.metrics.registry, engine)
     app.state.jobs = make_job_queue(settings)
     app.state.rate_limiter = make_rate_limiter(app.state.redis)
 

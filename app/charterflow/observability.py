@@ -14,6 +14,7 @@ import structlog
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from charterflow.appmetrics import BusinessMetrics
 from charterflow.logging import get_logger
 
 REQUEST_ID_HEADER = "x-request-id"
@@ -44,6 +45,7 @@ class Metrics:
             "HTTP requests being handled right now.",
             registry=self.registry,
         )
+        self.business = BusinessMetrics(self.registry)
 
 
 def route_template(scope: Scope) -> str:

@@ -12,8 +12,9 @@ import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlencode
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEV_JWT_SECRET = "dev-secret-key"  # noqa: S105 - the seed's development value; never valid in production
@@ -174,7 +175,10 @@ class Settings(BaseSettings):
         5_000_000, ge=1, description="A document with more characters of text is `failed`."
     )
     ingest_max_pages: int = Field(
-        2_000, ge=1, description="A PDF with more pages is `failed` (counted before extracting)."
+        2_000,
+        ge=1,
+        description="A PDF with more pages, a presentation with more slides or a workbook with "
+        "more sheets is `failed` (counted before extracting).",
     )
     ingest_max_chunks: int = Field(
         10_000, ge=1, description="A document making more passages than this is `failed`."
@@ -182,18 +186,20 @@ class Settings(BaseSettings):
     ingest_max_elements: int = Field(
         200_000,
         ge=1,
-        description="A DOCX with more paragraphs and cells, or an HTML page with more tags, "
-        "is `failed` (bounds the parser's memory).",
+        description="A DOCX, PPTX, XLSX or EPUB with more paragraphs and cells, or an HTML "
+        "page with more tags, is `failed` (bounds the parser's memory).",
     )
     ingest_max_unpacked_bytes: int = Field(
         64 * 1024 * 1024,
         ge=1024,
-        description="Largest decompressed size of a DOCX's text part; checked while unpacking.",
+        description="Largest decompressed size of one part of a DOCX, PPTX, XLSX or EPUB; "
+        "checked while unpacking.",
     )
     ingest_max_unpack_ratio: int = Field(
         100,
         ge=2,
-        description="Largest decompressed/compressed ratio of a DOCX part past 1 MiB (zip bombs).",
+        description="Largest decompressed/compressed ratio of an office or EPUB part past 1 MiB "
+        "(zip bombs).",
     )
     ingest_time_budget_seconds: float = Field(
         120,
@@ -213,6 +219,27 @@ class Settings(BaseSettings):
         description="In development (in-process queue), uploads larger than this are ingested "
         "on their own thread, so small documents never wait behind them.",
     )
+    metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Serve the API's `/metrics` on this port only (`PORT` then answers 404 "
+        "there), so an Ingress routing `PORT` never publishes it; unset: on `PORT`.",
+    )
+    storage_orphan_min_age_seconds: int = Field(
+        6 * 3600,
+        ge=600,
+        description="Stored uploads that no document names are deleted by the worker once "
+        "this old (left by a crash between storing and committing; far longer than an upload).",
+    )
+    storage_sweep_interval_seconds: float = Field(
+        3600, gt=0, description="How often the worker looks for such orphaned uploads."
+    )
+    redis_ca_file: str | None = Field(
+        None,
+        description="CA bundle that verifies a `rediss://` `REDIS_URL` (certificate and host "
+        "name); the operator mounts it from `spec.redis.tls.caSecretRef`.",
+    )
 
     @field_validator("cors_origins", "url_fetch_allow", mode="before")
     @classmethod
@@ -220,6 +247,27 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [o.strip() for o in value.split(",") if o.strip()]
         return value
+
+    @model_validator(mode="after")
+    def _verify_redis_tls(self) -> Settings:
+        """With ``REDIS_CA_FILE``, a ``rediss://`` URL verifies the server against it: every
+        client (API, worker, Dramatiq) is built from the URL, so the URL carries it."""
+        url = self.redis_url
+        if (
+            self.redis_ca_file
+            and url
+            and url.startswith("rediss://")
+            and "ssl_ca_certs=" not in url
+        ):
+            query = urlencode(
+                {
+                    "ssl_cert_reqs": "required",
+                    "ssl_check_hostname": "true",
+                    "ssl_ca_certs": self.redis_ca_file,
+                }
+            )
+            self.redis_url = f"{url}{'&' if '?' in url else '?'}{query}"
+        return self
 
     @property
     def is_production(self) -> bool:
@@ -293,6 +341,8 @@ class Settings(BaseSettings):
             found.append(("EMBEDDINGS_URL", "required when EMBEDDINGS_PROVIDER is openai"))
         if self.llm_url and not self.llm_model:
             found.append(("LLM_MODEL", "required when LLM_URL is set"))
+        if self.redis_ca_file and not (self.redis_url or "").startswith("rediss://"):
+            found.append(("REDIS_URL", "must be rediss:// (TLS) when REDIS_CA_FILE is set"))
         return found
 
 

@@ -86,7 +86,12 @@ CHILD_KINDS: Final = (
 )
 # Children that the operator also deletes: optional ones turned off, Jobs retried or superseded,
 # its ServiceAccount when the spec names an existing one.
-DELETED_KINDS: Final = (SERVICE_ACCOUNT, HPA, INGRESS, CRONJOB, JOB)
+DELETED_KINDS: Final = (SERVICE_ACCOUNT, HPA, INGRESS, CRONJOB, JOB, NETWORK_POLICY)
+# The Prometheus Operator's kinds (spec.monitoring): applied only when the cluster serves them,
+# and not watched (the backstop pass restores drift), so a cluster without them costs nothing.
+POD_MONITOR: Final = ChildKind("monitoring.coreos.com/v1", "PodMonitor", "podmonitors")
+PROMETHEUS_RULE: Final = ChildKind("monitoring.coreos.com/v1", "PrometheusRule", "prometheusrules")
+MONITORING_KINDS: Final = (POD_MONITOR, PROMETHEUS_RULE)
 SECRET: Final = ChildKind("v1", "Secret", "secrets")
 POD: Final = ChildKind("v1", "Pod", "pods")
 
@@ -144,6 +149,8 @@ class Reason:
     FAILED: Final = "Failed"
     RETRYING: Final = "Retrying"
     RESTORED: Final = "Restored"
+    # The Warning Event when spec.monitoring cannot be honoured (no Prometheus Operator CRDs)
+    MONITORING_UNAVAILABLE: Final = "MonitoringUnavailable"
     NOT_APPLICABLE: Final = "NotApplicable"
     WAITING_FOR_RESTORE: Final = "WaitingForRestore"
     WAITING_FOR_ROLLOUT: Final = "WaitingForRollout"

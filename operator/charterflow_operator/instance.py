@@ -64,8 +64,8 @@ DEFAULTS: dict[str, Any] = {
         },
         "tmpSizeLimit": "2Gi",
     },
-    "database": {"urlSecretRef": {"key": "url"}},
-    "redis": {"urlSecretRef": {"key": "url"}},
+    "database": {"urlSecretRef": {"key": "url"}, "tls": {"caSecretRef": {"key": "ca.crt"}}},
+    "redis": {"urlSecretRef": {"key": "url"}, "tls": {"caSecretRef": {"key": "ca.crt"}}},
     "storage": {
         "s3": {
             "region": "us-east-1",
@@ -103,10 +103,36 @@ DEFAULTS: dict[str, Any] = {
     "podLabels": {},
     "securityContext": {"setUserIds": True},
     "deletionPolicy": RETAIN,
+    "monitoring": {"enabled": False, "interval": "30s"},
+    "networkPolicy": {
+        "enabled": True,
+        "ingressFrom": [
+            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "ingress-nginx"}}}
+        ],
+        "metricsFrom": [
+            {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+        ],
+        "egress": {
+            "enabled": True,
+            "dns": [
+                {
+                    "namespaceSelector": {
+                        "matchLabels": {"kubernetes.io/metadata.name": "kube-system"}
+                    },
+                    "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                }
+            ],
+        },
+    },
 }
 # Defaults that apply only when their parent object is present (the CRD has no `default: {}`
 # on these parents, exactly like the API server's structural defaulting).
-_ONLY_WITH_PARENT = {("storage", "s3", "credentialsSecretRef"), ("auth", "jwtSecretRef")}
+_ONLY_WITH_PARENT = {
+    ("storage", "s3", "credentialsSecretRef"),
+    ("auth", "jwtSecretRef"),
+    ("database", "tls"),
+    ("redis", "tls"),
+}
 # Defaults that are whole maps: given values replace them rather than merge into them.
 _ATOMIC = {"resources"}
 
@@ -193,6 +219,11 @@ class CharterFlow:
     @property
     def backup_name(self) -> str:
         return f"{self.name}-backup"
+
+    @property
+    def jobs_name(self) -> str:
+        """The NetworkPolicy of the backup, restore and migration pods."""
+        return f"{self.name}-jobs"
 
     @property
     def version(self) -> str:
@@ -286,6 +317,18 @@ class CharterFlow:
 
     # --- Secrets the pods read -----------------------------------------------------------------
 
+    def ca_refs(self) -> list[SecretRef]:
+        """The CA bundles mounted as files (``spec.database.tls``, ``spec.redis.tls``); ``env``
+        is the dependency they verify."""
+        refs = []
+        for dependency in ("database", "redis"):
+            tls = self.spec[dependency].get("tls")
+            if tls:
+                ref = tls["caSecretRef"]
+                where = f"spec.{dependency}.tls.caSecretRef"
+                refs.append(SecretRef(dependency, ref["name"], ref["key"], where))
+        return refs
+
     def secret_refs(self) -> list[SecretRef]:
         """Every Secret key that becomes an environment variable of the application pods."""
         spec = self.spec
@@ -344,4 +387,5 @@ class EnvSecretRef:
 def referenced_secret_names(name: str, spec: Mapping[str, Any]) -> set[str]:
     """Names of the Secrets a CharterFlow depends on (for the Secret watch)."""
     cf = CharterFlow(name, "", "", with_defaults(spec))
-    return {ref.name for ref in cf.secret_refs()} | {ref.name for ref in cf.env_secret_refs()}
+    refs = (*cf.secret_refs(), *cf.ca_refs(), *cf.env_secret_refs())
+    return {ref.name for ref in refs}

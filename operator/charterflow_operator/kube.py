@@ -12,18 +12,21 @@ import contextlib
 import datetime as dt
 import json
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any, Protocol
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
-from kubernetes.dynamic.exceptions import NotFoundError
+from kubernetes.dynamic.exceptions import NotFoundError, ResourceNotFoundError
 
 from charterflow_operator import api
 from charterflow_operator.instance import Manifest
 
 log = logging.getLogger(__name__)
+# A kind found missing (a CRD not installed) is looked up again after this long.
+MISSING_KIND_SECONDS = 30
 
 
 class Kube(Protocol):
@@ -58,6 +61,9 @@ class Kube(Protocol):
 
     def post_event(self, about: Mapping[str, Any], kind: str, reason: str, message: str) -> None:
         """A core/v1 Event on ``about``; never raises."""
+
+    def serves(self, api_version: str, kind: str) -> bool:
+        """Whether the API server serves this kind (a CRD that may not be installed)."""
 
 
 def api_message(exc: ApiException) -> str:
@@ -94,9 +100,24 @@ class ApiKube:
     def __init__(self, api_client: client.ApiClient) -> None:
         self.dynamic = DynamicClient(api_client)
         self.core = client.CoreV1Api(api_client)
+        self._missing: dict[tuple[str, str], float] = {}  # kinds not served, since when
 
     def resource(self, api_version: str, kind: str) -> Any:
         return self.dynamic.resources.get(api_version=api_version, kind=kind)
+
+    def serves(self, api_version: str, kind: str) -> bool:
+        """Discovery, re-read when the kind is not in its cache (so CRDs installed later are
+        found) but at most every ``MISSING_KIND_SECONDS`` for a kind found missing."""
+        missing_since = self._missing.get((api_version, kind))
+        if missing_since is not None and time.monotonic() - missing_since < MISSING_KIND_SECONDS:
+            return False
+        try:
+            self.resource(api_version, kind)
+        except ResourceNotFoundError:
+            self._missing[(api_version, kind)] = time.monotonic()
+            return False
+        self._missing.pop((api_version, kind), None)
+        return True
 
     def apply(self, manifest: Manifest, manager: str = api.FIELD_MANAGER) -> dict[str, Any]:
         res = self.resource(manifest["apiVersion"], manifest["kind"])

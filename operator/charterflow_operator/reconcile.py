@@ -24,6 +24,7 @@ from kubernetes.dynamic.exceptions import NotFoundError
 from charterflow_operator import api, children, metrics
 from charterflow_operator.api import Condition, Phase
 from charterflow_operator.children.config import jwt_owner_references, jwt_secret
+from charterflow_operator.children.monitoring import monitoring_children
 from charterflow_operator.deletion import FinalBackup, waits_for_backup
 from charterflow_operator.dependencies import DependencyProbe
 from charterflow_operator.instance import CharterFlow, Manifest
@@ -64,6 +65,7 @@ class Reconciler:
         self.dependencies = DependencyProbe(kube)
         self.backoff = backoff or Backoff()
         self.queue = WorkQueue(self.run_pass, self.backoff.refused)
+        self._unmonitored: set[Key] = set()  # told (by an Event) that monitoring cannot be made
 
     def enqueue(self, namespace: str, name: str) -> None:
         """Ask for a pass (from Kopf's handlers); returns at once."""
@@ -129,6 +131,7 @@ class Reconciler:
     def _forget(self, namespace: str, name: str) -> None:
         """Drop what is kept about a CharterFlow that is gone or going."""
         self.backoff.forget((namespace, name))
+        self._unmonitored.discard((namespace, name))
         with contextlib.suppress(KeyError):
             metrics.READY.remove(namespace, name)
 
@@ -155,6 +158,7 @@ class Reconciler:
                 )
             for api_version, kind, child in desired.absent:
                 self._prune(cf, api_version, kind, child)
+            self._monitoring(cf, body)
             api_deployment = applied[(api.DEPLOYMENT.kind, cf.api_name)]
             worker_deployment = applied[(api.DEPLOYMENT.kind, cf.worker_name)]
             migration = self.gate.after_rollout(cf, body, api_deployment, worker_deployment)
@@ -244,6 +248,37 @@ class Reconciler:
             "cronjob": self.kube.get(api.CRONJOB.api_version, api.CRONJOB.kind, ns, cf.backup_name),
         }
 
+    def _monitoring(self, cf: CharterFlow, body: Body) -> None:
+        """Apply (or prune) the PodMonitors and PrometheusRule; when the cluster lacks their
+        CRDs, say so once in a Warning Event rather than failing the whole pass."""
+        key = (cf.namespace, cf.name)
+        wanted = monitoring_children(cf)
+        served = all(self.kube.serves(k.api_version, k.kind) for k in api.MONITORING_KINDS)
+        if wanted is None:
+            self._unmonitored.discard(key)
+            if served:
+                names = (cf.api_name, cf.worker_name)
+                for kind, name in [
+                    *((api.POD_MONITOR, n) for n in names),
+                    (api.PROMETHEUS_RULE, cf.name),
+                ]:
+                    self._prune(cf, kind.api_version, kind.kind, name)
+            return
+        if not served:
+            if key not in self._unmonitored:
+                self._unmonitored.add(key)
+                message = (
+                    "spec.monitoring.enabled is true but the cluster does not serve "
+                    "monitoring.coreos.com/v1 PodMonitor and PrometheusRule: install the "
+                    "Prometheus Operator's CRDs; no monitoring objects were created"
+                )
+                log.warning("%s/%s: %s", cf.namespace, cf.name, message)
+                self.kube.post_event(body, "Warning", api.Reason.MONITORING_UNAVAILABLE, message)
+            return
+        self._unmonitored.discard(key)
+        for manifest in wanted:
+            self._apply(cf, manifest)
+
     def _prune(self, cf: CharterFlow, api_version: str, kind: str, name: str) -> None:
         """Delete an optional child that is no longer wanted, only if we control it."""
         found = self.kube.get(api_version, kind, cf.namespace, name)
@@ -255,7 +290,7 @@ class Reconciler:
         data: dict[str, dict[str, str]] = {}
         if not cf.spec["auth"].get("jwtSecretRef"):
             data[cf.jwt_secret_name] = self._ensure_jwt_secret(cf)
-        for ref in cf.secret_refs():
+        for ref in (*cf.secret_refs(), *cf.ca_refs()):
             if ref.name not in data:
                 found = self.kube.read_secret(cf.namespace, ref.name)
                 if found is None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +25,7 @@ from charterflow.settings import Settings
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
+from tests.support.llm import OpenAICompatible, Reply
 from tests.support.processes import free_port, wait_until
 from tests.support.services import PostgresServer, S3Server
 
@@ -212,3 +213,22 @@ def api_settings(
 def api(backend: str, api_settings: Settings) -> Iterator[Api]:
     with serve(backend, api_settings) as running:
         yield running
+
+
+@pytest.fixture
+def with_model(
+    api: Api, openai_server: Callable[[Reply], OpenAICompatible]
+) -> Iterator[Callable[[Reply], tuple[OpenAICompatible, Api]]]:
+    """``with_model(reply)`` → (a local model server answering with ``reply``, the API using
+    it as ``LLM_URL``); both stopped afterwards."""
+    started: list[Any] = []
+
+    def start(reply: Reply) -> tuple[OpenAICompatible, Api]:
+        server = openai_server(reply)
+        variant = api.variant(llm_url=server.url, llm_model="test-model")
+        started.append(variant)
+        return server, variant.__enter__()
+
+    yield start
+    for variant in started:
+        variant.__exit__(None, None, None)

@@ -87,19 +87,13 @@ def test_an_extractive_answer_streams_citations_sentences_then_the_stored_turn(
 
 
 @pytest.fixture
-def llm(api: Api, openai_server: Callable[[Reply], OpenAICompatible]) -> Any:
+def llm(with_model: Callable[[Reply], tuple[OpenAICompatible, Api]]) -> Any:
     """``llm(reply)`` → (the model server, the API using it)."""
-    started: list[Any] = []
 
     def start(reply: StreamReply | tuple[int, dict[str, Any]]) -> tuple[OpenAICompatible, Api]:
-        server = openai_server(lambda _path, _body: reply)
-        variant = api.variant(llm_url=server.url, llm_model="test-model")
-        started.append(variant)
-        return server, variant.__enter__()
+        return with_model(lambda _path, _body: reply)
 
-    yield start
-    for variant in started:
-        variant.__exit__(None, None, None)
+    return start
 
 
 def test_a_model_answer_streams_token_by_token(llm: Any, thread: dict[str, Any]) -> None:

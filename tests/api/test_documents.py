@@ -15,6 +15,8 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from tests.api.conftest import API, Account, Api
+from tests.ingest.conftest import wait_settled
+from tests.ingest.samples import pptx_bytes, xlsx_bytes
 from tests.support.processes import free_port
 
 MiB = 1024 * 1024
@@ -273,3 +275,31 @@ def test_document_list_is_paginated_in_upload_order(api: Api, owner: Account) ->
         d["id"] for d in api.client.get(url, headers=owner.headers).json()["items"]
     ]
     assert sorted(d["id"] for d in first["items"] + rest["items"]) == sorted(ids)
+
+
+def test_a_slide_or_sheet_number_is_the_citations_page(api: Api, owner: Account) -> None:
+    nb = api.notebook(owner)["id"]
+    deck = pptx_bytes(
+        [["Kickoff"], ["Depot audit", "The Harwich depot audit found nine expired extinguishers."]]
+    )
+    book = xlsx_bytes({"Fleet": [["van", "depot"]], "Mileage": [["van", "miles"], ["V7", 91234]]})
+    ids = [
+        api.upload(owner, nb, "deck.pptx", deck).json()["id"],
+        api.upload(owner, nb, "fleet.xlsx", book).json()["id"],
+    ]
+    docs = wait_settled(api, owner, ids)
+    assert [docs[i]["status"] for i in ids] == ["ready", "ready"], docs
+    media = {docs[i]["media_type"] for i in ids}
+    assert media == {
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    }
+    for question, title, page in [
+        ("How many expired extinguishers did the Harwich depot audit find?", "deck", 2),
+        ("How many miles has van V7 driven?", "fleet", 2),
+    ]:
+        r = api.client.post(
+            f"{API}/notebooks/{nb}/ask", json={"question": question}, headers=owner.headers
+        )
+        cited = r.json()["citations"][0]
+        assert (cited["document_title"], cited["page"]) == (title, page), r.json()

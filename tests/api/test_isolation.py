@@ -29,7 +29,13 @@ def world(api: Api) -> dict[str, Any]:
     note = api.client.post(
         f"{API}/notebooks/{nb['id']}/notes", json={"title": "N", "body": "B"}, headers=alice.headers
     ).json()
+    charter = api.client.post(
+        f"{API}/notebooks/{nb['id']}/charters",
+        json={"template": "sop", "title": "Plan"},
+        headers=alice.headers,
+    ).json()
     return {
+        "charter": charter["id"],
         "note": note["id"],
         "alice": alice,
         "bob": bob,
@@ -47,6 +53,7 @@ Call = tuple[str, str, dict[str, Any]]
 def _requests(w: dict[str, Any], who: Account) -> list[tuple[str, str, str, dict[str, Any]]]:
     """Every operation on Alice's things, as ``(needed role, method, path, request kwargs)``."""
     ws, nb, doc, conv, note = w["ws"], w["nb"], w["doc"], w["conv"], w["note"]
+    charter = w["charter"]
     reads: list[Call] = [
         ("GET", f"/workspaces/{ws}", {}),
         ("GET", f"/workspaces/{ws}/members", {}),
@@ -61,6 +68,11 @@ def _requests(w: dict[str, Any], who: Account) -> list[tuple[str, str, str, dict
         ("GET", f"/notebooks/{nb}/notes", {}),
         ("GET", f"/notes/{note}", {}),
         ("GET", f"/notes/{note}/export", {}),
+        ("GET", f"/notebooks/{nb}/charters", {}),
+        ("GET", f"/charters/{charter}", {}),
+        ("GET", f"/charters/{charter}/versions", {}),
+        ("GET", f"/charters/{charter}/versions/1", {}),
+        ("GET", f"/charters/{charter}/export", {}),
     ]
     writes: list[Call] = [
         ("PATCH", f"/notebooks/{nb}", {"json": {"title": "mine now"}}),
@@ -75,6 +87,16 @@ def _requests(w: dict[str, Any], who: Account) -> list[tuple[str, str, str, dict
         ("POST", f"/notebooks/{nb}/notes", {"json": {"title": "t", "body": "b"}}),
         ("PATCH", f"/notes/{note}", {"json": {"body": "mine now"}}),
         ("DELETE", f"/notes/{note}", {}),
+        ("POST", f"/notebooks/{nb}/charters", {"json": {"template": "sop", "title": "t"}}),
+        ("PATCH", f"/charters/{charter}", {"json": {"title": "mine now"}}),
+        (
+            "PATCH",
+            f"/charters/{charter}/sections/steps",
+            {"json": {"body": "mine now", "citations": "drop"}},
+        ),
+        ("POST", f"/charters/{charter}/sections/steps/regenerate", {}),
+        ("POST", f"/charters/{charter}/versions/1/restore", {}),
+        ("DELETE", f"/charters/{charter}", {}),
         ("DELETE", f"/notebooks/{nb}", {}),
     ]
     owner_only: list[Call] = [

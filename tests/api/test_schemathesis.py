@@ -41,7 +41,15 @@ def _real_ids(api: Api, user: Account) -> dict[str, str]:
         json={"title": "seed", "body": "seed"},
         headers=user.headers,
     ).json()
+    charter = api.client.post(
+        f"/api/v1/notebooks/{notebook['id']}/charters",
+        json={"template": "sop", "title": "seed"},
+        headers=user.headers,
+    ).json()
     return {
+        "charter_id": charter["id"],
+        "key": "steps",
+        "number": "1",
         "note_id": note["id"],
         "conversation_id": conversation["id"],
         "workspace_id": notebook["workspace_id"],

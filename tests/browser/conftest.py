@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +20,9 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Route, sync_playwright
 
-from tests.support.processes import ManagedProcess, free_port
+from tests.support.axe import axe_source
+from tests.support.devserver import dev_server
+from tests.support.processes import ManagedProcess
 
 CHROMIUM = Path("/usr/bin/chromium")
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -45,36 +47,17 @@ class LiveApp:
         return email, r.json()["access_token"]
 
 
+@contextmanager
+def serve_app(home: Path, **extra_env: str) -> Iterator[LiveApp]:
+    """``charterflow dev`` in the scratch folder ``home``, exactly as a developer runs it."""
+    with dev_server(home, **extra_env) as (url, proc):
+        yield LiveApp(url=url, process=proc)
+
+
 @pytest.fixture(scope="session")
 def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
-    """``charterflow dev`` in a scratch folder, exactly as a developer runs it."""
-    home = tmp_path_factory.mktemp("webapp")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_", "S3_"))}
-    env.update(
-        PORT=str(port),
-        CHARTERFLOW_ENV="development",
-        DATABASE_URL=f"sqlite:{home / 'app.db'}",
-        UPLOAD_PATH=str(home / "uploads"),
-        JWT_SECRET="browser-test-signing-key-" + "k" * 32,
-        RATE_LIMIT_PER_MINUTE="100000",
-        LOGIN_RATE_LIMIT_PER_MINUTE="100000",
-        REGISTER_RATE_LIMIT_PER_MINUTE="100000",
-        LOG_FORMAT="console",
-    )
-    proc = ManagedProcess(
-        "charterflow dev",
-        [sys.executable, "-m", "charterflow", "dev"],
-        home / "server.log",
-        env,
-        home,
-    ).start()
-    url = f"http://127.0.0.1:{port}"
-    try:
-        proc.wait_ready(lambda: httpx.get(f"{url}/health/live").status_code == 200, timeout=60)
-        yield LiveApp(url=url, process=proc)
-    finally:
-        proc.stop()
+    with serve_app(tmp_path_factory.mktemp("webapp")) as app:
+        yield app
 
 
 @pytest.fixture(scope="session")
@@ -121,6 +104,19 @@ class Browsing:
         path = self.shots / f"{name}.png"
         self.page.screenshot(path=str(path), full_page=True)
         return path
+
+    def audit(self, where: str) -> None:
+        """axe-core over the page as it is now: no accessibility violation of any impact."""
+        if not self.page.evaluate("() => typeof window.axe === 'object'"):
+            self.page.evaluate(axe_source() + "\n;0")  # via DevTools: CSP stays as it is
+        violations = self.page.evaluate(
+            """async () => {
+                const result = await window.axe.run(document, { resultTypes: ["violations"] });
+                return result.violations.map((v) => ({ id: v.id, impact: v.impact,
+                    nodes: v.nodes.slice(0, 3).map((n) => n.target.join(" ")) }));
+            }"""
+        )
+        assert violations == [], f"axe-core on {where}: {violations}"
 
 
 def _artifact_dir(nodeid: str) -> Path:

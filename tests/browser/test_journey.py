@@ -56,8 +56,8 @@ def test_register_upload_ask_and_open_a_citation(ui: Browsing) -> None:
 
     page.get_by_label("Question", exact=True).fill("When does the launch window open?")
     page.get_by_role("button", name="Ask").click()
-    answer = page.locator("#answer")
-    expect(answer).to_be_visible(timeout=60_000)
+    answer = page.locator("#thread .turn").last
+    expect(answer).to_have_attribute("data-status", "complete", timeout=60_000)
     expect(answer.locator(".answer-text")).not_to_be_empty()
     citation = answer.locator(".citations .passage-link").first
     expect(citation).to_contain_text("runbook")

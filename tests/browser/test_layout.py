@@ -3,8 +3,11 @@ and forms that work without a mouse."""
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 from playwright.sync_api import Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.browser.conftest import PASSWORD, Browsing
 from tests.browser.flows import create_notebook, drop_file, register
@@ -15,11 +18,16 @@ LONG = "Quarterly-operations-review-with-an-unbreakable-title-" * 3
 
 
 def assert_no_horizontal_scroll(page: Page) -> None:
-    """The document is no wider than the window; names what sticks out if it is."""
+    """The document is no wider than the window once the page has settled (scripts fill
+    some parts after the load event); names what sticks out if it stays wider."""
+    fits = "() => document.documentElement.scrollWidth <= window.innerWidth"
+    with contextlib.suppress(PlaywrightTimeoutError):
+        page.wait_for_function(fits, timeout=5_000)
     found = page.evaluate(
         """() => ({
             doc: document.documentElement.scrollWidth,
             view: window.innerWidth,
+            stylesheets: [...document.styleSheets].map((s) => s.href),
             wide: [...document.body.querySelectorAll("*")]
                 .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 0.5)
                 .map((e) => `${e.tagName.toLowerCase()}.${e.className}`)

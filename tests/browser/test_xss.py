@@ -67,7 +67,7 @@ def test_uploaded_html_and_tag_titles_render_as_text(ui: Browsing) -> None:
         "What does the launch checklist say about backups?"
     )
     page.get_by_role("button", name="Ask").click()
-    cited = page.locator("#answer .citations li").filter(has_text="verify the backups")
+    cited = page.locator("#thread .turn .citations li").filter(has_text="verify the backups")
     expect(cited.first).to_contain_text(LITERAL, timeout=60_000)  # in the list, as text
     cited.first.get_by_role("button").click()
     passage = page.locator("dialog#passage .passage-text")

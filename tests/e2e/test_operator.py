@@ -101,6 +101,7 @@ def test_sample_creates_every_child_and_becomes_ready(
         "Deployment/charterflow-worker",
         "Ingress/charterflow",
         "NetworkPolicy/charterflow-api",
+        "NetworkPolicy/charterflow-jobs",
         "NetworkPolicy/charterflow-worker",
         "PodDisruptionBudget/charterflow-api",
         "PodDisruptionBudget/charterflow-worker",
@@ -452,7 +453,7 @@ def test_twenty_instances_and_a_quiet_restart(
             wait_ready(kube, ns, f"cf{i}")
 
     before = writes_snapshot(kube, namespaces)
-    assert len(before) == 20 * 12
+    assert len(before) == 20 * 13  # 12 children and the generated JWT Secret
     assert all(value[1] for value in before.values() if isinstance(value, tuple))
     operator.restart()
     wait_until(lambda: operator.passes() >= 20, timeout=READY_TIMEOUT, what="resumed all 20")

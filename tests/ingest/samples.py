@@ -75,3 +75,68 @@ def all_samples() -> dict[str, bytes]:
 
 
 CORRUPT_PDF = b"%PDF-1.7\n1 0 obj << /Type /Catalog /Pages 2 0 R >>\nthis is not a real pdf\n%%EOF"
+
+
+def pptx_bytes(slides: list[list[str]]) -> bytes:
+    """A presentation written by python-pptx: one slide per list, one text box per string."""
+    from pptx import Presentation
+    from pptx.util import Inches
+
+    deck = Presentation()
+    for texts in slides:
+        slide = deck.slides.add_slide(deck.slide_layouts[6])  # blank
+        for i, text in enumerate(texts):
+            box = slide.shapes.add_textbox(Inches(1), Inches(1 + i), Inches(8), Inches(1))
+            box.text_frame.text = text
+    out = io.BytesIO()
+    deck.save(out)
+    return out.getvalue()
+
+
+def xlsx_bytes(sheets: dict[str, list[list[object]]]) -> bytes:
+    """A workbook written by openpyxl: one sheet per entry, rows as given."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.remove(book.active)
+    for name, rows in sheets.items():
+        sheet = book.create_sheet(name)
+        for row in rows:
+            sheet.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def epub_bytes(chapters: list[tuple[str, str]]) -> bytes:
+    """A book written by EbookLib: ``(title, XHTML body)`` chapters in reading order."""
+    from ebooklib import epub
+
+    book = epub.EpubBook()
+    book.set_identifier("charterflow-sample")
+    book.set_title("Sample book")
+    book.set_language("en")
+    items = []
+    for n, (title, body) in enumerate(chapters, start=1):
+        chapter = epub.EpubHtml(title=title, file_name=f"chapter{n}.xhtml", lang="en")
+        chapter.content = f"<html><body><h1>{title}</h1>{body}</body></html>"
+        book.add_item(chapter)
+        items.append(chapter)
+    book.toc = items
+    book.add_item(epub.EpubNcx())
+    book.add_item(epub.EpubNav())
+    book.spine = ["nav", *items]
+    out = io.BytesIO()
+    epub.write_epub(out, book)
+    return out.getvalue()
+
+
+def scanned_pdf(pages: int = 2) -> bytes:
+    """A PDF whose pages are images only, as a scanner makes them: no text layer."""
+    from PIL import Image
+
+    doc = FPDF()
+    for _ in range(pages):
+        doc.add_page()
+        doc.image(Image.new("L", (200, 280), color=235), x=10, y=10, w=190)
+    return bytes(doc.output())

@@ -132,6 +132,10 @@ def test_every_type_is_ingested_and_answers_cite_document_and_page(
         assert 'charterflow_ingest_documents_total{outcome="ready"} 5.0' in metrics
         assert 'charterflow_ingest_documents_total{outcome="failed"} 1.0' in metrics
         assert "charterflow_ingest_queue_depth 0.0" in metrics
+        # The worker's database: pool gauges and statement durations (appmetrics.py).
+        assert "charterflow_db_pool_checked_out " in metrics
+        assert "charterflow_ingest_oldest_pending_seconds 0.0" in metrics  # all ingested
+        assert 'charterflow_db_query_duration_seconds_count{statement="update"}' in metrics
         assert 'charterflow_embedder_info{model="hashing-v1",provider="hashing"} 1.0' in metrics
         embedded = re.search(r"^charterflow_ingest_chunks_embedded_total (\S+)$", metrics, re.M)
         assert embedded is not None

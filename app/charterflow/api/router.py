@@ -7,6 +7,7 @@ from fastapi import APIRouter, Depends
 from charterflow.api.deps import limit_by_ip
 from charterflow.api.routes import (
     auth,
+    charters,
     conversations,
     documents,
     notebooks,
@@ -23,3 +24,4 @@ api_router.include_router(documents.router)
 api_router.include_router(search.router)
 api_router.include_router(conversations.router)
 api_router.include_router(notes.router)
+api_router.include_router(charters.router)

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import csv
 import io
+import posixpath
 import re
 import unicodedata
 import zipfile
 from bisect import bisect_right
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote
 
 from charterflow.ingest.errors import BadDocument
 from charterflow.ingest.limits import UNBOUNDED, BoundedReader, Limits, OverLimit
@@ -121,13 +124,39 @@ def _count_pages(reader: Any, limits: Limits) -> int:
     return pages
 
 
+def _paged(pages: list[tuple[int, str]], limits: Limits) -> Extracted:
+    """Pages (or slides, or sheets) ``(number, normalised text)`` as one text whose
+    ``page_starts`` give each one's number; empty ones are left out."""
+    parts: list[str] = []
+    starts: list[tuple[int, int]] = []
+    offset = 0
+    for number, text in pages:
+        if not text:
+            continue
+        if parts:
+            parts.append("\n\n")
+            offset += 2
+        starts.append((offset, number))
+        parts.append(text)
+        offset += len(text)
+        limits.chars(offset)
+    return Extracted("".join(parts), starts)
+
+
+def _draws_images(page: Any) -> bool:
+    """Whether the PDF page paints an image (a scan is one image per page)."""
+    resources = page.get("/Resources")
+    xobjects = resources.get_object().get("/XObject") if resources is not None else None
+    if xobjects is None:
+        return False
+    return any(x.get_object().get("/Subtype") == "/Image" for x in xobjects.get_object().values())
+
+
 def parse_pdf(data: bytes, limits: Limits = UNBOUNDED) -> Extracted:
     from pypdf import PdfReader
     from pypdf.errors import PyPdfError
 
-    parts: list[str] = []
-    starts: list[tuple[int, int]] = []
-    offset = 0
+    pages: list[tuple[int, str]] = []
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted:
@@ -135,21 +164,19 @@ def parse_pdf(data: bytes, limits: Limits = UNBOUNDED) -> Extracted:
         _count_pages(reader, limits)
         for number, page in enumerate(reader.pages, start=1):
             limits.pages(number)
-            text = normalize(page.extract_text() or "", limits)
-            if not text:
-                continue
-            if parts:
-                parts.append("\n\n")
-                offset += 2
-            starts.append((offset, number))
-            parts.append(text)
-            offset += len(text)
-            limits.chars(offset)
+            pages.append((number, normalize(page.extract_text() or "", limits)))
+        extracted = _paged(pages, limits)
+        scanned = not extracted.text and pages and all(_draws_images(p) for p in reader.pages)
     except BadDocument:
         raise
     except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
         raise BadDocument("the PDF is damaged or not a PDF and cannot be read") from exc
-    return Extracted("".join(parts), starts)
+    if scanned:
+        raise BadDocument(
+            f"the PDF has no text layer: its {len(pages)} page(s) are scanned images, and "
+            "text recognition (OCR) is not supported yet"
+        )
+    return extracted
 
 
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
@@ -226,35 +253,241 @@ def _docx_blocks(reader: BoundedReader, limits: Limits) -> list[str]:
         elif tag == f"{_W}tr" and rows:
             line = " | ".join(rows.pop())
             (cells[-1] if cells else blocks).append(line)
-        elem.clear()
-        parent = elem.getparent()
-        if parent is not None:
-            while elem.getprevious() is not None:
-                del parent[0]
+        _drop(elem)
     return blocks
+
+
+@contextmanager
+def _package(data: bytes, kind: str) -> Iterator[zipfile.ZipFile]:
+    """The zip package of an office document or book; its damage, in any of the ways zip and
+    XML can be damaged, is a ``BadDocument`` naming ``kind``."""
+    from lxml import etree
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            yield archive
+    except OverLimit:
+        raise
+    except etree.XMLSyntaxError as exc:
+        raise BadDocument(
+            f"the {kind}'s XML is damaged or nested too deeply and cannot be read"
+        ) from exc
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, KeyError, ValueError, OSError) as exc:
+        raise BadDocument(f"the {kind} is damaged and cannot be read") from exc
+    except (EOFError, NotImplementedError) as exc:  # truncated data; unknown compression
+        raise BadDocument(f"the {kind} is damaged and cannot be read") from exc
+
+
+def _part(archive: zipfile.ZipFile, name: str, limits: Limits) -> BoundedReader:
+    """One part of the package, read as a bounded stream (``KeyError`` when missing)."""
+    return BoundedReader(archive, archive.getinfo(name), limits)
+
+
+def _drop(elem: Any) -> None:
+    """Free an element once read, and the siblings read before it (streamed XML)."""
+    elem.clear()
+    parent = elem.getparent()
+    if parent is not None:
+        while elem.getprevious() is not None:
+            del parent[0]
 
 
 def parse_docx(data: bytes, limits: Limits = UNBOUNDED) -> Extracted:
     """The main document's paragraphs and tables, read from the zip as a stream: the
     decompressed size and ratio are checked as the bytes come out (zip bombs)."""
-    from lxml import etree
-
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            name = _docx_main_part(archive, limits)
-            info = archive.getinfo(name)
-            blocks = _docx_blocks(BoundedReader(archive, info, limits), limits)
-    except OverLimit:
-        raise
-    except etree.XMLSyntaxError as exc:
-        raise BadDocument(
-            "the Word document's XML is damaged or nested too deeply and cannot be read"
-        ) from exc
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, KeyError, ValueError, OSError) as exc:
-        raise BadDocument("the Word document is damaged and cannot be read") from exc
-    except (EOFError, NotImplementedError) as exc:  # truncated data; unknown compression
-        raise BadDocument("the Word document is damaged and cannot be read") from exc
+    with _package(data, "Word document") as archive:
+        name = _docx_main_part(archive, limits)
+        blocks = _docx_blocks(_part(archive, name, limits), limits)
     return Extracted(normalize("\n\n".join(blocks), limits))
+
+
+_R = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+_P = "{http://schemas.openxmlformats.org/presentationml/2006/main}"
+_A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
+_S = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+
+
+def _relationships(archive: zipfile.ZipFile, part: str, limits: Limits) -> dict[str, str]:
+    """``rId`` → the package path of each internal target of ``part``'s relationships."""
+    folder, name = posixpath.split(part)
+    rels = posixpath.join(folder, "_rels", f"{name}.rels")
+    targets: dict[str, str] = {}
+    for _, elem in _xml_events(_part(archive, rels, limits), ("end",), [_REL]):
+        target = elem.get("Target", "")
+        if elem.get("TargetMode") != "External" and target:
+            path = target.lstrip("/") if target.startswith("/") else posixpath.join(folder, target)
+            targets[elem.get("Id", "")] = posixpath.normpath(path)
+        _drop(elem)
+    return targets
+
+
+def _ordered_parts(
+    archive: zipfile.ZipFile, main: str, tag: str, limits: Limits
+) -> list[tuple[str, str]]:
+    """``(name attribute, part path)`` of the ``tag`` elements of ``main`` (slides of a
+    presentation, sheets of a workbook) in their document order; pages are counted."""
+    rels = _relationships(archive, main, limits)
+    found: list[tuple[str, str]] = []
+    for _, elem in _xml_events(_part(archive, main, limits), ("end",), [tag]):
+        target = rels.get(elem.get(f"{_R}id", ""))
+        if target is not None:
+            found.append((elem.get("name", ""), target))
+            limits.pages(len(found))
+        _drop(elem)
+    return found
+
+
+def _drawing_text(reader: BoundedReader, limits: Limits) -> str:
+    """The paragraphs of a slide's text (DrawingML ``a:p`` / ``a:t``), streamed."""
+    paragraphs: list[str] = []
+    current: list[str] = []
+    chars = 0
+    for event, elem in _xml_events(reader, ("start", "end"), [f"{_A}p", f"{_A}t", f"{_A}br"]):
+        if event == "start":
+            if elem.tag == f"{_A}p":
+                current = []
+            continue
+        if elem.tag == f"{_A}t":
+            text = elem.text or ""
+            chars += len(text)
+            limits.chars(chars)
+            current.append(text)
+        elif elem.tag == f"{_A}br":
+            current.append("\n")
+        else:
+            paragraphs.append("".join(current))
+            limits.elements(len(paragraphs))
+            _drop(elem)
+    return "\n".join(paragraphs)
+
+
+def parse_pptx(data: bytes, limits: Limits = UNBOUNDED) -> Extracted:
+    """Each slide's text, in the presentation's order; the slide number is the page."""
+    with _package(data, "PowerPoint presentation") as archive:
+        slides = _ordered_parts(archive, "ppt/presentation.xml", f"{_P}sldId", limits)
+        pages = [
+            (number, normalize(_drawing_text(_part(archive, part, limits), limits), limits))
+            for number, (_name, part) in enumerate(slides, start=1)
+        ]
+    return _paged(pages, limits)
+
+
+def _column(ref: str) -> int:
+    """The 0-based column of a cell reference such as ``C7``."""
+    n = 0
+    for ch in ref:
+        if not ch.isalpha():
+            break
+        n = n * 26 + ord(ch.upper()) - 64
+    return max(n - 1, 0)
+
+
+def _shared_strings(archive: zipfile.ZipFile, limits: Limits) -> list[str]:
+    if "xl/sharedStrings.xml" not in archive.namelist():
+        return []
+    strings: list[str] = []
+    chars = 0
+    for _, elem in _xml_events(
+        _part(archive, "xl/sharedStrings.xml", limits), ("end",), [f"{_S}si"]
+    ):
+        text = "".join(t.text or "" for t in elem.iter(f"{_S}t") if t.getparent().tag != f"{_S}rPh")
+        chars += len(text)
+        limits.chars(chars)
+        strings.append(text)
+        limits.elements(len(strings))
+        _drop(elem)
+    return strings
+
+
+def _sheet_rows(reader: BoundedReader, shared: list[str], limits: Limits) -> list[list[str]]:
+    """The sheet's rows as text values, each in its own column (gaps are empty)."""
+    rows: list[list[str]] = []
+    cells = chars = 0
+    for _, elem in _xml_events(reader, ("end",), [f"{_S}row"]):
+        row: list[str] = []
+        for cell in elem.iter(f"{_S}c"):
+            kind, value = cell.get("t"), cell.find(f"{_S}v")
+            raw = value.text or "" if value is not None else ""
+            if kind == "s":
+                text = shared[int(raw)] if raw.isdigit() and int(raw) < len(shared) else ""
+            elif kind == "inlineStr":
+                text = "".join(t.text or "" for t in cell.iter(f"{_S}t"))
+            elif kind == "b":
+                text = "TRUE" if raw == "1" else "FALSE"
+            else:
+                text = raw
+            column = _column(cell.get("r", "")) if cell.get("r") else len(row)
+            # A cell far to the right pads its row: the padding counts as cells too.
+            cells += max(column - len(row), 0) + 1
+            limits.elements(cells)
+            row.extend([""] * (column - len(row)))
+            row.append(text.strip())
+            chars += len(text)
+        limits.chars(chars)
+        if any(row):
+            rows.append(row)
+        _drop(elem)
+    return rows
+
+
+def parse_xlsx(data: bytes, limits: Limits = UNBOUNDED) -> Extracted:
+    """Each sheet as labelled rows (as CSV is read), headed by its name; the sheet number is
+    the page."""
+    with _package(data, "Excel workbook") as archive:
+        sheets = _ordered_parts(archive, "xl/workbook.xml", f"{_S}sheet", limits)
+        shared = _shared_strings(archive, limits)
+        pages = []
+        for number, (name, part) in enumerate(sheets, start=1):
+            rows = _sheet_rows(_part(archive, part, limits), shared, limits)
+            body = _labelled_rows(rows, limits) if rows else ""
+            pages.append((number, normalize(f"{name}\n{body}", limits) if body else ""))
+    return _paged(pages, limits)
+
+
+_CONTAINER = "{urn:oasis:names:tc:opendocument:xmlns:container}rootfile"
+_OPF = "{http://www.idpf.org/2007/opf}"
+_XHTML = {"application/xhtml+xml", "text/html"}
+
+
+def _read_all(reader: BoundedReader) -> bytes:
+    blocks = []
+    while block := reader.read(64 * 1024):
+        blocks.append(block)
+    return b"".join(blocks)
+
+
+def parse_epub(data: bytes, limits: Limits = UNBOUNDED) -> Extracted:
+    """The visible text of the book's reading order (its spine), chapter after chapter."""
+    with _package(data, "EPUB book") as archive:
+        container = _xml_events(
+            _part(archive, "META-INF/container.xml", limits), ("end",), [_CONTAINER]
+        )
+        opf = next((e.get("full-path", "") for _, e in container), "")
+        if not opf:
+            raise BadDocument("the EPUB book names no package document")
+        folder = posixpath.dirname(opf)
+        manifest: dict[str, tuple[str, str]] = {}
+        spine: list[str] = []
+        tags = [f"{_OPF}item", f"{_OPF}itemref"]
+        for _, elem in _xml_events(_part(archive, opf, limits), ("end",), tags):
+            if elem.tag == f"{_OPF}item":
+                manifest[elem.get("id", "")] = (elem.get("href", ""), elem.get("media-type", ""))
+            else:
+                spine.append(elem.get("idref", ""))
+            limits.elements(len(manifest) + len(spine))
+            _drop(elem)
+        chapters: list[str] = []
+        total = 0
+        for idref in spine:
+            href, media_type = manifest.get(idref, ("", ""))
+            if not href or media_type not in _XHTML:
+                continue
+            name = posixpath.normpath(posixpath.join(folder, unquote(href)))
+            text = parse_html(_read_all(_part(archive, name, limits)), limits).text
+            total += len(text) + 2
+            limits.chars(total)
+            chapters.append(text)
+    return Extracted(normalize("\n\n".join(chapters), limits))
 
 
 def _decode_bounded(data: bytes, limits: Limits, factor: int = 1) -> str:
@@ -307,6 +540,24 @@ def parse_text(data: bytes, limits: Limits = UNBOUNDED) -> Extracted:
     return Extracted(normalize(_decode_bounded(data, limits), limits))
 
 
+def _labelled_rows(rows: list[list[str]], limits: Limits) -> str:
+    """One line per row after the first, each value labelled with its column's header, so
+    that a row reads as a fact; a lone row is just its values."""
+    header, body = rows[0], rows[1:]
+    if not body:
+        return ", ".join(header)
+    lines: list[str] = []
+    total = 0
+    for row in body:  # labelling repeats the header on every row: count as it grows
+        line = "; ".join(
+            f"{h.strip()}: {v.strip()}" for h, v in zip(header, row, strict=False) if v
+        )
+        total += len(line) + 1
+        limits.chars(total)
+        lines.append(line)
+    return "\n".join(lines)
+
+
 def parse_csv(data: bytes, limits: Limits = UNBOUNDED) -> Extracted:
     """One line per row, each value labelled with its column, so a row reads as a fact."""
     text = _decode_bounded(data, limits)
@@ -317,19 +568,7 @@ def parse_csv(data: bytes, limits: Limits = UNBOUNDED) -> Extracted:
     rows = [row for row in csv.reader(io.StringIO(text), dialect) if any(c.strip() for c in row)]
     if not rows:
         return Extracted("")
-    header, body = rows[0], rows[1:]
-    if not body:
-        return Extracted(normalize(", ".join(header), limits))
-    lines: list[str] = []
-    total = 0
-    for row in body:  # labelling repeats the header on every row: count as it grows
-        line = "; ".join(
-            f"{h.strip()}: {v.strip()}" for h, v in zip(header, row, strict=False) if v
-        )
-        total += len(line) + 1
-        limits.chars(total)
-        lines.append(line)
-    return Extracted(normalize("\n".join(lines), limits))
+    return Extracted(normalize(_labelled_rows(rows, limits), limits))
 
 
 PARSERS: dict[str, Callable[[bytes, Limits], Extracted]] = {
@@ -339,6 +578,9 @@ PARSERS: dict[str, Callable[[bytes, Limits], Extracted]] = {
     filetypes.MARKDOWN: parse_markdown,
     filetypes.TXT: parse_text,
     filetypes.CSV: parse_csv,
+    filetypes.PPTX: parse_pptx,
+    filetypes.XLSX: parse_xlsx,
+    filetypes.EPUB: parse_epub,
 }
 
 
@@ -360,6 +602,9 @@ _KINDS = {
     filetypes.MARKDOWN: "Markdown file",
     filetypes.TXT: "text file",
     filetypes.CSV: "CSV file",
+    filetypes.PPTX: "PowerPoint presentation",
+    filetypes.XLSX: "Excel workbook",
+    filetypes.EPUB: "EPUB book",
 }
 
 

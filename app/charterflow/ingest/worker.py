@@ -6,14 +6,17 @@ from __future__ import annotations
 import signal
 import sys
 import threading
+from datetime import timedelta
 
 from dramatiq import Worker
 from sqlalchemy import text
 
+from charterflow.appmetrics import DatabaseMetrics
 from charterflow.ingest import metrics
 from charterflow.ingest.actors import QUEUE, declare_ingest_actor, make_broker, queue_depth
 from charterflow.ingest.embeddings import provider
 from charterflow.ingest.health import HealthServer
+from charterflow.ingest.orphans import sweep_orphans
 from charterflow.ingest.pipeline import IngestContext, ingest, reindex
 from charterflow.ingest.sweep import sweep
 from charterflow.logging import configure_logging, get_logger
@@ -65,6 +68,8 @@ def run(threads: int | None = None, settings: Settings | None = None) -> int:
     # Load the model before taking messages, so the first document does not pay for it.
     ctx.embedder.embed(["warm-up"])
     metrics.embedder.info({"provider": provider(settings), "model": ctx.embedder.name})
+    db_metrics = DatabaseMetrics(metrics.registry, ctx.engine) if ctx.engine is not None else None
+    metrics.registry.register(pending_age := metrics.PendingAgeCollector(ctx.session_factory))
     broker = make_broker(settings)
     actor = declare_ingest_actor(broker, settings, lambda doc_id: ingest(ctx, doc_id))
     worker = Worker(broker, worker_threads=threads or settings.worker_threads, worker_timeout=1000)
@@ -93,12 +98,21 @@ def run(threads: int | None = None, settings: Settings | None = None) -> int:
             except Exception as exc:
                 log.error("sweep failed", error=type(exc).__name__)
 
+    def orphan_sweeper() -> None:
+        min_age = timedelta(seconds=settings.storage_orphan_min_age_seconds)
+        while not stop.wait(settings.storage_sweep_interval_seconds):
+            try:
+                sweep_orphans(ctx.session_factory, ctx.storage, min_age)
+            except Exception as exc:
+                log.error("orphan sweep failed", error=type(exc).__name__)
+
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     worker.start()
     health.start()
     sweep_thread = threading.Thread(target=sweeper, name="sweep", daemon=True)
     sweep_thread.start()
+    threading.Thread(target=orphan_sweeper, name="orphans", daemon=True).start()
 
     def reembedder() -> None:
         try:
@@ -124,5 +138,8 @@ def run(threads: int | None = None, settings: Settings | None = None) -> int:
         worker.stop(timeout=STOP_TIMEOUT_MS)
         health.stop()
         broker.close()
+        if db_metrics is not None:
+            db_metrics.close()
+        metrics.registry.unregister(pending_age)
         ctx.close()
     return 0

@@ -3,6 +3,7 @@
 from charterflow.db import Base
 from charterflow.models.audit import AuditEvent
 from charterflow.models.base import new_id, utcnow
+from charterflow.models.charter import Charter, CharterVersion
 from charterflow.models.chunk import Chunk
 from charterflow.models.conversation import Conversation, Message, TurnStatus
 from charterflow.models.document import Document, DocumentStatus
@@ -15,6 +16,8 @@ from charterflow.models.workspace import Membership, Role, Workspace
 __all__ = [
     "AuditEvent",
     "Base",
+    "Charter",
+    "CharterVersion",
     "Chunk",
     "Conversation",
     "Document",

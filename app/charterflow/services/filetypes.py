@@ -1,6 +1,7 @@
 """Decide what an upload is from its bytes, never from the client's header or file name.
 
-PDF by its ``%PDF-`` signature; DOCX as a ZIP holding ``word/document.xml``; everything else
+PDF by its ``%PDF-`` signature; DOCX, PPTX and XLSX as a ZIP holding their main part, EPUB as
+one whose ``mimetype`` says so; everything else
 must decode as UTF-8 text without control characters, and is then sniffed as HTML, CSV,
 Markdown or plain text (the file name only chooses between text kinds the content allows).
 """
@@ -22,7 +23,12 @@ TXT = "text/plain"
 MARKDOWN = "text/markdown"
 HTML = "text/html"
 CSV = "text/csv"
-ALLOWED = (PDF, DOCX, TXT, MARKDOWN, HTML, CSV)
+PPTX = "application/vnd.openxmlformats-officedocument.presentationml.presentation"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+EPUB = "application/epub+zip"
+ALLOWED = (PDF, DOCX, TXT, MARKDOWN, HTML, CSV, PPTX, XLSX, EPUB)
+#: A ZIP package is the type whose main part it holds.
+_PACKAGES = {"word/document.xml": DOCX, "ppt/presentation.xml": PPTX, "xl/workbook.xml": XLSX}
 
 SAMPLE_CHARS = 16_384
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
@@ -67,17 +73,31 @@ def detect(head: bytes, stream: BinaryIO, text: TextSniffer, filename: str) -> s
     if head.startswith(b"PK\x03\x04"):
         try:
             with zipfile.ZipFile(stream) as archive:
-                is_docx = "word/document.xml" in archive.namelist()
+                kind = _package_kind(archive)
         except (zipfile.BadZipFile, OSError, EOFError):
-            is_docx = False
+            kind = None
         finally:
             stream.seek(0)
-        if is_docx:
-            return DOCX
-        raise UnsupportedType("a ZIP archive that is not a Word document")
+        if kind is None:
+            raise UnsupportedType(
+                "a ZIP archive that is not a Word, PowerPoint, Excel or EPUB document"
+            )
+        return kind
     if not head or not text.is_text:
         raise UnsupportedType("empty" if not head else "binary content of an unsupported type")
     return _text_kind(text.sample.lstrip("\ufeff"), PurePosixPath(filename).suffix.lower())
+
+
+def _package_kind(archive: zipfile.ZipFile) -> str | None:
+    names = set(archive.namelist())
+    for part, kind in _PACKAGES.items():
+        if part in names:
+            return kind
+    if "mimetype" in names and "META-INF/container.xml" in names:
+        info = archive.getinfo("mimetype")
+        if info.file_size < 64 and archive.read(info).strip() == EPUB.encode():
+            return EPUB
+    return None
 
 
 def _text_kind(sample: str, suffix: str) -> str:

@@ -1,12 +1,13 @@
-"""Markdown exports: a text whose ``[n]`` markers are followed by numbered references."""
+"""Markdown exports: texts whose ``[n]`` markers are followed by numbered references."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
+MARKER = re.compile(r"\[(\d{1,3})\]")
 
 
 def reference(citation: Mapping[str, Any]) -> str:
@@ -18,15 +19,52 @@ def reference(citation: Mapping[str, Any]) -> str:
     return f"{citation['document_title']}{page}" + (f' — "{quote}"' if quote else "")
 
 
+def references_section(citations: Sequence[Mapping[str, Any]]) -> list[str]:
+    """``## References`` and its numbered lines (nothing when there are no citations)."""
+    if not citations:
+        return []
+    lines = ["## References", ""]
+    lines += [f"{n}. {reference(c)}" for n, c in enumerate(citations, start=1)]
+    return [*lines, ""]
+
+
 def with_references(title: str, body: str, citations: Iterable[Mapping[str, Any]]) -> str:
     """``# title``, the body, then ``## References`` numbered as the body's markers."""
-    lines = [f"# {title}", "", body.strip(), ""]
-    refs = list(citations)
-    if refs:
-        lines += ["## References", ""]
-        lines += [f"{n}. {reference(c)}" for n, c in enumerate(refs, start=1)]
-        lines.append("")
-    return "\n".join(lines)
+    return "\n".join([f"# {title}", "", body.strip(), "", *references_section(list(citations))])
+
+
+class References:
+    """Citations numbered across several texts: each text's own ``[n]`` (1-based into its
+    citations) becomes the number of that passage in one list, the same passage keeping one
+    number; markers naming no citation are dropped."""
+
+    def __init__(self) -> None:
+        self.items: list[Mapping[str, Any]] = []
+        self._numbers: dict[tuple[Any, Any, Any], int] = {}
+
+    def number(self, citation: Mapping[str, Any]) -> int:
+        key = (citation["document_id"], citation["start"], citation["end"])
+        if key not in self._numbers:
+            self.items.append(citation)
+            self._numbers[key] = len(self.items)
+        return self._numbers[key]
+
+    def renumber(self, text: str, citations: Sequence[Mapping[str, Any]]) -> str:
+        def sub(match: re.Match[str]) -> str:
+            n = int(match.group(1))
+            return f"[{self.number(citations[n - 1])}]" if 1 <= n <= len(citations) else ""
+
+        return re.sub(r" +([.,;:!?])", r"\1", MARKER.sub(sub, text)).strip()
+
+
+def without_markers(text: str) -> str:
+    """``text`` with its ``[n]`` markers (and the spaces before them) removed."""
+    return re.sub(r" *\[\d{1,3}\]", "", text)
+
+
+def markers(text: str) -> set[int]:
+    """The citation numbers ``text`` refers to."""
+    return {int(m.group(1)) for m in MARKER.finditer(text)}
 
 
 def download_name(title: str) -> str:

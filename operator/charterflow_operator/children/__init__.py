@@ -14,7 +14,7 @@ from charterflow_operator import api
 from charterflow_operator.children.autoscaling import hpa, pdb
 from charterflow_operator.children.config import checksum, config_data, config_map, service_account
 from charterflow_operator.children.jobs import backup_cronjob
-from charterflow_operator.children.networking import api_service, ingress, network_policy
+from charterflow_operator.children.networking import api_service, ingress, network_policies
 from charterflow_operator.children.workloads import api_deployment, worker_deployment
 from charterflow_operator.instance import CharterFlow, Manifest
 
@@ -48,9 +48,9 @@ def build(cf: CharterFlow, secrets: Mapping[str, Mapping[str, str]]) -> Children
         api_service(cf),
         pdb(cf, "api"),
         pdb(cf, "worker"),
-        network_policy(cf, "api"),
-        network_policy(cf, "worker"),
     ]
+    policies = network_policies(cf, secrets)
+    base += policies or []
     optional: list[tuple[api.ChildKind, str, Manifest | None]] = [
         (api.HPA, cf.api_name, hpa(cf, "api")),
         (api.HPA, cf.worker_name, hpa(cf, "worker")),
@@ -66,4 +66,9 @@ def build(cf: CharterFlow, secrets: Mapping[str, Mapping[str, str]]) -> Children
     # the namespace's ``default``, which the API server recreates anyway).
     stale = {cf.own_service_account_name, cf.name} - {cf.service_account_name, "default"}
     absent += [(sa.api_version, sa.kind, name) for name in sorted(stale)]
+    if policies is None:
+        kind = api.NETWORK_POLICY
+        absent += [
+            (kind.api_version, kind.kind, n) for n in (cf.api_name, cf.worker_name, cf.jobs_name)
+        ]
     return Children(base, workloads, absent, digest)

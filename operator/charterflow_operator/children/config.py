@@ -51,6 +51,7 @@ def config_data(cf: CharterFlow) -> dict[str, str]:
         contract.S3_REGION: s3["region"],
         contract.UPLOAD_PATH: UPLOAD_PATH,
         contract.WORKER_HEALTH_PORT: str(contract.DEFAULT_WORKER_HEALTH_PORT),
+        contract.METRICS_PORT: str(contract.API_METRICS_PORT),
     }
     if s3.get("endpoint"):
         data[contract.S3_ENDPOINT_URL] = s3["endpoint"]

@@ -20,6 +20,44 @@ def _secret_env(cf: CharterFlow) -> list[dict[str, Any]]:
     ]
 
 
+TLS_DIR = "/etc/charterflow/tls"
+CA_FILE = "ca.crt"
+
+
+def _tls(cf: CharterFlow) -> tuple[list[dict], list[dict], list[dict]]:
+    """(env, volumes, mounts) for the CA bundles of ``spec.database.tls`` and ``spec.redis.tls``.
+
+    PostgreSQL: libpq's own variables, so the app, ``pg_dump`` and ``pg_restore`` all verify
+    the server (``verify-full``: CA and host name). Redis: ``REDIS_CA_FILE`` (settings.py adds it
+    to the ``rediss://`` URL every client is built from).
+    """
+    env: list[dict[str, Any]] = []
+    volumes: list[dict[str, Any]] = []
+    mounts: list[dict[str, Any]] = []
+    for ref in cf.ca_refs():
+        name = f"{ref.env}-ca"
+        path = f"{TLS_DIR}/{ref.env}"
+        volumes.append(
+            {
+                "name": name,
+                "secret": {
+                    "secretName": ref.name,
+                    "items": [{"key": ref.key, "path": CA_FILE}],
+                    "defaultMode": 0o444,
+                },
+            }
+        )
+        mounts.append({"name": name, "mountPath": path, "readOnly": True})
+        if ref.env == "database":
+            env += [
+                {"name": "PGSSLMODE", "value": "verify-full"},
+                {"name": "PGSSLROOTCERT", "value": f"{path}/{CA_FILE}"},
+            ]
+        else:
+            env.append({"name": contract.REDIS_CA_FILE, "value": f"{path}/{CA_FILE}"})
+    return env, volumes, mounts
+
+
 def _container_security() -> dict[str, Any]:
     return {
         "allowPrivilegeEscalation": False,
@@ -49,14 +87,20 @@ SPREAD_TOPOLOGY_KEYS = ("kubernetes.io/hostname", "topology.kubernetes.io/zone")
 def pod_spec(cf: CharterFlow, component: str, settings: Mapping[str, Any], container: dict) -> dict:
     """The pod spec shared by every pod and Job: restricted, /tmp as the only writable path."""
     image_spec = cf.spec["image"]
+    tls_env, tls_volumes, tls_mounts = _tls(cf)
     container = {
         "image": cf.image,
         "imagePullPolicy": image_spec["pullPolicy"],
         **container,
         "envFrom": [{"configMapRef": {"name": cf.config_name}}, *settings.get("envFrom", [])],
-        "env": [*container.get("env", []), *_secret_env(cf), *settings.get("env", [])],
+        "env": [
+            *container.get("env", []),
+            *_secret_env(cf),
+            *tls_env,
+            *settings.get("env", []),
+        ],
         "securityContext": _container_security(),
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],  # noqa: S108
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, *tls_mounts],  # noqa: S108
     }
     # /tmp holds uploads being received and dumps being restored: bounded, so that a pod that
     # fills it is evicted rather than the node's disk.
@@ -66,7 +110,7 @@ def pod_spec(cf: CharterFlow, component: str, settings: Mapping[str, Any], conta
         "automountServiceAccountToken": False,
         "securityContext": _pod_security(cf),
         "containers": [container],
-        "volumes": [{"name": "tmp", "emptyDir": tmp}],
+        "volumes": [{"name": "tmp", "emptyDir": tmp}, *tls_volumes],
     }
     if component in ("api", "worker"):
         pod["topologySpreadConstraints"] = [

@@ -80,7 +80,11 @@ def api_deployment(cf: CharterFlow, digest: str) -> Manifest:
     container = {
         "name": "api",
         "command": list(contract.SERVE),
-        "ports": [{"name": "http", "containerPort": contract.API_PORT, "protocol": "TCP"}],
+        "ports": [
+            {"name": "http", "containerPort": contract.API_PORT, "protocol": "TCP"},
+            # /metrics: on its own port, which neither the Service nor the Ingress routes.
+            {"name": "metrics", "containerPort": contract.API_METRICS_PORT, "protocol": "TCP"},
+        ],
         "startupProbe": _http_probe(contract.LIVE_PATH, "http", 2, 30),
         "livenessProbe": _http_probe(contract.LIVE_PATH, "http", 10, 3),
         "readinessProbe": _http_probe(contract.READY_PATH, "http", 5, 3),

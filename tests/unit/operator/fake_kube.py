@@ -50,6 +50,7 @@ class FakeKube:
         self.refusals: dict[str, ApiException] = {}  # kind -> what apply/create of it raises
         self.handoffs: list[tuple[str, str, str]] = []  # (manager, kind, name) of other applies
         self._uids = itertools.count(1)
+        self.served: set[str] = set()  # optional kinds (CRDs) the fake API server serves
 
     # --- test setup ------------------------------------------------------------------------
 
@@ -177,6 +178,9 @@ class FakeKube:
             raise NotFoundError(_error(404, "Not Found"))
         self.writes.append(("patch", kind, name))
         _apply_merge(body, patch)
+
+    def serves(self, api_version: str, kind: str) -> bool:
+        return kind in self.served
 
     def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
         found = self.find("Secret", namespace, name)

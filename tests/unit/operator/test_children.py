@@ -25,6 +25,7 @@ def test_sample_builds_every_child(cf: CharterFlow) -> None:
             "PodDisruptionBudget",
             "NetworkPolicy",
             "NetworkPolicy",
+            "NetworkPolicy",
             "Deployment",
             "Deployment",
             "Ingress",

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from charterflow_operator.children.jobs import migration_job
-from charterflow_operator.instance import (
-    CharterFlow,
-)
+from charterflow_operator import children
+from charterflow_operator.children import jobs
+from charterflow_operator.instance import CharterFlow, referenced_secret_names
 
-from tests.unit.operator.conftest import deployment, pod_specs, respec
+from tests.unit.operator.conftest import SECRETS, deployment, pod_specs, respec
 
 
 def test_pods_run_restricted(cf: CharterFlow) -> None:
@@ -58,7 +57,7 @@ def test_tmp_is_bounded_per_component_and_configurable(cf: CharterFlow) -> None:
     changed = respec(cf, api__tmpSizeLimit="3Gi", migrations__tmpSizeLimit="40Gi")
     pod = deployment(changed, "api")["spec"]["template"]["spec"]
     assert pod["volumes"] == [{"name": "tmp", "emptyDir": {"sizeLimit": "3Gi"}}]
-    job = migration_job(changed, "expand", 1)["spec"]["template"]["spec"]
+    job = jobs.migration_job(changed, "expand", 1)["spec"]["template"]["spec"]
     assert job["volumes"] == [{"name": "tmp", "emptyDir": {"sizeLimit": "40Gi"}}]
 
 
@@ -89,7 +88,7 @@ def test_pod_labels_reach_every_pod_but_never_replace_ours(cf: CharterFlow) -> N
     templates = [
         deployment(changed, "api")["spec"]["template"],
         deployment(changed, "worker")["spec"]["template"],
-        migration_job(changed, "expand", 1)["spec"]["template"],
+        jobs.migration_job(changed, "expand", 1)["spec"]["template"],
     ]
     for template in templates:
         labels = template["metadata"]["labels"]
@@ -107,3 +106,48 @@ def test_api_and_worker_spread_over_nodes_and_zones_by_instance(cf: CharterFlow)
             selector = constraint["labelSelector"]["matchLabels"]
             assert selector["app.kubernetes.io/instance"] == cf.name
             assert selector["app.kubernetes.io/component"] == component
+
+
+def test_tls_ca_bundles_reach_every_pod_and_job(cf: CharterFlow) -> None:
+    secure = respec(
+        cf,
+        database__tls={"caSecretRef": {"name": "db-ca"}},
+        redis__tls={"caSecretRef": {"name": "redis-ca", "key": "bundle.pem"}},
+    )
+    pods = [*pod_specs(secure)]
+    pods += [
+        j["spec"]["template"]["spec"]
+        for j in (
+            jobs.migration_job(secure, "expand", 1),
+            jobs.restore_job(respec(secure, restore={"from": "latest"}), 1),
+            jobs.backup_now_job(secure, "d", "t"),
+        )
+    ]
+    for pod in pods:
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        assert volumes["database-ca"]["secret"]["secretName"] == "db-ca"
+        assert volumes["database-ca"]["secret"]["items"] == [{"key": "ca.crt", "path": "ca.crt"}]
+        assert volumes["redis-ca"]["secret"]["items"] == [{"key": "bundle.pem", "path": "ca.crt"}]
+        (container,) = pod["containers"]
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        assert env["PGSSLMODE"] == "verify-full"
+        assert env["PGSSLROOTCERT"] == "/etc/charterflow/tls/database/ca.crt"
+        assert env["REDIS_CA_FILE"] == "/etc/charterflow/tls/redis/ca.crt"
+        mounts = {m["name"]: m for m in container["volumeMounts"]}
+        assert mounts["database-ca"] == {
+            "name": "database-ca",
+            "mountPath": "/etc/charterflow/tls/database",
+            "readOnly": True,
+        }
+    # The CA Secrets are watched, checksummed and required like the URL Secrets.
+    assert {"db-ca", "redis-ca"} <= referenced_secret_names("x", secure.spec)
+    with_ca = {**SECRETS, "db-ca": {"ca.crt": "QQ=="}, "redis-ca": {"bundle.pem": "QQ=="}}
+    rotated = {**with_ca, "db-ca": {"ca.crt": "Qg=="}}
+    assert children.build(secure, with_ca).digest != children.build(secure, rotated).digest
+
+
+def test_no_tls_no_ca_mounts(cf: CharterFlow) -> None:
+    for pod in pod_specs(cf):
+        assert [v["name"] for v in pod["volumes"]] == ["tmp"]
+        env = {e["name"] for e in pod["containers"][0]["env"]}
+        assert not env & {"PGSSLMODE", "PGSSLROOTCERT", "REDIS_CA_FILE"}

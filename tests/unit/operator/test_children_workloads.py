@@ -22,7 +22,10 @@ def test_selectors_leave_out_the_version(cf: CharterFlow) -> None:
 def test_api_probes_port_and_rollout(cf: CharterFlow) -> None:
     spec = deployment(cf, "api")["spec"]
     (container,) = spec["template"]["spec"]["containers"]
-    assert container["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+    assert container["ports"] == [
+        {"name": "http", "containerPort": 8080, "protocol": "TCP"},
+        {"name": "metrics", "containerPort": 9090, "protocol": "TCP"},
+    ]
     assert container["livenessProbe"]["httpGet"] == {"path": "/health/live", "port": "http"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/health/ready", "port": "http"}
     assert container["startupProbe"]["httpGet"]["path"] == "/health/live"

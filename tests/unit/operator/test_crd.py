@@ -18,7 +18,18 @@ from charterflow_operator.instance import DEFAULTS, referenced_secret_names
 
 from tests.unit.operator.conftest import SAMPLE_PATH, SECRETS_PATH
 
-FREE_FORM = {"spec.api.affinity", "spec.worker.affinity"}
+# Kubernetes' own types, passed through unchanged: the API server validates them on the child
+# (an invalid NetworkPolicyPeer fails the apply, which Ready reports as ApplyFailed).
+_EGRESS = "spec.networkPolicy.egress"
+FREE_FORM = {
+    "spec.api.affinity",
+    "spec.worker.affinity",
+    "spec.networkPolicy.ingressFrom[]",
+    "spec.networkPolicy.metricsFrom[]",
+    f"{_EGRESS}.dns[]",
+    f"{_EGRESS}.extra[]",
+    *(f"{_EGRESS}.{name}.to[]" for name in ("database", "redis", "storage", "models")),
+}
 
 
 def walk(node: dict[str, Any], path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:

@@ -40,6 +40,11 @@ def test_every_child_kind_is_granted_what_reconcile_does_with_it() -> None:
         assert verbs(kind.group, kind.plural) >= needed, kind
 
 
+def test_monitoring_kinds_are_applied_and_pruned_without_a_watch() -> None:
+    for kind in api.MONITORING_KINDS:
+        assert verbs(kind.group, kind.plural) == {"get", "create", "patch", "delete"}, kind
+
+
 def test_nothing_is_granted_beyond_the_children_and_what_status_needs() -> None:
     granted = {
         (group, plural)
@@ -47,7 +52,7 @@ def test_nothing_is_granted_beyond_the_children_and_what_status_needs() -> None:
         for group in rule["apiGroups"]
         for plural in rule["resources"]
     }
-    children = {(kind.group, kind.plural) for kind in api.CHILD_KINDS}
+    children = {(kind.group, kind.plural) for kind in (*api.CHILD_KINDS, *api.MONITORING_KINDS)}
     others = {
         (api.GROUP, api.PLURAL),
         (api.GROUP, f"{api.PLURAL}/status"),

@@ -497,3 +497,76 @@ def test_a_snapshot_deletion_in_a_deleted_namespace_does_not_hold_it(
     kube.refuse("Job", "unable to create new content in namespace because it is being terminated")
     reconciler.run_pass(KEY)
     assert body["metadata"]["finalizers"] == []
+
+
+def test_a_missing_ca_bundle_degrades_and_its_arrival_mounts_it(
+    kube: FakeKube, reconciler: Reconciler
+) -> None:
+    body = kube.find("CharterFlow", NS, NAME)
+    assert body is not None
+    body["spec"]["database"]["tls"] = {"caSecretRef": {"name": "db-ca"}}
+    reconciler.run_pass(KEY)
+    phase, reason, message = ready(kube)
+    assert (phase, reason) == ("Degraded", "MissingSecret")
+    assert "'db-ca'" in message
+    assert "spec.database.tls.caSecretRef" in message
+
+    kube.add(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "db-ca", "namespace": NS},
+            "data": {"ca.crt": "QQ=="},
+        }
+    )
+    reconciler.run_pass(KEY)
+    assert ready(kube)[:2] == ("Progressing", "Migrating")
+    config = kube.find("ConfigMap", NS, "charterflow-config")
+    assert config is not None
+
+
+def _monitored(kube: FakeKube) -> None:
+    body = kube.find("CharterFlow", NS, NAME)
+    assert body is not None
+    body["spec"]["monitoring"] = {"enabled": True}
+
+
+def _roll(kube: FakeKube, reconciler: Reconciler) -> None:
+    """Passes until the rollout gate has opened (the expand migration finished)."""
+    reconciler.run_pass(KEY)
+    (expand,) = jobs(kube)
+    kube.finish_job(NS, expand)
+    reconciler.run_pass(KEY)
+    reconciler.run_pass(KEY)
+
+
+def test_without_the_crds_one_warning_event_and_nothing_applied(
+    kube: FakeKube, reconciler: Reconciler
+) -> None:
+    _monitored(kube)
+    _roll(kube, reconciler)
+    warnings = [e for e in kube.events if e[1] == "MonitoringUnavailable"]
+    assert len(warnings) == 1
+    assert "monitoring.coreos.com" in warnings[0][2]
+    assert kube.find("PodMonitor", NS, "charterflow-api") is None
+    assert kube.find("Deployment", NS, "charterflow-api") is not None  # the rest goes on
+
+
+def test_with_the_crds_applied_and_pruned_when_turned_off(
+    kube: FakeKube, reconciler: Reconciler
+) -> None:
+    kube.served = {"PodMonitor", "PrometheusRule"}
+    _monitored(kube)
+    _roll(kube, reconciler)
+    for kind, name in (
+        ("PodMonitor", "charterflow-api"),
+        ("PodMonitor", "charterflow-worker"),
+        ("PrometheusRule", "charterflow"),
+    ):
+        assert kube.find(kind, NS, name) is not None, (kind, name)
+    body = kube.find("CharterFlow", NS, NAME)
+    assert body is not None
+    body["spec"]["monitoring"]["enabled"] = False
+    reconciler.run_pass(KEY)
+    assert kube.find("PodMonitor", NS, "charterflow-api") is None
+    assert kube.find("PrometheusRule", NS, "charterflow") is None

@@ -188,7 +188,8 @@ def list_documents(
     status_code=status.HTTP_202_ACCEPTED,
     response_model=DocumentOut,
     responses=errors(*AUTHED, 400, 403, 409, 413, 415, 503),
-    summary="Upload a document (PDF, DOCX, TXT, MD, HTML, CSV); ingestion runs in the background",
+    summary="Upload a document (PDF, DOCX, PPTX, XLSX, EPUB, TXT, MD, HTML, CSV); "
+    "ingested in the background",
 )
 def upload_document(
     notebook: WritableNotebook,
@@ -297,7 +298,8 @@ def _accept(
     except UnsupportedType as exc:
         raise HTTPException(
             status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-            f"Unsupported file ({exc}); accepted: PDF, DOCX, TXT, Markdown, HTML, CSV",
+            f"Unsupported file ({exc}); accepted: PDF, DOCX, PPTX, XLSX, EPUB, TXT, Markdown, "
+            "HTML, CSV",
         ) from None
     try:
         request.app.state.jobs.enqueue_ingest(doc.id)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import AfterValidator
 
 from charterflow.answer import answer
 from charterflow.api.deps import AppSettings, DbSession, ReadableNotebook
 from charterflow.api.errors import AUTHED, errors
+from charterflow.appmetrics import ASK
 from charterflow.ingest.embeddings import get_embedder
 from charterflow.schemas.common import storable
 from charterflow.schemas.search import AskIn, AskOut, SearchHitOut, SearchOut
@@ -48,7 +49,9 @@ def search_notebook(
     summary="Answer a question from the notebook's documents, with citations",
 )
 def ask_notebook(
-    notebook: ReadableNotebook, body: AskIn, db: DbSession, settings: AppSettings
+    notebook: ReadableNotebook, body: AskIn, db: DbSession, settings: AppSettings, request: Request
 ) -> AskOut:
     result = answer(db, settings, get_embedder(settings), notebook.id, body.question, body.top_k)
+    # A one-shot answer stores nothing (no audit event to count on commit): counted here.
+    request.app.state.metrics.business.count(ASK, {"mode": result.mode, "status": "complete"})
     return AskOut.model_validate(result, from_attributes=True)

@@ -1,4 +1,5 @@
-// The notebook page: drag-and-drop uploads with progress, live ingestion status, ask and search.
+// The notebook page: drag-and-drop uploads with progress, live ingestion status, search, and
+// the passage dialog that citations open (workbench.js adds the conversation and charters).
 "use strict";
 
 (() => {
@@ -242,37 +243,6 @@
 
   const label = (p, i) => `[${i + 1}] ${p.document_title}${p.page ? `, page ${p.page}` : ""}`;
 
-  // ---- ask ---------------------------------------------------------------------------------
-  const askForm = document.getElementById("ask-form");
-  const answer = document.getElementById("answer");
-  askForm.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    const button = askForm.querySelector('[type="submit"]');
-    const errorEl = askForm.querySelector(".form-error");
-    const question = askForm.elements.question.value.trim();
-    if (!question) return;
-    showError(errorEl, "");
-    button.disabled = true;
-    button.textContent = "Asking…";
-    try {
-      const result = await api("POST", `${base}/ask`, { question });
-      const warning = field(answer, "warning");
-      warning.textContent = result.warning || "";
-      warning.hidden = !result.warning;
-      field(answer, "answer").textContent = result.answer;
-      field(answer, "mode").textContent = result.mode ? `Answer mode: ${result.mode}` : "";
-      const citations = field(answer, "citations");
-      citations.replaceChildren(...result.citations.map((c, i) => passageItem(c, label(c, i))));
-      field(answer, "no-citations").hidden = result.citations.length > 0;
-      answer.hidden = false;
-    } catch (err) {
-      showError(errorEl, err.message, err.status);
-    } finally {
-      button.disabled = false;
-      button.textContent = "Ask";
-    }
-  });
-
   // ---- search ------------------------------------------------------------------------------
   const searchForm = document.getElementById("search-form");
   const results = document.getElementById("search-results");
@@ -294,4 +264,6 @@
   });
 
   schedulePoll();
+  // For workbench.js (conversation, notes, charters, URL sources).
+  window.CharterFlow.notebook = { base, field, label, passageItem, schedulePoll, upsertDocument };
 })();

@@ -1,0 +1,313 @@
+"""Charters drafted from a notebook's sources: templates, section drafts, versions, export.
+
+Each section of a template has a retrieval question and the phrases that name its subject.
+Drafting searches the notebook with the question and keeps the sentences that support it
+(the relevance rule of answers) or name the subject ("The main risk is ..."):
+
+- extractive (default): those sentences, each followed by its citation;
+- ``LLM_URL``: the model writes the section from the passages holding those sentences only;
+  sentences that cite no passage are dropped, so every sentence that remains carries its
+  citations. If the model fails, the section is drafted extractively with a ``warning``.
+
+A section no sentence supports says so (``status: unsupported``) instead of inventing text.
+Every save (draft, title, section edit or redraft, restore) appends a version.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from sqlalchemy.orm import Session
+
+from charterflow.answer import Answer, Judge, LLMError, ask_llm, extractive
+from charterflow.ingest.chunking import sentences
+from charterflow.ingest.embeddings import Embedder, get_embedder, supports
+from charterflow.logging import get_logger
+from charterflow.models import Charter, CharterVersion
+from charterflow.search import search
+from charterflow.services.markdown import MARKER, References, references_section
+from charterflow.settings import Settings
+
+log = get_logger("charterflow.charters")
+UNSUPPORTED = "No passage in this notebook's sources supports this section."
+SECTION_CANDIDATES = 12
+SECTION_SENTENCES = 4
+
+
+@dataclass(frozen=True)
+class SectionSpec:
+    key: str
+    title: str
+    #: What retrieval looks for (and what the model is asked to cover).
+    query: str
+    #: Phrases (regular expressions, case-insensitive) that mark a sentence as this section's
+    #: subject ("The main risk is ..."), however far its meaning is from the question.
+    keywords: tuple[str, ...] = ()
+
+    def mentions(self, sentence: str) -> bool:
+        return any(re.search(k, sentence, re.IGNORECASE) for k in self.keywords)
+
+
+@dataclass(frozen=True)
+class Template:
+    key: str
+    title: str
+    sections: tuple[SectionSpec, ...]
+
+    def section(self, key: str) -> SectionSpec | None:
+        return next((s for s in self.sections if s.key == key), None)
+
+
+_S = SectionSpec
+TEMPLATES: dict[str, Template] = {
+    t.key: t
+    for t in (
+        Template(
+            "product-charter",
+            "Product charter",
+            (
+                _S(
+                    "problem",
+                    "Problem",
+                    "What problem or need must be solved?",
+                    (r"\bproblems?\b", r"\bpain points?\b", r"\bchallenges?\b"),
+                ),
+                _S(
+                    "users",
+                    "Users",
+                    "Who are the users and customers?",
+                    (r"\busers?\b", r"\bcustomers?\b", r"\baudiences?\b", r"\bpersonas?\b"),
+                ),
+                _S(
+                    "goals",
+                    "Goals",
+                    "What are the goals and objectives?",
+                    (r"\bgoals?\b", r"\bobjectives?\b", r"\baims?\b"),
+                ),
+                _S(
+                    "scope",
+                    "Scope",
+                    "What is in scope and included?",
+                    (r"(?<!not )\bin scope\b", r"\bscope (?:of|includes|covers)\b"),
+                ),
+                _S(
+                    "out-of-scope",
+                    "Out of scope",
+                    "What is out of scope, excluded or not done?",
+                    (r"\bout of scope\b", r"\bnot in scope\b", r"\bexcluded\b", r"\bnon-goals?\b"),
+                ),
+                _S(
+                    "risks",
+                    "Risks",
+                    "What are the risks, threats and dependencies?",
+                    (r"\brisks?\b", r"\bthreats?\b", r"\bdependenc(?:y|ies)\b"),
+                ),
+                _S(
+                    "success-measures",
+                    "Success measures",
+                    "How is success measured: metrics and targets?",
+                    (r"\bsuccess\b", r"\bmetrics?\b", r"\bKPIs?\b", r"\bmeasured\b"),
+                ),
+            ),
+        ),
+        Template(
+            "sop",
+            "Standard operating procedure",
+            (
+                _S(
+                    "purpose",
+                    "Purpose",
+                    "What is the purpose of the procedure?",
+                    (r"\bpurpose\b", r"\bthis procedure (?:is|exists)\b"),
+                ),
+                _S(
+                    "scope",
+                    "Scope",
+                    "What does the procedure apply to and cover?",
+                    (r"\bscope\b", r"\bapplies to\b"),
+                ),
+                _S(
+                    "roles",
+                    "Roles",
+                    "Which roles are responsible, and for what?",
+                    (r"\broles?\b", r"\bresponsib", r"\bowners?\b", r"\baccountable\b"),
+                ),
+                _S(
+                    "steps",
+                    "Steps",
+                    "What are the steps of the procedure?",
+                    (r"\bsteps?\b", r"^(?:first|then|next|finally)\b"),
+                ),
+                _S(
+                    "checks",
+                    "Checks",
+                    "Which checks, reviews and verifications apply?",
+                    (r"\bchecks?\b", r"\bverif", r"\breview", r"\baudit", r"\bapprov"),
+                ),
+            ),
+        ),
+    )
+}
+TemplateKey = Literal["product-charter", "sop"]
+
+
+def _only_cited_sentences(result: Answer) -> Answer:
+    """The model's section without the sentences that cite nothing, renumbered."""
+    text = result.answer
+    kept = " ".join(text[s:e] for s, e in sentences(text) if MARKER.search(text[s:e]))
+    refs = References()
+    cited = [asdict(c) for c in result.citations]
+    body = refs.renumber(kept, cited)
+    by_key = {(c.document_id, c.start, c.end): c for c in result.citations}
+    result.answer = body
+    result.citations = [by_key[(c["document_id"], c["start"], c["end"])] for c in refs.items]
+    return result
+
+
+def _judge(embedder: Embedder, spec: SectionSpec, query: str, default: bool) -> Judge:
+    """A sentence belongs in the section if it supports the question (as answers are judged)
+    or, for the template's own question, names the section's subject; those rank first (and
+    when there are any, ``draft_section`` keeps only them)."""
+
+    def judge(sentence: str, similarity: float) -> float | None:
+        if default and spec.mentions(sentence):
+            return 1.0 + similarity
+        return similarity if supports(embedder, query, sentence, similarity) else None
+
+    return judge
+
+
+def draft_section(
+    db: Session,
+    settings: Settings,
+    notebook_id: str,
+    template: Template,
+    spec: SectionSpec,
+    charter_title: str,
+    query: str | None = None,
+) -> dict[str, Any]:
+    """One section drafted from the sentences that support its question (or ``query``)."""
+    query = query or spec.query
+    embedder = get_embedder(settings)
+    hits = search(db, embedder, notebook_id, query, limit=SECTION_CANDIDATES)
+    judge = _judge(embedder, spec, query, default=query == spec.query)
+    result = extractive(embedder, query, hits, SECTION_SENTENCES, judge)
+    if query == spec.query and any(spec.mentions(c.text) for c in result.citations):
+        # Sentences that name the subject outrank mere neighbours in meaning ("excluding
+        # references" is near "what is included?"): keep only those.
+        result.citations = [c for c in result.citations if spec.mentions(c.text)]
+        result.answer = " ".join(f"{c.text} [{n}]" for n, c in enumerate(result.citations, 1))
+    section: dict[str, Any] = {"key": spec.key, "title": spec.title, "query": query}
+    if not result.citations:
+        return {
+            **section,
+            "body": UNSUPPORTED,
+            "citations": [],
+            "status": "unsupported",
+            "mode": None,
+            "warning": None,
+        }
+    if settings.llm_url:
+        # The model sees only the passages holding a sentence that supports the section.
+        used = {c.chunk_id for c in result.citations}
+        passages = [h for h in hits if h.chunk_id in used]
+        prompt = (
+            f'Draft the "{spec.title}" section of the {template.title.lower()} '
+            f'"{charter_title}" in at most {SECTION_SENTENCES + 1} sentences. {query}'
+        )
+        try:
+            drafted = _only_cited_sentences(ask_llm(settings, prompt, passages))
+            if drafted.citations:
+                result = drafted
+            else:
+                result.warning = "The language model's draft cited nothing; extractive draft."
+        except LLMError as exc:
+            log.warning("LLM failed; drafting extractively", error=str(exc))
+            result.warning = f"The language model is unavailable ({exc}); extractive draft."
+    return {
+        **section,
+        "body": result.answer,
+        "citations": [asdict(c) for c in result.citations],
+        "status": "drafted",
+        "mode": result.mode,
+        "warning": result.warning,
+    }
+
+
+def draft(
+    db: Session, settings: Settings, notebook_id: str, template: Template, title: str
+) -> list[dict[str, Any]]:
+    """Every section of ``template``, drafted."""
+    return [
+        draft_section(db, settings, notebook_id, template, spec, title)
+        for spec in template.sections
+    ]
+
+
+def record_version(
+    db: Session, charter: Charter, user_id: str | None, change: str
+) -> CharterVersion:
+    """Keep the charter as it now is as version ``charter.version`` (flushed)."""
+    version = CharterVersion(
+        charter_id=charter.id,
+        number=charter.version,
+        title=charter.title,
+        sections=[dict(s) for s in charter.sections],
+        change=change,
+        created_by=user_id,
+    )
+    db.add(version)
+    db.flush()
+    return version
+
+
+def save(
+    db: Session,
+    charter: Charter,
+    user_id: str | None,
+    change: str,
+    apply: Callable[[Charter], None],
+) -> CharterVersion:
+    """Apply a change to the charter as its next version. The row is re-read locked
+    (PostgreSQL), so concurrent saves apply one after the other to the latest sections and
+    never take the same version number."""
+    db.refresh(charter, with_for_update=True)
+    apply(charter)
+    charter.version += 1
+    return record_version(db, charter, user_id, change)
+
+
+def replace_section(sections: list[dict[str, Any]], new: dict[str, Any]) -> list[dict[str, Any]]:
+    """A new list (JSON columns track assignment, not mutation) with ``new`` in its place."""
+    return [new if s["key"] == new["key"] else s for s in sections]
+
+
+def to_markdown(charter: Charter) -> str:
+    """The charter as Markdown: its sections, then references numbered across them."""
+    template = TEMPLATES.get(charter.template)
+    refs = References()
+    lines = [
+        f"# {charter.title}",
+        "",
+        f"_{template.title if template else charter.template} · version {charter.version}_",
+        "",
+    ]
+    for section in charter.sections:
+        lines += [f"## {section['title']}", ""]
+        citations = section.get("citations") or []
+        if section.get("status") == "unsupported":
+            lines += [f"_{UNSUPPORTED}_", ""]
+            continue
+        body = refs.renumber(section.get("body", ""), citations)
+        unreferenced = [
+            refs.number(c)
+            for n, c in enumerate(citations, start=1)
+            if f"[{n}]" not in section.get("body", "")
+        ]
+        if unreferenced:
+            body += " (see also " + " ".join(f"[{n}]" for n in unreferenced) + ")"
+        lines += [body, ""]
+    return "\n".join(lines + references_section(refs.items))

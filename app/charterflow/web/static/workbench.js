@@ -1,0 +1,553 @@
+// The notebook as a working surface: panels (side by side, or tabs on a phone), the
+// conversation (answers streamed as they arrive), notes, charters and web page sources.
+// Server data is written with textContent only.
+"use strict";
+
+(() => {
+  const { api, ApiError, csrfToken, showError } = window.CharterFlow;
+  const nb = window.CharterFlow.notebook;
+  const { field } = nb;
+  const canEdit = document.getElementById("workbench").dataset.canEdit === "true";
+  const enc = encodeURIComponent;
+  const byId = (id) => document.getElementById(id);
+
+  // ---- panels: all three side by side from 64rem, else one at a time behind tabs ----------
+  const wide = window.matchMedia("(min-width: 64rem)");
+  const tabs = [...document.querySelectorAll('.panel-tabs [role="tab"]')];
+  function layout() {
+    for (const tab of tabs) {
+      const selected = tab.getAttribute("aria-selected") === "true";
+      byId(tab.getAttribute("aria-controls")).hidden = !wide.matches && !selected;
+    }
+  }
+  function selectTab(tab, focus = false) {
+    for (const t of tabs) {
+      const on = t === tab;
+      t.setAttribute("aria-selected", String(on));
+      t.tabIndex = on ? 0 : -1;
+    }
+    layout();
+    if (focus) tab.focus();
+  }
+  tabs.forEach((tab, i) => {
+    tab.addEventListener("click", () => selectTab(tab));
+    tab.addEventListener("keydown", (e) => {
+      const step = { ArrowRight: 1, ArrowLeft: -1 }[e.key];
+      if (step) selectTab(tabs[(i + step + tabs.length) % tabs.length], true);
+      else if (e.key === "Home") selectTab(tabs[0], true);
+      else if (e.key === "End") selectTab(tabs[tabs.length - 1], true);
+      else return;
+      e.preventDefault();
+    });
+  });
+  wide.addEventListener("change", layout);
+  layout();
+
+  const option = (value, text) => {
+    const o = document.createElement("option");
+    o.value = value;
+    o.textContent = text;
+    return o;
+  };
+  const citationItems = (citations) => citations.map((c, i) => nb.passageItem(c, nb.label(c, i)));
+
+  // ---- web page sources ----------------------------------------------------------------------
+  const urlForm = byId("url-form");
+  if (urlForm) {
+    urlForm.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const errorEl = urlForm.querySelector(".form-error");
+      showError(errorEl, "");
+      try {
+        const doc = await api("POST", `${nb.base}/documents/url`, { url: urlForm.elements.url.value.trim() });
+        nb.upsertDocument(doc);
+        nb.schedulePoll();
+        urlForm.reset();
+      } catch (err) {
+        showError(errorEl, err.message, err.status);
+      }
+    });
+  }
+
+  // ---- notes -----------------------------------------------------------------------------------
+  const notes = byId("notes");
+  const notesError = byId("notes-error");
+  function noteItem(note) {
+    const li = document.createElement("li");
+    const title = document.createElement("h3");
+    title.textContent = note.title;
+    title.tabIndex = -1;
+    const body = document.createElement("p");
+    body.className = "note-body";
+    body.textContent = note.body;
+    const actions = document.createElement("div");
+    actions.className = "section-actions";
+    const link = document.createElement("a");
+    link.href = `/api/v1/notes/${enc(note.id)}/export`;
+    link.textContent = "Export Markdown";
+    link.setAttribute("aria-label", `Export ${note.title} as Markdown`);
+    actions.append(link);
+    if (canEdit) {
+      const edit = document.createElement("button");
+      edit.type = "button";
+      edit.className = "small";
+      edit.textContent = "Edit";
+      edit.setAttribute("aria-label", `Edit note ${note.title}`);
+      edit.addEventListener("click", () => editNote(li, note));
+      actions.append(edit);
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.className = "danger small";
+      remove.textContent = "Delete";
+      remove.setAttribute("aria-label", `Delete note ${note.title}`);
+      remove.addEventListener("click", async () => {
+        try {
+          await api("DELETE", `/api/v1/notes/${enc(note.id)}`);
+          await loadNotes();
+          byId("notes-heading").focus();
+        } catch (err) {
+          showError(notesError, err.message, err.status);
+        }
+      });
+      actions.append(remove);
+    }
+    li.append(title, body, actions);
+    return li;
+  }
+  // The note's text in a form; its citations stay (the export numbers them as before).
+  function editNote(li, note) {
+    const form = document.createElement("form");
+    form.className = "section-edit";
+    const id = `note-${note.id}`;
+    const label = document.createElement("label");
+    label.htmlFor = id;
+    label.textContent = `Text of note ${note.title}`;
+    const text = document.createElement("textarea");
+    text.id = id;
+    text.rows = 4;
+    text.value = note.body;
+    const save = document.createElement("button");
+    save.type = "submit";
+    save.className = "primary small";
+    save.textContent = "Save note";
+    form.append(label, text, save);
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      try {
+        const updated = await api("PATCH", `/api/v1/notes/${enc(note.id)}`, { body: text.value });
+        const item = noteItem(updated);
+        li.replaceWith(item);
+        item.querySelector("h3").focus();
+      } catch (err) {
+        showError(notesError, err.message, err.status);
+      }
+    });
+    li.querySelector(".note-body").replaceWith(form);
+    text.focus();
+  }
+
+  async function loadNotes() {
+    const page = await api("GET", `${nb.base}/notes?limit=100`);
+    notes.replaceChildren(...page.items.map(noteItem));
+    byId("notes-empty").hidden = page.items.length > 0;
+  }
+  byId("notes-heading").tabIndex = -1;
+
+  // ---- conversation ------------------------------------------------------------------------------
+  const thread = byId("thread");
+  const threadEmpty = byId("thread-empty");
+  const picker = byId("conversation-select");
+  const conversationError = byId("conversation-error");
+  const askForm = byId("ask-form");
+  const askButton = askForm.querySelector('[type="submit"]');
+  const announce = byId("answer-status");
+  const turnTemplate = byId("turn-template");
+  let conversationId = null;
+  let busy = false;
+
+  function newTurn(question) {
+    const turn = turnTemplate.content.firstElementChild.cloneNode(true);
+    field(turn, "question").textContent = question;
+    thread.append(turn);
+    threadEmpty.hidden = true;
+    return turn;
+  }
+
+  function showTurn(turn, message) {
+    turn.dataset.status = message.status;
+    turn.dataset.messageId = message.id;
+    field(turn, "answer").textContent = message.answer;
+    const warning = field(turn, "warning");
+    warning.textContent = message.warning || "";
+    warning.hidden = !message.warning;
+    field(turn, "citations").replaceChildren(...citationItems(message.citations));
+    const save = turn.querySelector('[data-action="save-note"]');
+    save.hidden = !canEdit || message.status !== "complete";
+  }
+
+  thread.addEventListener("click", async (event) => {
+    const save = event.target.closest('[data-action="save-note"]');
+    if (!save) return;
+    const turn = save.closest(".turn");
+    try {
+      await api("POST", `${nb.base}/notes`, { from_message_id: turn.dataset.messageId });
+      field(turn, "saved").textContent = "Saved to notes.";
+      await loadNotes();
+    } catch (err) {
+      field(turn, "saved").textContent = err.message;
+    }
+  });
+
+  async function openConversation(id) {
+    conversationId = id || null;
+    thread.replaceChildren();
+    if (conversationId) {
+      const page = await api("GET", `/api/v1/conversations/${enc(conversationId)}/messages?limit=100`);
+      for (const message of page.items) showTurn(newTurn(message.question), message);
+    }
+    threadEmpty.hidden = thread.children.length > 0;
+  }
+
+  async function loadConversations(selected) {
+    const page = await api("GET", `${nb.base}/conversations?limit=100`);
+    picker.replaceChildren(option("", "New conversation"), ...page.items.map((c) => option(c.id, c.title)));
+    picker.value = selected ?? (page.items.length ? page.items[page.items.length - 1].id : "");
+    return picker.value;
+  }
+
+  picker.addEventListener("change", () => {
+    openConversation(picker.value).catch((err) => showError(conversationError, err.message, err.status));
+  });
+  byId("conversation-new").addEventListener("click", () => {
+    picker.value = "";
+    openConversation("");
+    askForm.elements.question.focus();
+  });
+
+  // One Server-Sent Event: "event: name\ndata: json".
+  function parseEvent(raw) {
+    let name = "message";
+    const data = [];
+    for (const line of raw.split("\n")) {
+      if (line.startsWith("event:")) name = line.slice(6).trim();
+      else if (line.startsWith("data:")) data.push(line.slice(5).trimStart());
+    }
+    return { name, data: data.length ? JSON.parse(data.join("\n")) : null };
+  }
+
+  async function streamTurn(turn, question) {
+    let response;
+    try {
+      response = await fetch(`/api/v1/conversations/${enc(conversationId)}/messages`, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: {
+          Accept: "text/event-stream",
+          "Content-Type": "application/json",
+          "X-CSRF-Token": csrfToken(),
+        },
+        body: JSON.stringify({ question }),
+      });
+    } catch {
+      throw new ApiError(0);
+    }
+    if (!response.ok) {
+      const body = await response.json().catch(() => null);
+      throw new ApiError(response.status, body, response.headers.get("Retry-After"));
+    }
+    const answer = field(turn, "answer");
+    const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+    let buffer = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      buffer += value;
+      let end;
+      while ((end = buffer.indexOf("\n\n")) >= 0) {
+        const event = parseEvent(buffer.slice(0, end));
+        buffer = buffer.slice(end + 2);
+        if (event.name === "citations") {
+          field(turn, "citations").replaceChildren(...citationItems(event.data.citations));
+        } else if (event.name === "delta") {
+          answer.textContent += event.data.text;
+        } else if (event.name === "done") {
+          showTurn(turn, event.data);
+          announce.textContent = `Answer: ${event.data.answer}`;
+        } else if (event.name === "error") {
+          if (event.data.turn) showTurn(turn, event.data.turn);
+          const warning = field(turn, "warning");
+          warning.textContent = event.data.detail;
+          warning.hidden = false;
+          announce.textContent = `The answer stopped: ${event.data.detail}`;
+        }
+      }
+    }
+  }
+
+  askForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const errorEl = askForm.querySelector(".form-error");
+    const question = askForm.elements.question.value.trim();
+    if (busy || !question) return;
+    // The button stays enabled (a disabled, focused button drops focus to the page body);
+    // a second submit is ignored while the answer streams.
+    busy = true;
+    askButton.setAttribute("aria-disabled", "true");
+    askButton.textContent = "Answering…";
+    showError(errorEl, "");
+    let started = false;
+    try {
+      if (!conversationId) {
+        const created = await api("POST", `${nb.base}/conversations`, {});
+        conversationId = created.id;
+        started = true;
+      }
+      const turn = newTurn(question);
+      field(turn, "question").focus(); // focus moves to the new turn, explicitly
+      announce.textContent = "Answering…";
+      await streamTurn(turn, question);
+      askForm.elements.question.value = "";
+      if (started) await loadConversations(conversationId);
+    } catch (err) {
+      showError(errorEl, err.message, err.status);
+      askForm.elements.question.focus();
+    } finally {
+      busy = false;
+      askButton.removeAttribute("aria-disabled");
+      askButton.textContent = "Ask";
+    }
+  });
+
+  // ---- charters --------------------------------------------------------------------------------------
+  const TEMPLATES = { "product-charter": "Product charter", sop: "Standard operating procedure" };
+  const charterEl = byId("charter");
+  const charterPicker = byId("charter-select");
+  const charterError = byId("charter-error");
+  let charter = null;
+
+  function sectionEl(section) {
+    const el = document.createElement("section");
+    el.className = "charter-section";
+    el.dataset.key = section.key;
+    el.dataset.status = section.status;
+    const heading = document.createElement("h4");
+    heading.id = `section-${section.key}`;
+    heading.tabIndex = -1;
+    heading.textContent = section.title;
+    el.setAttribute("aria-labelledby", heading.id);
+    const body = document.createElement("p");
+    body.className = "section-body";
+    body.textContent = section.body;
+    el.append(heading);
+    if (section.warning) {
+      const warning = document.createElement("p");
+      warning.className = "warning";
+      warning.textContent = section.warning;
+      el.append(warning);
+    }
+    el.append(body);
+    if (section.citations.length) {
+      const list = document.createElement("ol");
+      list.className = "citations";
+      list.setAttribute("aria-label", `Sources of ${section.title}`);
+      list.replaceChildren(...citationItems(section.citations));
+      el.append(list);
+    }
+    if (canEdit) {
+      const actions = document.createElement("div");
+      actions.className = "section-actions";
+      for (const [action, text] of [["edit", "Edit"], ["regenerate", "Redraft"]]) {
+        const button = document.createElement("button");
+        button.type = "button";
+        button.className = "small";
+        button.dataset.action = action;
+        button.textContent = text;
+        button.setAttribute("aria-label", `${text} ${section.title}`);
+        actions.append(button);
+      }
+      el.append(actions);
+    }
+    return el;
+  }
+
+  function editor(el, section) {
+    const form = document.createElement("form");
+    form.className = "section-edit";
+    const id = `edit-${section.key}`;
+    const label = document.createElement("label");
+    label.htmlFor = id;
+    label.textContent = `Text of ${section.title}`;
+    const text = document.createElement("textarea");
+    text.id = id;
+    text.rows = 5;
+    text.value = section.body;
+    const keep = document.createElement("label");
+    keep.className = "checkbox";
+    const box = document.createElement("input");
+    box.type = "checkbox";
+    box.checked = section.citations.length > 0;
+    box.disabled = section.citations.length === 0;
+    keep.append(box, " Keep its citations ([n] marks name them)");
+    const error = document.createElement("p");
+    error.className = "form-error";
+    error.setAttribute("role", "alert");
+    error.hidden = true;
+    const save = document.createElement("button");
+    save.type = "submit";
+    save.className = "primary small";
+    save.textContent = "Save section";
+    const cancel = document.createElement("button");
+    cancel.type = "button";
+    cancel.className = "small";
+    cancel.textContent = "Cancel";
+    const actions = document.createElement("div");
+    actions.className = "section-actions";
+    actions.append(save, cancel);
+    form.append(label, text, keep, error, actions);
+    cancel.addEventListener("click", () => showCharter(charter, section.key));
+    form.addEventListener("submit", async (e) => {
+      e.preventDefault();
+      try {
+        const updated = await api("PATCH", `/api/v1/charters/${enc(charter.id)}/sections/${enc(section.key)}`, {
+          body: text.value,
+          citations: box.checked ? "keep" : "drop",
+        });
+        await showCharter(updated, section.key);
+      } catch (err) {
+        showError(error, err.message, err.status);
+      }
+    });
+    el.querySelector(".section-body").replaceWith(form);
+    el.querySelector(".section-actions:not(form .section-actions)")?.remove();
+    text.focus();
+  }
+
+  async function showVersions() {
+    const list = field(charterEl, "versions");
+    const page = await api("GET", `/api/v1/charters/${enc(charter.id)}/versions?limit=100`);
+    list.replaceChildren(...page.items.map((v) => {
+      const li = document.createElement("li");
+      li.textContent = `Version ${v.number} — ${v.change} `;
+      if (canEdit && v.number !== charter.version) {
+        const restore = document.createElement("button");
+        restore.type = "button";
+        restore.className = "small";
+        restore.textContent = "Restore";
+        restore.setAttribute("aria-label", `Restore version ${v.number}`);
+        restore.addEventListener("click", async () => {
+          try {
+            const restored = await api("POST", `/api/v1/charters/${enc(charter.id)}/versions/${v.number}/restore`);
+            await showCharter(restored);
+          } catch (err) {
+            showError(charterError, err.message, err.status);
+          }
+        });
+        li.append(restore);
+      }
+      return li;
+    }));
+  }
+
+  // Render ``c``; focus goes to the section just changed, or to the charter's title.
+  async function showCharter(c, focusKey) {
+    charter = c;
+    charterEl.hidden = false;
+    byId("charters-empty").hidden = true;
+    byId("charter-title-shown").textContent = c.title;
+    field(charterEl, "meta").textContent = `${TEMPLATES[c.template] || c.template} · version ${c.version}`;
+    const exportLink = field(charterEl, "export");
+    exportLink.href = `/api/v1/charters/${enc(c.id)}/export`;
+    exportLink.setAttribute("aria-label", `Export ${c.title} as Markdown`);
+    field(charterEl, "sections").replaceChildren(...c.sections.map(sectionEl));
+    await showVersions();
+    const target = focusKey ? byId(`section-${focusKey}`) : null;
+    if (focusKey !== undefined) (target || byId("charter-title-shown")).focus();
+  }
+
+  charterEl.addEventListener("click", async (event) => {
+    const button = event.target.closest("[data-action]");
+    if (!button || !charter) return;
+    const key = button.closest(".charter-section")?.dataset.key;
+    const section = charter.sections.find((s) => s.key === key);
+    if (!section) return;
+    if (button.dataset.action === "edit") {
+      editor(button.closest(".charter-section"), section);
+    } else if (button.dataset.action === "regenerate") {
+      button.textContent = "Redrafting…";
+      try {
+        const redrafted = await api("POST", `/api/v1/charters/${enc(charter.id)}/sections/${enc(key)}/regenerate`);
+        await showCharter(redrafted, key);
+      } catch (err) {
+        showError(charterError, err.message, err.status);
+        button.textContent = "Redraft";
+      }
+    }
+  });
+
+  async function loadCharters(selected) {
+    const page = await api("GET", `${nb.base}/charters?limit=100`);
+    charterPicker.replaceChildren(...page.items.map((c) => option(c.id, c.title)));
+    charterPicker.closest(".charter-pick").hidden = page.items.length === 0;
+    const id = selected || (page.items.length ? page.items[page.items.length - 1].id : "");
+    charterPicker.value = id;
+    return page.items.find((c) => c.id === id) || null;
+  }
+
+  charterPicker.addEventListener("change", async () => {
+    try {
+      await showCharter(await api("GET", `/api/v1/charters/${enc(charterPicker.value)}`));
+    } catch (err) {
+      showError(charterError, err.message, err.status);
+    }
+  });
+
+  const charterForm = byId("charter-form");
+  if (charterForm) {
+    const button = charterForm.querySelector('[type="submit"]');
+    let drafting = false;
+    charterForm.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      if (drafting) return;
+      const errorEl = charterForm.querySelector(".form-error");
+      showError(errorEl, "");
+      drafting = true;
+      button.setAttribute("aria-disabled", "true");
+      button.textContent = "Drafting…";
+      try {
+        const created = await api("POST", `${nb.base}/charters`, {
+          template: charterForm.elements.template.value,
+          title: charterForm.elements.title.value.trim(),
+        });
+        await loadCharters(created.id);
+        await showCharter(created, null);
+        charterForm.elements.title.value = "";
+      } catch (err) {
+        showError(errorEl, err.message, err.status);
+      } finally {
+        drafting = false;
+        button.removeAttribute("aria-disabled");
+        button.textContent = "Draft charter";
+      }
+    });
+  }
+
+  // ---- first load ------------------------------------------------------------------------------------
+  (async () => {
+    try {
+      await openConversation(await loadConversations());
+    } catch (err) {
+      showError(conversationError, err.message, err.status);
+    }
+    try {
+      await loadNotes();
+    } catch (err) {
+      showError(notesError, err.message, err.status);
+    }
+    try {
+      const latest = await loadCharters();
+      if (latest) await showCharter(latest);
+    } catch (err) {
+      showError(charterError, err.message, err.status);
+    }
+  })();
+})();
