@@ -60,6 +60,11 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         print(f"charterflow migrate: error: {exc}", file=sys.stderr)
         return 1
     except OperationalError as exc:  # not reached: an outage, not a bad migration
+        reason = str(exc.orig or exc).strip().splitlines()[0] if str(exc).strip() else ""
+        if (
+            "password" not in reason.lower()
+        ):  # the driver's reason (refused, TLS ...), never secrets
+            print(f"charterflow migrate: error: {reason}", file=sys.stderr)
         name = type(exc.orig or exc).__name__
         print(f"charterflow migrate: {contract.DEPENDENCY_UNAVAILABLE} database ({name})")
         return contract.EXIT_UNAVAILABLE
