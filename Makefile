@@ -9,7 +9,7 @@ PIP_FLAGS ?= --quiet --disable-pip-version-check
 PYTEST_ARGS ?=
 
 .PHONY: help dev test test-unit test-integration test-e2e lint fmt cluster cluster-down services services-down \
-        k8s-binaries node-binaries audit-tools system-deps image-deps images bench docs manifests clean
+        k8s-binaries node-binaries dex-binary audit-tools system-deps image-deps images bench docs manifests clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -43,13 +43,16 @@ images: image-deps ## Build charterflow:<version> and charterflow-operator:<vers
 k8s-binaries: ## Build (once, cached) the Kubernetes control plane, kwok and helm
 	@scripts/k8s-binaries >/dev/null
 
+dex-binary: system-deps ## Build (once, cached) Dex, the OpenID provider of the single sign-on tests
+	@scripts/dex-binary >/dev/null
+
 node-binaries: ## Build (once, cached) kubelet, kube-proxy, CoreDNS, metrics-server; install containerd/runc/CNI
 	@scripts/node-binaries >/dev/null
 
 audit-tools: ## Build (once, cached) kube-score and the rule checker; fetch the Prometheus Operator's CRDs
 	@scripts/audit-tools >/dev/null
 
-test: $(VENV)/.dev system-deps k8s-binaries node-binaries audit-tools images ## Run every test tier against real services
+test: $(VENV)/.dev system-deps k8s-binaries node-binaries dex-binary audit-tools images ## Run every test tier against real services
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -99,7 +99,8 @@ class RequestContextMiddleware:
                 log.info(
                     "request",
                     method=method,
-                    path=scope["path"],
+                    # A path holding a secret (an invitation token) is logged as its template.
+                    path=route if "{token}" in route else scope["path"],
                     route=route,
                     status=status,
                     duration_ms=round(elapsed * 1000, 2),

@@ -1,11 +1,16 @@
-"""Password hashing (argon2id) and access tokens (JWT HS256 with exp, iat, sub, iss, jti).
+"""Password hashing (argon2id) and access tokens (JWT HS256 with exp, iat, sub, iss, jti, ver).
 
 The ``jti`` names one token: sign-out revokes it (``services.sessions``), and the CSRF token
-of a browser session is bound to it (``web.session``).
+of a browser session is bound to it (``web.session``). ``ver`` is the user's token version
+when it was signed (a password change or sign-out everywhere bumps it). The header's ``kid``
+names the signing key, so former keys (``JWT_PREVIOUS_SECRETS``) keep verifying their tokens
+through a rotation while only the current key signs.
 """
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -47,18 +52,47 @@ class TokenClaims:
     subject: str
     jti: str
     expires_at: datetime
+    version: int = 0
 
 
-def create_access_token(settings: Settings, subject: str) -> str:
+def key_id(secret: str) -> str:
+    """A public name for a signing key: 16 hex characters of a hash that does not reveal it."""
+    return hashlib.sha256(b"charterflow-kid:" + secret.encode()).hexdigest()[:16]
+
+
+def verification_keys(settings: Settings) -> dict[str, str]:
+    """Every key a token may be signed with, by key id: the current one and the former ones."""
+    keys = [settings.jwt_secret, *settings.jwt_previous_secrets]
+    return {key_id(k.get_secret_value()): k.get_secret_value() for k in reversed(keys)}
+
+
+def create_access_token(settings: Settings, subject: str, version: int = 0) -> str:
     now = datetime.now(UTC)
+    secret = settings.jwt_secret.get_secret_value()
     claims = {
         "sub": subject,
         "iss": settings.jwt_issuer,
         "iat": now,
         "exp": now + timedelta(seconds=settings.jwt_ttl_seconds),
         "jti": uuid.uuid4().hex,
+        "ver": version,
     }
-    return jwt.encode(claims, settings.jwt_secret.get_secret_value(), algorithm=ALGORITHM)
+    return jwt.encode(claims, secret, algorithm=ALGORITHM, headers={"kid": key_id(secret)})
+
+
+def _signing_key(settings: Settings, token: str) -> str:
+    """The key named by the token's ``kid``; no ``kid`` (tokens from before rotation): the
+    current key. An unknown ``kid`` is a retired or foreign key: refused."""
+    try:
+        kid = jwt.get_unverified_header(token).get("kid")
+    except jwt.PyJWTError as exc:
+        raise InvalidToken(type(exc).__name__) from exc
+    if kid is None:
+        return settings.jwt_secret.get_secret_value()
+    key = verification_keys(settings).get(kid) if isinstance(kid, str) else None
+    if key is None:
+        raise InvalidToken("unknown kid")
+    return key
 
 
 def decode_claims(settings: Settings, token: str, *, verify_exp: bool = True) -> TokenClaims:
@@ -67,7 +101,7 @@ def decode_claims(settings: Settings, token: str, *, verify_exp: bool = True) ->
     try:
         claims = jwt.decode(
             token,
-            settings.jwt_secret.get_secret_value(),
+            _signing_key(settings, token),
             algorithms=[ALGORITHM],
             issuer=settings.jwt_issuer,
             options={"require": ["exp", "iat", "sub", "iss", "jti"], "verify_exp": verify_exp},
@@ -79,7 +113,10 @@ def decode_claims(settings: Settings, token: str, *, verify_exp: bool = True) ->
         raise InvalidToken("bad subject")
     if not isinstance(jti, str) or not jti or len(jti) > 64:
         raise InvalidToken("bad jti")
-    return TokenClaims(subject, jti, datetime.fromtimestamp(int(claims["exp"]), UTC))
+    version = claims.get("ver", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise InvalidToken("bad ver")
+    return TokenClaims(subject, jti, datetime.fromtimestamp(int(claims["exp"]), UTC), version)
 
 
 def decode_access_token(settings: Settings, token: str) -> str:
@@ -95,3 +132,13 @@ def token_jti(settings: Settings, token: str | None) -> str | None:
         return decode_claims(settings, token, verify_exp=False).jti
     except InvalidToken:
         return None
+
+
+def new_secret_token(prefix: str = "") -> str:
+    """A random 256-bit token for links and API keys (URL-safe)."""
+    return prefix + secrets.token_urlsafe(32)
+
+
+def token_hash(token: str) -> str:
+    """What is stored of a random token: its SHA-256 (hex); the token itself never is."""
+    return hashlib.sha256(token.encode()).hexdigest()

@@ -241,7 +241,97 @@ class Settings(BaseSettings):
         "name); the operator mounts it from `spec.redis.tls.caSecretRef`.",
     )
 
-    @field_validator("cors_origins", "url_fetch_allow", mode="before")
+    jwt_previous_secrets: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated former `JWT_SECRET` values still accepted (never used to "
+        "sign) while their tokens live out: rotation puts the old key here and a new one in "
+        "`JWT_SECRET`, so no one is signed out. Tokens name their key (`kid`). Remove a key "
+        "once `JWT_TTL_SECONDS` has passed (docs/operations.md).",
+    )
+    admin_emails: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated emails of instance admins (list, deactivate and "
+        "reactivate users). OIDC group claims can grant it too (`OIDC_ADMIN_GROUPS`).",
+    )
+    api_key_rate_limit_per_minute: int = Field(
+        600, ge=1, description="Requests per minute per API key (429 above)."
+    )
+    api_key_max_per_user: int = Field(
+        50, ge=1, description="Active API keys one user may hold (409 above)."
+    )
+
+    smtp_host: str | None = Field(
+        None,
+        description="SMTP server for password-reset and invitation emails; unset: no email "
+        "(reset is unavailable, and invitation links are shown to the inviting owner).",
+    )
+    smtp_port: int = Field(587, ge=1, le=65535, description="Port of `SMTP_HOST`.")
+    smtp_starttls: bool = Field(
+        True, description="Upgrade the SMTP connection with STARTTLS (certificate verified)."
+    )
+    smtp_username: str | None = Field(None, description="SMTP user; unset: no authentication.")
+    smtp_password: SecretStr | None = Field(None, description="Password of `SMTP_USERNAME`.")
+    smtp_from: str = Field(
+        "CharterFlow <noreply@localhost>", description="`From:` of the emails sent."
+    )
+    smtp_timeout_seconds: float = Field(
+        10, gt=0, le=120, description="Timeout of each SMTP connection and command."
+    )
+    password_reset_ttl_seconds: int = Field(
+        3600, ge=60, description="How long an emailed password-reset link works (once)."
+    )
+    password_reset_rate_limit_per_minute: int = Field(
+        3,
+        ge=1,
+        description="Reset requests per minute for one email, and five times this per client "
+        "IP (429 above, for known and unknown emails alike).",
+    )
+    invitation_ttl_seconds: int = Field(
+        7 * 24 * 3600, ge=60, description="How long a workspace invitation can be accepted."
+    )
+
+    oidc_issuer: str | None = Field(
+        None,
+        description="OpenID Connect issuer URL (its `/.well-known/openid-configuration` is "
+        "read); set with the client id and secret to offer single sign-on.",
+    )
+    oidc_client_id: str | None = Field(None, description="Client id registered at the issuer.")
+    oidc_client_secret: SecretStr | None = Field(
+        None, description="Client secret (from a Secret: `spec.auth.oidc.clientSecretRef`)."
+    )
+    oidc_scopes: str = Field("openid email profile", description="Scopes requested.")
+    oidc_allowed_domains: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated email domains allowed to sign in through OIDC; unset: any.",
+    )
+    oidc_name_claim: str = Field("name", description="ID-token claim used as the display name.")
+    oidc_groups_claim: str = Field("groups", description="ID-token claim listing groups.")
+    oidc_admin_groups: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated groups whose members are instance admins (set at each "
+        "sign-in).",
+    )
+    oidc_clock_skew_seconds: int = Field(
+        60, ge=0, le=300, description="Clock difference tolerated on ID-token times."
+    )
+    oidc_display_name: str = Field(
+        "single sign-on", description='Shown on the sign-in button: "Sign in with ...".'
+    )
+    password_login_enabled: bool = Field(
+        True,
+        description="Email and password sign-in and registration; `false` with OIDC leaves "
+        "single sign-on as the only way in (API keys keep working).",
+    )
+
+    @field_validator(
+        "cors_origins",
+        "url_fetch_allow",
+        "jwt_previous_secrets",
+        "admin_emails",
+        "oidc_allowed_domains",
+        "oidc_admin_groups",
+        mode="before",
+    )
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
@@ -268,6 +358,14 @@ class Settings(BaseSettings):
             )
             self.redis_url = f"{url}{'&' if '?' in url else '?'}{query}"
         return self
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer and self.oidc_client_id)
+
+    @property
+    def smtp_enabled(self) -> bool:
+        return bool(self.smtp_host)
 
     @property
     def is_production(self) -> bool:
@@ -339,6 +437,10 @@ class Settings(BaseSettings):
             found.append(("EMBEDDINGS_MODEL", "required when EMBEDDINGS_URL is set"))
         if self.embeddings_provider == "openai" and not self.embeddings_url:
             found.append(("EMBEDDINGS_URL", "required when EMBEDDINGS_PROVIDER is openai"))
+        if self.oidc_issuer and not (self.oidc_client_id and self.oidc_client_secret):
+            found.append(("OIDC_CLIENT_ID", "OIDC_CLIENT_ID and OIDC_CLIENT_SECRET are needed"))
+        if not self.password_login_enabled and not self.oidc_enabled:
+            found.append(("PASSWORD_LOGIN_ENABLED", "false needs OIDC configured"))
         if self.llm_url and not self.llm_model:
             found.append(("LLM_MODEL", "required when LLM_URL is set"))
         if self.redis_ca_file and not (self.redis_url or "").startswith("rediss://"):

@@ -75,7 +75,23 @@ DEFAULTS: dict[str, Any] = {
             },
         }
     },
-    "auth": {"jwtSecretRef": {"key": JWT_KEY}},
+    "auth": {
+        "jwtSecretRef": {"key": JWT_KEY},
+        "passwordLogin": True,
+        "oidc": {
+            "clientSecretRef": {"key": "clientSecret"},
+            "scopes": "openid email profile",
+            "nameClaim": "name",
+            "groupsClaim": "groups",
+        },
+    },
+    "email": {
+        "smtp": {
+            "port": 587,
+            "startTLS": True,
+            "credentialsSecretRef": {"usernameKey": "username", "passwordKey": "password"},
+        }
+    },
     "ingress": {"enabled": False, "path": "/"},
     "backup": {
         "enabled": True,
@@ -130,6 +146,9 @@ DEFAULTS: dict[str, Any] = {
 _ONLY_WITH_PARENT = {
     ("storage", "s3", "credentialsSecretRef"),
     ("auth", "jwtSecretRef"),
+    ("auth", "oidc"),
+    ("email", "smtp"),
+    ("email", "smtp", "credentialsSecretRef"),
     ("database", "tls"),
     ("redis", "tls"),
 }
@@ -341,6 +360,9 @@ class CharterFlow:
         if jwt:
             where = "spec.auth.jwtSecretRef"
             refs.append(SecretRef(contract.JWT_SECRET, jwt["name"], jwt["key"], where))
+            if jwt.get("previousKey"):
+                env = contract.JWT_PREVIOUS_SECRETS
+                refs.append(SecretRef(env, jwt["name"], jwt["previousKey"], where))
         else:
             refs.append(SecretRef(contract.JWT_SECRET, self.jwt_secret_name, JWT_KEY, "generated"))
         creds = spec["storage"]["s3"].get("credentialsSecretRef")
@@ -351,6 +373,18 @@ class CharterFlow:
                 (contract.AWS_SECRET_ACCESS_KEY, creds["secretAccessKeyKey"]),
             ):
                 refs.append(SecretRef(env, creds["name"], key, where))
+        oidc = spec["auth"].get("oidc")
+        if oidc:
+            ref, where = oidc["clientSecretRef"], "spec.auth.oidc.clientSecretRef"
+            refs.append(SecretRef(contract.OIDC_CLIENT_SECRET, ref["name"], ref["key"], where))
+        smtp_creds = spec.get("email", {}).get("smtp", {}).get("credentialsSecretRef")
+        if smtp_creds:
+            where = "spec.email.smtp.credentialsSecretRef"
+            for env, key in (
+                (contract.SMTP_USERNAME, smtp_creds["usernameKey"]),
+                (contract.SMTP_PASSWORD, smtp_creds["passwordKey"]),
+            ):
+                refs.append(SecretRef(env, smtp_creds["name"], key, where))
         return refs
 
     def env_secret_refs(self) -> list[EnvSecretRef]:

@@ -42,9 +42,9 @@ BASE: dict[str, Any] = {
 class LiveServer:
     """An app served by uvicorn in a thread of this process, so tests can see its state."""
 
-    def __init__(self, app: FastAPI) -> None:
+    def __init__(self, app: FastAPI, port: int | None = None) -> None:
         self.app = app
-        self.port = free_port()
+        self.port = port or free_port()
         config = uvicorn.Config(
             app,
             host="127.0.0.1",
@@ -140,17 +140,17 @@ class Api:
         )
 
     @contextmanager
-    def variant(self, **overrides: Any) -> Iterator[Api]:
+    def variant(self, port: int | None = None, **overrides: Any) -> Iterator[Api]:
         """Another app on the same database (and store) with some settings changed."""
         settings = self.settings.model_copy(update=overrides)
-        with serve(self.backend, settings) as other:
+        with serve(self.backend, settings, port) as other:
             yield other
 
 
 @contextmanager
-def serve(backend: str, settings: Settings) -> Iterator[Api]:
+def serve(backend: str, settings: Settings, port: int | None = None) -> Iterator[Api]:
     app = create_app(settings)
-    with LiveServer(app) as live, httpx.Client(base_url=live.url, timeout=60) as client:
+    with LiveServer(app, port) as live, httpx.Client(base_url=live.url, timeout=60) as client:
         yield Api(backend, settings, app, client, live.url)
 
 

@@ -48,6 +48,15 @@ def test_nul_in_search_and_ask_is_422(api: Api, owner: Account) -> None:
         f"{API}/notebooks/{notebook}/ask", json={"question": "why\x00?"}, headers=owner.headers
     )
     assert ask.status_code == 422, ask.text
+    conversation = api.client.post(
+        f"{API}/notebooks/{notebook}/conversations", json={}, headers=owner.headers
+    ).json()["id"]
+    turn = api.client.post(
+        f"{API}/conversations/{conversation}/messages",
+        json={"question": "why\x00?"},
+        headers=owner.headers,
+    )
+    assert turn.status_code == 422, turn.text
 
 
 def test_over_limit_body_sent_whole_gets_a_json_413(api: Api, owner: Account) -> None:

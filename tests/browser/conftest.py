@@ -48,9 +48,9 @@ class LiveApp:
 
 
 @contextmanager
-def serve_app(home: Path, **extra_env: str) -> Iterator[LiveApp]:
+def serve_app(home: Path, port: int | None = None, **extra_env: str) -> Iterator[LiveApp]:
     """``charterflow dev`` in the scratch folder ``home``, exactly as a developer runs it."""
-    with dev_server(home, **extra_env) as (url, proc):
+    with dev_server(home, port, **extra_env) as (url, proc):
         yield LiveApp(url=url, process=proc)
 
 
@@ -128,15 +128,21 @@ def _artifact_dir(nodeid: str) -> Path:
 
 
 def open_page(
-    browser: Browser, app: LiveApp, request: pytest.FixtureRequest, viewport: dict[str, int]
+    browser: Browser,
+    app: LiveApp,
+    request: pytest.FixtureRequest,
+    viewport: dict[str, int],
+    also_allowed: tuple[str, ...] = (),
 ) -> Iterator[Browsing]:
+    """A fresh context that may reach only the app (and the origins in ``also_allowed``)."""
     context = browser.new_context(viewport=viewport, base_url=app.url)
     context.set_default_timeout(15_000)
     watch = Watch()
 
     def guard(route: Route) -> None:
         url = route.request.url
-        if url.startswith(app.url + "/") or url.startswith(("data:", "blob:")):
+        allowed = (app.url + "/", "data:", "blob:", *(f"{a}/" for a in also_allowed))
+        if url.startswith(allowed):
             route.continue_()
         else:
             watch.outside.append(url)

@@ -15,10 +15,13 @@ from tests.support.processes import ManagedProcess, free_port
 
 
 @contextmanager
-def dev_server(home: Path, **extra_env: str) -> Iterator[tuple[str, ManagedProcess]]:
+def dev_server(
+    home: Path, port: int | None = None, **extra_env: str
+) -> Iterator[tuple[str, ManagedProcess]]:
     """The server's base URL and process, once ``/health/live`` answers; ``extra_env``
-    overrides the defaults (generous rate limits, a fixed signing key)."""
-    port = free_port()
+    overrides the defaults (generous rate limits, a fixed signing key). ``port``: when the URL
+    must be known first (an OpenID provider's redirect URI); a free one otherwise."""
+    port = port or free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "REDIS_", "S3_"))}
     env.update(
         PORT=str(port),

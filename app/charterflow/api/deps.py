@@ -30,14 +30,17 @@ from charterflow.models import (
 from charterflow.ratelimit import RateLimiter
 from charterflow.schemas.common import Page
 from charterflow.security import InvalidToken, decode_claims
-from charterflow.services import sessions
+from charterflow.services import api_keys, sessions
 from charterflow.settings import Settings
 
 T = TypeVar("T")
 Out = TypeVar("Out", bound=BaseModel)
 M = TypeVar("M", Notebook, Document, Conversation, Note, Charter)
 _ID = re.compile(r"^[0-9a-f]{32}$")
-bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer <access_token>`")
+bearer = HTTPBearer(
+    auto_error=False,
+    description="`Authorization: Bearer <access_token>` or `Bearer <API key>` (`cfp_...`)",
+)
 
 
 def get_db(request: Request) -> Iterator[Session]:
@@ -86,20 +89,64 @@ def get_current_user(
     settings: AppSettings,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> User:
-    """The user named by a valid bearer token; 401 for a missing, bad, expired or revoked
-    (signed-out) token."""
+    """The user named by a valid bearer token or API key; 401 for a missing, bad, expired or
+    revoked one, or an inactive user; 403 for a write with a read-only key."""
     if credentials is None:
         raise _unauthorized()
-    try:
-        claims = decode_claims(settings, credentials.credentials)
-    except InvalidToken:
-        raise _unauthorized("Invalid or expired token") from None
-    user = db.get(User, claims.subject) if is_id(claims.subject) else None
-    if user is None or not user.is_active or sessions.is_revoked(db, claims.jti):
-        raise _unauthorized("Invalid or expired token")
-    request.state.token_claims = claims
+    request.state.token_claims = request.state.api_key = None
+    if api_keys.is_api_key(credentials.credentials):
+        found = api_keys.authenticate(db, credentials.credentials)
+        if found is None:
+            raise _unauthorized("Invalid, expired or revoked API key")
+        key, user = found
+        if key.read_only and request.method not in api_keys.SAFE_METHODS:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "This API key is read-only")
+        request.state.api_key = key
+        enforce_rate_limit(request, f"apikey:{key.id}", settings.api_key_rate_limit_per_minute)
+    else:
+        try:
+            claims = decode_claims(settings, credentials.credentials)
+        except InvalidToken:
+            raise _unauthorized("Invalid or expired token") from None
+        found_user = db.get(User, claims.subject) if is_id(claims.subject) else None
+        if (
+            found_user is None
+            or not found_user.is_active
+            or claims.version != found_user.token_version
+            or sessions.is_revoked(db, claims.jti)
+        ):
+            raise _unauthorized("Invalid or expired token")
+        user = found_user
+        request.state.token_claims = claims
     enforce_rate_limit(request, f"user:{user.id}", settings.rate_limit_per_minute)
     return user
+
+
+def get_session_user(request: Request, user: CurrentUser) -> User:
+    """The caller signed in with a session (not an API key): what managing credentials needs,
+    so a leaked key cannot mint more keys or change the password."""
+    if request.state.token_claims is None:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN, "Requires a signed-in session, not an API key"
+        )
+    return user
+
+
+SessionUser = Annotated[User, Depends(get_session_user)]
+
+
+def is_admin(settings: Settings, user: User) -> bool:
+    """Instance admins: flagged in the database (OIDC admin groups) or listed in ADMIN_EMAILS."""
+    return user.is_admin or user.email.lower() in {e.lower() for e in settings.admin_emails}
+
+
+def get_admin_user(user: SessionUser, settings: AppSettings) -> User:
+    if not is_admin(settings, user):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "Requires an instance admin")
+    return user
+
+
+AdminUser = Annotated[User, Depends(get_admin_user)]
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]

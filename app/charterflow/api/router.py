@@ -6,12 +6,15 @@ from fastapi import APIRouter, Depends
 
 from charterflow.api.deps import limit_by_ip
 from charterflow.api.routes import (
+    admin,
     auth,
     charters,
     conversations,
     documents,
+    invitations,
     notebooks,
     notes,
+    oidc,
     search,
     workspaces,
 )
@@ -24,4 +27,7 @@ api_router.include_router(documents.router)
 api_router.include_router(search.router)
 api_router.include_router(conversations.router)
 api_router.include_router(notes.router)
+api_router.include_router(admin.router)
+api_router.include_router(invitations.router)
+api_router.include_router(oidc.router)
 api_router.include_router(charters.router)

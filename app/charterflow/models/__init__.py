@@ -7,6 +7,7 @@ from charterflow.models.charter import Charter, CharterVersion
 from charterflow.models.chunk import Chunk
 from charterflow.models.conversation import Conversation, Message, TurnStatus
 from charterflow.models.document import Document, DocumentStatus
+from charterflow.models.identity import ApiToken, Invitation, PasswordReset
 from charterflow.models.note import Note
 from charterflow.models.notebook import Notebook
 from charterflow.models.session import RevokedToken
@@ -14,6 +15,7 @@ from charterflow.models.user import User
 from charterflow.models.workspace import Membership, Role, Workspace
 
 __all__ = [
+    "ApiToken",
     "AuditEvent",
     "Base",
     "Charter",
@@ -22,10 +24,12 @@ __all__ = [
     "Conversation",
     "Document",
     "DocumentStatus",
+    "Invitation",
     "Membership",
     "Message",
     "Note",
     "Notebook",
+    "PasswordReset",
     "RevokedToken",
     "Role",
     "TurnStatus",

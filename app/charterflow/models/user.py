@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, String
+from sqlalchemy import Boolean, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from charterflow.db import Base
@@ -16,3 +16,7 @@ class User(IdMixin, TimestampMixin, Base):
     name: Mapped[str] = mapped_column(String, nullable=False)
     password_hash: Mapped[str] = mapped_column(String, nullable=False)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    # Bumped by a password change, sign-out everywhere and deactivation: access tokens carry
+    # the value they were signed with (`ver`), so every older one is refused at once.
+    token_version: Mapped[int] = mapped_column(Integer, default=0, nullable=False)

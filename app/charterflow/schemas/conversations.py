@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
 from charterflow.models import TurnStatus
-from charterflow.schemas.common import ORMModel, Title
+from charterflow.schemas.common import ORMModel, Title, storable
 from charterflow.schemas.search import CitationOut
 
 
@@ -33,7 +33,7 @@ class ConversationOut(ORMModel):
 
 
 class MessageIn(BaseModel):
-    question: str = Field(min_length=1, max_length=2000)
+    question: Annotated[str, AfterValidator(storable)] = Field(min_length=1, max_length=2000)
     top_k: int = Field(5, ge=1, le=20, description="Passages to answer from, at most.")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from charterflow.models import Role
 from charterflow.schemas.auth import Email
@@ -52,3 +52,31 @@ class AuditEventOut(ORMModel):
     ip: str | None
     detail: dict[str, Any]
     created_at: datetime
+
+
+class InvitationIn(BaseModel):
+    email: Email
+    role: Role
+
+
+class InvitationOut(ORMModel):
+    id: str
+    workspace_id: str
+    email: str
+    role: Role
+    expires_at: datetime
+    created_at: datetime
+
+
+class InvitationCreated(InvitationOut):
+    emailed: bool = Field(description="Whether the link was sent by email (SMTP configured).")
+    invite_url: str | None = Field(
+        None,
+        description="The single-use link, shown only when it could not be emailed, so the "
+        "owner can pass it on.",
+    )
+
+
+class InvitationAcceptedOut(BaseModel):
+    workspace_id: str
+    role: Role

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from contextlib import suppress
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, cast
 from urllib.parse import quote
@@ -34,11 +35,12 @@ from charterflow.api.deps import (
     require_role,
 )
 from charterflow.api.routes import auth as auth_routes
+from charterflow.api.routes import invitations as invitation_routes
 from charterflow.api.routes import notebooks as notebook_routes
 from charterflow.api.routes import workspaces as workspace_routes
 from charterflow.models import Role, User, Workspace
 from charterflow.schemas.auth import LoginIn, RegisterIn
-from charterflow.security import InvalidToken, decode_claims
+from charterflow.security import InvalidToken, TokenClaims, create_access_token, decode_claims
 from charterflow.services import sessions
 from charterflow.web.session import (
     CSRF_COOKIE,
@@ -50,12 +52,21 @@ from charterflow.web.session import (
     end_session,
     new_csrf_token,
     set_csrf_cookie,
+    set_session_cookie,
     start_session,
 )
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
-PAGE_PREFIXES = ("/app", "/login", "/register", "/logout")
+PAGE_PREFIXES = (
+    "/app",
+    "/login",
+    "/register",
+    "/logout",
+    "/admin",
+    "/reset-password",
+    "/invitations",
+)
 # Pages list at most this many workspaces, notebooks, documents or members.
 PAGE_LIMIT = 100
 FIELD_LABELS = {"email": "Email", "password": "Password", "name": "Name"}
@@ -117,26 +128,64 @@ def render(
     status_code: int = 200,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    """Render a page with its CSRF token, the page CSP and no caching of private data."""
+    """Render a page with its CSRF token, the page CSP and no caching of private data.
+
+    Sliding sessions: a page opened with a session past half its lifetime gets a fresh token
+    (and a CSRF token bound to it), so someone using the UI stays signed in while an idle or
+    copied cookie still dies within ``JWT_TTL_SECONDS``. The older token is left to expire:
+    requests already in flight with it still succeed."""
     settings = request.app.state.settings
     token = request.cookies.get(CSRF_COOKIE)
     session_token = request.cookies.get(SESSION_COOKIE)
+    refreshed = _sliding_refresh(request, settings)
+    if refreshed:
+        session_token = refreshed
     fresh = not csrf_token_valid(settings, token, session_token)
     if fresh:
         token = new_csrf_token(settings, session_token)
     response = templates.TemplateResponse(
         request,
         name,
-        {"csrf_token": token, "version": __version__, "user": None, **context},
+        {
+            "csrf_token": token,
+            "version": __version__,
+            "user": None,
+            **sign_in_options(settings),
+            **context,
+        },
         status_code=status_code,
         headers=headers,
     )
     response.headers["Content-Security-Policy"] = PAGE_CSP
     response.headers["Cache-Control"] = "no-store"
+    if refreshed:
+        set_session_cookie(response, settings, refreshed)
     if fresh:
         assert token is not None
         set_csrf_cookie(response, settings, token)
     return response
+
+
+def _sliding_refresh(request: Request, settings: Any) -> str | None:
+    """A fresh token when the page's session (validated by ``optional_user`` on this request,
+    revocation and token version included) has used more than half its lifetime."""
+    claims: TokenClaims | None = getattr(request.state, "token_claims", None)
+    if claims is None or not request.cookies.get(SESSION_COOKIE):
+        return None
+    left = (claims.expires_at - datetime.now(UTC)).total_seconds()
+    if left > settings.jwt_ttl_seconds / 2:
+        return None
+    return create_access_token(settings, claims.subject, claims.version)
+
+
+def sign_in_options(settings: Any) -> dict[str, Any]:
+    """What the sign-in pages offer: single sign-on, passwords, password reset by email."""
+    return {
+        "oidc_enabled": settings.oidc_enabled,
+        "oidc_name": settings.oidc_display_name,
+        "password_login": settings.password_login_enabled,
+        "smtp_enabled": settings.smtp_enabled,
+    }
 
 
 def redirect(url: str) -> RedirectResponse:
@@ -368,5 +417,10 @@ def workspace_page(workspace_id: str, request: Request, db: DbSession, user: Pag
         "members": members.items,
         "is_owner": workspace.role == Role.owner,
         "roles": [r.value for r in Role],
+        "invitations": (
+            invitation_routes.list_invitations(workspace_id, db, user, _everything()).items
+            if workspace.role == Role.owner
+            else []
+        ),
     }
     return render(request, "workspace.html", context)

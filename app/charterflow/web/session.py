@@ -90,6 +90,11 @@ def set_csrf_cookie(response: Response, settings: Settings, token: str) -> None:
 
 def start_session(response: Response, settings: Settings, access_token: str) -> None:
     """Set the session cookie, and a fresh CSRF token so none from before sign-in survives."""
+    set_session_cookie(response, settings, access_token)
+    set_csrf_cookie(response, settings, new_csrf_token(settings, access_token))
+
+
+def set_session_cookie(response: Response, settings: Settings, access_token: str) -> None:
     response.set_cookie(
         SESSION_COOKIE,
         access_token,
@@ -99,7 +104,6 @@ def start_session(response: Response, settings: Settings, access_token: str) -> 
         secure=secure_cookies(settings),
         path="/",
     )
-    set_csrf_cookie(response, settings, new_csrf_token(settings, access_token))
 
 
 def end_session(response: Response, settings: Settings) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from typing import Any
 
 from charterflow import contract
 
@@ -55,6 +56,35 @@ def config_data(cf: CharterFlow) -> dict[str, str]:
     }
     if s3.get("endpoint"):
         data[contract.S3_ENDPOINT_URL] = s3["endpoint"]
+    data.update(identity_config(spec))
+    return data
+
+
+def identity_config(spec: Mapping[str, Any]) -> dict[str, str]:
+    """Sign-in and email settings (their secrets come from Secrets: ``secret_refs``)."""
+    auth, data = spec["auth"], {}
+    if auth.get("adminEmails"):
+        data[contract.ADMIN_EMAILS] = ",".join(auth["adminEmails"])
+    data[contract.PASSWORD_LOGIN_ENABLED] = "true" if auth["passwordLogin"] else "false"
+    oidc = auth.get("oidc")
+    if oidc:
+        data[contract.OIDC_ISSUER] = oidc["issuer"]
+        data[contract.OIDC_CLIENT_ID] = oidc["clientId"]
+        data[contract.OIDC_SCOPES] = oidc["scopes"]
+        data[contract.OIDC_NAME_CLAIM] = oidc["nameClaim"]
+        data[contract.OIDC_GROUPS_CLAIM] = oidc["groupsClaim"]
+        if oidc.get("allowedDomains"):
+            data[contract.OIDC_ALLOWED_DOMAINS] = ",".join(oidc["allowedDomains"])
+        if oidc.get("adminGroups"):
+            data[contract.OIDC_ADMIN_GROUPS] = ",".join(oidc["adminGroups"])
+        if oidc.get("displayName"):
+            data[contract.OIDC_DISPLAY_NAME] = oidc["displayName"]
+    smtp = spec.get("email", {}).get("smtp")
+    if smtp:
+        data[contract.SMTP_HOST] = smtp["host"]
+        data[contract.SMTP_PORT] = str(smtp["port"])
+        data[contract.SMTP_STARTTLS] = "true" if smtp["startTLS"] else "false"
+        data[contract.SMTP_FROM] = smtp["from"]
     return data
 
 

@@ -38,3 +38,36 @@ def test_migration_defaults_without_a_restore() -> None:
     minimal = with_defaults(MINIMAL)
     assert minimal["migrations"]["backoffLimit"] == 1
     assert "restore" not in minimal
+
+
+def test_sso_email_and_key_rotation_become_env_and_secret_refs() -> None:
+    import yaml
+    from charterflow import contract
+    from charterflow_operator.children.config import config_data
+
+    from tests.unit.operator.conftest import REPO
+
+    body = yaml.safe_load((REPO / "manifests/samples/charterflow-sso.yaml").read_text())
+    cf = CharterFlow.from_body(
+        {**body, "metadata": {**body["metadata"], "namespace": "t", "uid": "u"}}
+    )
+    refs = {r.env: (r.name, r.key) for r in cf.secret_refs()}
+    assert refs[contract.OIDC_CLIENT_SECRET] == ("charterflow-oidc", "clientSecret")
+    assert refs[contract.SMTP_PASSWORD] == ("charterflow-smtp", "password")
+    assert refs[contract.SMTP_USERNAME] == ("charterflow-smtp", "username")
+    assert refs[contract.JWT_PREVIOUS_SECRETS] == ("charterflow-jwt-keys", "previous")
+    config = config_data(cf)
+    assert config[contract.OIDC_ISSUER] == "https://login.example.com/dex"
+    assert config[contract.OIDC_ALLOWED_DOMAINS] == "example.com"
+    assert config[contract.PASSWORD_LOGIN_ENABLED] == "false"
+    assert config[contract.SMTP_PORT] == "587"
+    secret_values = {"change-me-oidc-client-secret", "change-me-smtp-password"}
+    assert not secret_values & set(config.values())  # secrets never in the ConfigMap
+
+
+def test_without_sso_or_email_no_identity_secrets_are_needed() -> None:
+    cf = CharterFlow("x", "t", "u", with_defaults(MINIMAL))
+    envs = {r.env for r in cf.secret_refs()}
+    assert not envs & {"OIDC_CLIENT_SECRET", "SMTP_PASSWORD", "JWT_PREVIOUS_SECRETS"}
+    assert "oidc" not in cf.spec["auth"]
+    assert "email" not in cf.spec or "smtp" not in cf.spec["email"]
