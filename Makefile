@@ -88,7 +88,7 @@ docs: $(VENV)/.dev ## Regenerate docs/configuration.md from the settings object
 	$(BIN)/python -m charterflow.configdoc > docs/configuration.md
 
 manifests: k8s-binaries ## Copy crds/ into the chart and render manifests/install.yaml from it
-	cp crds/*.yaml charts/charterflow-operator/crds/
+	cp crds/*.yaml charts/charterflow-operator/files/crds/
 	scripts/render-install > manifests/install.yaml
 
 clean: ## Remove the virtualenv and local data

@@ -42,6 +42,9 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     ``--phase expand`` stops before the first contract revision (run it before a rollout, while
     old pods still serve); ``--phase contract`` (or ``all``) goes to head (after the rollout).
     """
+    from sqlalchemy.exc import OperationalError
+
+    from charterflow import contract
     from charterflow.db import make_engine
     from charterflow.logging import configure_logging
     from charterflow.ops import LifecycleError
@@ -56,6 +59,15 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     except LifecycleError as exc:
         print(f"charterflow migrate: error: {exc}", file=sys.stderr)
         return 1
+    except OperationalError as exc:  # not reached: an outage, not a bad migration
+        reason = str(exc.orig or exc).strip().splitlines()[0] if str(exc).strip() else ""
+        if (
+            "password" not in reason.lower()
+        ):  # the driver's reason (refused, TLS ...), never secrets
+            print(f"charterflow migrate: error: {reason}", file=sys.stderr)
+        name = type(exc.orig or exc).__name__
+        print(f"charterflow migrate: {contract.DEPENDENCY_UNAVAILABLE} database ({name})")
+        return contract.EXIT_UNAVAILABLE
     finally:
         engine.dispose()
     return 0

@@ -130,3 +130,10 @@ APP_UID: Final = 10001  # the image's user
 # --- the backup result (written to BACKUP_RESULT_FILE as one JSON object) ------------------------
 RESULT_KEY: Final = "key"  # the object key of the backup's dump (what status.lastBackup.key shows)
 RESULT_KEYS: Final = (RESULT_KEY, "size", "sha256")
+
+# --- a lifecycle command that could not reach a dependency ---------------------------------------
+# `charterflow migrate` prints "<DEPENDENCY_UNAVAILABLE> database (<error class>)" as its last line
+# and exits EXIT_UNAVAILABLE when the database does not answer: the operator reads that line (the
+# Job pod's termination message) and retries the Job once the outage may be over.
+DEPENDENCY_UNAVAILABLE: Final = "dependency unavailable:"
+EXIT_UNAVAILABLE: Final = 75  # sysexits EX_TEMPFAIL

@@ -23,6 +23,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     import kopf
 
     from charterflow_operator import handlers  # noqa: F401 - importing registers the handlers
+    from charterflow_operator.leadership import IDENTITY
 
     config = OperatorConfig.from_env()
     logging.basicConfig(
@@ -35,6 +36,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         standalone=True if config.standalone else None,
         peering_name=config.peering,
         priority=config.priority,
+        identity=IDENTITY,  # the one leadership.py looks for in the peering object
         liveness_endpoint=f"http://0.0.0.0:{config.health_port}/healthz",
     )
 

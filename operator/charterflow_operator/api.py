@@ -17,6 +17,9 @@ PLURAL: Final = "charterflows"
 # Server-side apply field manager, Event source and the managed-by label value.
 FIELD_MANAGER: Final = "charterflow-operator"
 MANAGED_BY: Final = FIELD_MANAGER
+# Holds a Deployment's replicas for the moment autoscaling is turned on (reconcile.py): the value
+# stays where it is until the HPA takes the field over, instead of dropping to the default 1.
+HANDOFF_MANAGER: Final = f"{FIELD_MANAGER}-handoff"
 
 # --- labels ------------------------------------------------------------------------------------
 NAME_LABEL: Final = "app.kubernetes.io/name"
@@ -34,6 +37,8 @@ CHECKSUM_ANNOTATION: Final = f"{GROUP}/config-checksum"
 GENERATION_ANNOTATION: Final = f"{GROUP}/generation"
 # On a CharterFlow: each new value of it requests one backup run now.
 BACKUP_NOW_ANNOTATION: Final = f"{GROUP}/backup-now"
+# On a CharterFlow whose deletionPolicy is Snapshot: its deletion waits for the final backup.
+FINAL_BACKUP_FINALIZER: Final = f"{GROUP}/final-backup"
 # On the Ingress: ingress-nginx's request body limit.
 BODY_SIZE_ANNOTATION: Final = "nginx.ingress.kubernetes.io/proxy-body-size"
 
@@ -79,8 +84,9 @@ CHILD_KINDS: Final = (
     CRONJOB,
     JOB,
 )
-# Children that the operator also deletes: optional ones turned off, Jobs retried or superseded.
-DELETED_KINDS: Final = (HPA, INGRESS, CRONJOB, JOB, NETWORK_POLICY)
+# Children that the operator also deletes: optional ones turned off, Jobs retried or superseded,
+# its ServiceAccount when the spec names an existing one.
+DELETED_KINDS: Final = (SERVICE_ACCOUNT, HPA, INGRESS, CRONJOB, JOB, NETWORK_POLICY)
 # The Prometheus Operator's kinds (spec.monitoring): applied only when the cluster serves them,
 # and not watched (the backstop pass restores drift), so a cluster without them costs nothing.
 POD_MONITOR: Final = ChildKind("monitoring.coreos.com/v1", "PodMonitor", "podmonitors")
@@ -122,6 +128,8 @@ class Reason:
     PAUSED: Final = "Paused"
     MISSING_SECRET: Final = "MissingSecret"  # noqa: S105 - a reason
     APPLY_FAILED: Final = "ApplyFailed"
+    # A child's name is taken by an object this CharterFlow does not control (never adopted).
+    NAME_CONFLICT: Final = "NameConflict"
     PROGRESS_DEADLINE_EXCEEDED: Final = "ProgressDeadlineExceeded"
     RESTORE_FAILED: Final = "RestoreFailed"
     MIGRATION_FAILED: Final = "MigrationFailed"
@@ -146,6 +154,15 @@ class Reason:
     NOT_APPLICABLE: Final = "NotApplicable"
     WAITING_FOR_RESTORE: Final = "WaitingForRestore"
     WAITING_FOR_ROLLOUT: Final = "WaitingForRollout"
+    # Ready and MigrationsComplete/Restored: a lifecycle Job could not reach a dependency (it is
+    # retried by itself, DEPENDENCY_RETRY_SECONDS after it failed)
+    DATABASE_UNAVAILABLE: Final = "DatabaseUnavailable"
+    REDIS_UNAVAILABLE: Final = "RedisUnavailable"
+    STORAGE_UNAVAILABLE: Final = "StorageUnavailable"
+    # Ready while a Snapshot deletion waits (and the Events of that wait)
+    FINAL_BACKUP_RUNNING: Final = "FinalBackupRunning"
+    FINAL_BACKUP_FAILED: Final = "FinalBackupFailed"
+    FINAL_BACKUP_SUCCEEDED: Final = "FinalBackupSucceeded"
 
 
 # Ready reasons that make the phase Degraded (someone has to act).
@@ -153,8 +170,19 @@ DEGRADED_REASONS: Final = frozenset(
     {
         Reason.MISSING_SECRET,
         Reason.APPLY_FAILED,
+        Reason.NAME_CONFLICT,
         Reason.PROGRESS_DEADLINE_EXCEEDED,
         Reason.RESTORE_FAILED,
         Reason.MIGRATION_FAILED,
+        Reason.FINAL_BACKUP_FAILED,
+        Reason.DATABASE_UNAVAILABLE,
+        Reason.REDIS_UNAVAILABLE,
+        Reason.STORAGE_UNAVAILABLE,
     }
 )
+# The dependency a lifecycle command names (charterflow.contract.DEPENDENCY_UNAVAILABLE) -> reason.
+UNAVAILABLE_REASONS: Final = {
+    "database": Reason.DATABASE_UNAVAILABLE,
+    "redis": Reason.REDIS_UNAVAILABLE,
+    "storage": Reason.STORAGE_UNAVAILABLE,
+}

@@ -16,8 +16,10 @@ from kubernetes import client, config
 
 from charterflow_operator import api, metrics
 from charterflow_operator.config import OperatorConfig
+from charterflow_operator.deletion import waits_for_backup
 from charterflow_operator.instance import referenced_secret_names
 from charterflow_operator.kube import ApiKube
+from charterflow_operator.leadership import IDENTITY, Leadership
 from charterflow_operator.reconcile import Reconciler
 
 GROUP_VERSION = api.API_VERSION
@@ -58,7 +60,12 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.posting.level = logging.WARNING
     # A standby takes over from a leader that stopped renewing its peering claim this long ago.
     settings.peering.lifetime = chosen.peering_lifetime
-    memo.reconciler = Reconciler(ApiKube(_kube_client()))
+    kube = ApiKube(_kube_client())
+    peering = None if chosen.standalone else chosen.peering
+    leadership = Leadership(
+        kube, IDENTITY, chosen.priority, peering, clusterwide=not chosen.watch_namespaces
+    )
+    memo.reconciler = Reconciler(kube, leadership=leadership)
     memo.reconciler.queue.start(chosen.workers)
     metrics.serve(chosen.metrics_port)
 
@@ -87,6 +94,8 @@ async def _backstop(memo: kopf.Memo, known: kopf.Index) -> None:
         for namespace, name in list(known):
             if not memo.reconciler.pass_due(namespace, name, backstop):
                 continue
+            if not memo.reconciler.leadership.leads(namespace):
+                continue  # Kopf paused its watches for a peer; our loop pauses too
             memo.reconciler.enqueue(namespace, name)
 
 
@@ -139,6 +148,17 @@ def _backup_requested(body: kopf.Body, **_: Any) -> bool:
 async def backup_now(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
     """A new backup-now token. Not an update handler: Kopf leaves annotations under its own
     prefix (ours, ``charterflow.app/``) out of the diff, so their changes fire no update."""
+    memo.reconciler.enqueue(namespace, name)
+
+
+def _deletion_waits(body: kopf.Body, **_: Any) -> bool:
+    return waits_for_backup(body)
+
+
+@kopf.on.event(GROUP_VERSION, PLURAL, when=_deletion_waits)
+async def deletion_waits(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
+    """A deletion waits for our final backup (deletionPolicy Snapshot): start it now. Kopf
+    runs no update handler for an object being deleted."""
     memo.reconciler.enqueue(namespace, name)
 
 

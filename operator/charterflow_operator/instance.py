@@ -25,6 +25,11 @@ Manifest = dict[str, Any]
 MAX_JOB_NAME = 63
 # The key of the generated JWT Secret.
 JWT_KEY = "secret"
+# spec.deletionPolicy: what `kubectl delete charterflow` takes with it besides the children.
+RETAIN = "Retain"  # the generated JWT Secret stays (as do the database, bucket and backups)
+SNAPSHOT = "Snapshot"  # a final backup runs before the children go; then as Retain
+DELETE = "Delete"  # the generated JWT Secret goes too (the operator never touches data)
+DELETION_POLICIES = (RETAIN, SNAPSHOT, DELETE)
 
 DEFAULTS: dict[str, Any] = {
     "image": {"repository": "ghcr.io/charterflow/charterflow", "pullPolicy": "IfNotPresent"},
@@ -42,6 +47,7 @@ DEFAULTS: dict[str, Any] = {
             "requests": {"cpu": "250m", "memory": "256Mi"},
             "limits": {"cpu": "1", "memory": "512Mi"},
         },
+        "tmpSizeLimit": "1Gi",
     },
     "worker": {
         "replicas": 1,
@@ -56,6 +62,7 @@ DEFAULTS: dict[str, Any] = {
             "requests": {"cpu": "500m", "memory": "512Mi"},
             "limits": {"cpu": "2", "memory": "1Gi"},
         },
+        "tmpSizeLimit": "2Gi",
     },
     "database": {
         "urlSecretRef": {"key": "url"},
@@ -100,6 +107,7 @@ DEFAULTS: dict[str, Any] = {
             "requests": {"cpu": "100m", "memory": "256Mi"},
             "limits": {"cpu": "1", "memory": "512Mi"},
         },
+        "tmpSizeLimit": "8Gi",
     },
     "migrations": {
         "backoffLimit": 1,
@@ -108,8 +116,13 @@ DEFAULTS: dict[str, Any] = {
             "requests": {"cpu": "100m", "memory": "256Mi"},
             "limits": {"cpu": "1", "memory": "512Mi"},
         },
+        "tmpSizeLimit": "8Gi",
     },
     "paused": False,
+    "serviceAccount": {"annotations": {}},
+    "podLabels": {},
+    "securityContext": {"setUserIds": True},
+    "deletionPolicy": RETAIN,
     "monitoring": {"enabled": False, "interval": "30s"},
     "networkPolicy": {
         "enabled": True,
@@ -208,6 +221,18 @@ class CharterFlow:
         return self.api_name if component == "api" else self.worker_name
 
     @property
+    def own_service_account_name(self) -> str:
+        """The ServiceAccount the operator makes: ``<name>-app``, never the namespace's
+        ``default`` (a CharterFlow called ``default`` would otherwise take that one over)."""
+        return f"{self.name}-app"
+
+    @property
+    def service_account_name(self) -> str:
+        """The ServiceAccount the pods run as: ``spec.serviceAccount.name`` (an existing one,
+        which the operator leaves alone) or the operator's own."""
+        return self.spec["serviceAccount"].get("name") or self.own_service_account_name
+
+    @property
     def config_name(self) -> str:
         return f"{self.name}-config"
 
@@ -230,8 +255,13 @@ class CharterFlow:
 
     @property
     def image(self) -> str:
-        """The image every pod and Job of the spec's version runs."""
-        return f"{self.spec['image']['repository']}:{self.version}"
+        """The image every pod and Job of the spec's version runs: ``repository@digest`` when a
+        digest pins it (the version still labels the pods and names the migrations), else
+        ``repository:version``."""
+        image = self.spec["image"]
+        if image.get("digest"):
+            return f"{image['repository']}@{image['digest']}"
+        return f"{image['repository']}:{self.version}"
 
     def _job_name(self, kind: str, detail: str, salt: str) -> str:
         """``<name>-<kind>[-<detail>]-<hash of salt>``, cut to fit a label value.
@@ -256,6 +286,11 @@ class CharterFlow:
     def backup_now_job_name(self, token: str) -> str:
         return self._job_name("backup-now", "", token)
 
+    @property
+    def final_backup_job_name(self) -> str:
+        """One per CharterFlow object (its uid): a recreated one gets its own."""
+        return self._job_name("final-backup", "", self.uid)
+
     # --- labels and metadata ---------------------------------------------------------------------
 
     def selector_labels(self, component: str) -> dict[str, str]:
@@ -271,6 +306,7 @@ class CharterFlow:
         return f"{api.INSTANCE_LABEL}={self.name},{api.COMPONENT_LABEL}={component}"
 
     def labels(self, component: str) -> dict[str, str]:
+        """Every child's labels (pods add ``spec.podLabels`` under these: ours win)."""
         return {
             **self.selector_labels(component),
             api.MANAGED_BY_LABEL: api.MANAGED_BY,
@@ -359,8 +395,39 @@ class CharterFlow:
                 refs.append(SecretRef(env, smtp_creds["name"], key, where))
         return refs
 
+    def env_secret_refs(self) -> list[EnvSecretRef]:
+        """Secrets that ``env`` (``secretKeyRef``) and ``envFrom`` (``secretRef``) of the API and
+        the worker name: checked like the core ones and part of the checksum, so that a change
+        (a rotated LLM key, say) rolls the pods and a missing one reads MissingSecret."""
+        found: list[EnvSecretRef] = []
+        for component in ("api", "worker"):
+            settings = self.spec[component]
+            for index, var in enumerate(settings.get("env") or []):
+                ref = (var.get("valueFrom") or {}).get("secretKeyRef")
+                if ref and ref.get("name"):
+                    where = f"spec.{component}.env[{index}]"
+                    optional = bool(ref.get("optional"))
+                    found.append(EnvSecretRef(ref["name"], ref.get("key"), optional, where))
+            for index, source in enumerate(settings.get("envFrom") or []):
+                ref = source.get("secretRef")
+                if ref and ref.get("name"):
+                    where = f"spec.{component}.envFrom[{index}]"
+                    found.append(EnvSecretRef(ref["name"], None, bool(ref.get("optional")), where))
+        return found
+
+
+@dataclass(frozen=True)
+class EnvSecretRef:
+    """A Secret named by ``env``/``envFrom``: a key of it (``key``) or all of it (None)."""
+
+    name: str
+    key: str | None
+    optional: bool
+    field: str
+
 
 def referenced_secret_names(name: str, spec: Mapping[str, Any]) -> set[str]:
     """Names of the Secrets a CharterFlow depends on (for the Secret watch)."""
     cf = CharterFlow(name, "", "", with_defaults(spec))
-    return {ref.name for ref in (*cf.secret_refs(), *cf.ca_refs())}
+    refs = (*cf.secret_refs(), *cf.ca_refs(), *cf.env_secret_refs())
+    return {ref.name for ref in refs}

@@ -32,7 +32,7 @@ MISSING_KIND_SECONDS = 30
 class Kube(Protocol):
     """What a reconcile pass asks of the API server."""
 
-    def apply(self, manifest: Manifest) -> dict[str, Any]:
+    def apply(self, manifest: Manifest, manager: str = api.FIELD_MANAGER) -> dict[str, Any]:
         """Server-side apply under the operator's field manager (forcing conflicts)."""
 
     def create(self, manifest: Manifest) -> dict[str, Any]:
@@ -44,6 +44,11 @@ class Kube(Protocol):
 
     def delete(self, api_version: str, kind: str, namespace: str, name: str) -> None:
         """Delete with dependents in the background; absent is fine."""
+
+    def patch(
+        self, api_version: str, kind: str, namespace: str, name: str, patch: Mapping[str, Any]
+    ) -> None:
+        """A JSON merge patch (metadata such as ownerReferences and finalizers)."""
 
     def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
         """A Secret's (base64) data, or None when there is no such Secret."""
@@ -114,7 +119,7 @@ class ApiKube:
         self._missing.pop((api_version, kind), None)
         return True
 
-    def apply(self, manifest: Manifest) -> dict[str, Any]:
+    def apply(self, manifest: Manifest, manager: str = api.FIELD_MANAGER) -> dict[str, Any]:
         res = self.resource(manifest["apiVersion"], manifest["kind"])
         meta = manifest["metadata"]
         result = self.dynamic.server_side_apply(
@@ -122,7 +127,7 @@ class ApiKube:
             body=manifest,
             name=meta["name"],
             namespace=meta["namespace"],
-            field_manager=api.FIELD_MANAGER,
+            field_manager=manager,
             force_conflicts=True,
         )
         return result.to_dict()
@@ -155,6 +160,17 @@ class ApiKube:
             self.dynamic.delete(
                 self.resource(api_version, kind), name, namespace, propagation_policy="Background"
             )
+
+    def patch(
+        self, api_version: str, kind: str, namespace: str, name: str, patch: Mapping[str, Any]
+    ) -> None:
+        self.dynamic.patch(
+            self.resource(api_version, kind),
+            body=dict(patch),
+            name=name,
+            namespace=namespace,
+            content_type="application/merge-patch+json",
+        )
 
     def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
         try:

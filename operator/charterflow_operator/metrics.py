@@ -13,6 +13,10 @@ DURATION = Histogram(
     "Wall time of one reconcile pass.",
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+SKIPPED = Counter(
+    "charterflow_operator_passes_skipped_total",
+    "Passes asked for while another replica leads (not run).",
+)
 
 READY = Gauge(
     "charterflow_operator_ready",

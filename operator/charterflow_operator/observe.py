@@ -69,6 +69,8 @@ class PassResult:
     cronjob: Body | None = None
     missing_secret: str | None = None
     apply_error: str | None = None
+    name_conflict: str | None = None  # a child's name is held by an object we do not control
+    outage: tuple[str, str] | None = None  # (dependency, message) unready pods report
     paused: bool = False
     restore: JobProgress | None = None
     migration: JobProgress | None = None

@@ -6,17 +6,20 @@ new pod is ready, ``migrate --phase contract``. Jobs are created, never updated 
 template is immutable). A migration Job's name holds the version and a hash of the image, so a
 new version gets a new Job and a finished one records what ran. A failed Job stays (its pod
 keeps the logs) and holds the rollout back until the spec changes or someone deletes the Job;
-either runs it again. On-demand backups (the backup-now annotation) are Jobs too, so they are
-run from here.
+either runs it again. One that failed because a dependency was down (its last words say so,
+``charterflow.contract.DEPENDENCY_UNAVAILABLE``) runs again by itself shortly after. On-demand
+backups (the backup-now annotation) are Jobs too, so they are run from here.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from charterflow import contract
 from kubernetes.dynamic.exceptions import ConflictError
 
 from charterflow_operator import api
@@ -57,11 +60,33 @@ def _retrying(name: str, message: str) -> JobProgress:
     return JobProgress(name, RUNNING, Reason.RETRYING, message)
 
 
+# A lifecycle Job that failed because a dependency was down runs again this long after it failed.
+DEPENDENCY_RETRY_SECONDS = 30
+
+
+def unavailable_dependency(said: str | None) -> str | None:
+    """The dependency a failed lifecycle command named as unreachable in its last words."""
+    for line in reversed((said or "").splitlines()):
+        _, marker, rest = line.partition(contract.DEPENDENCY_UNAVAILABLE)
+        if marker:
+            return rest.strip().split(" ", 1)[0] or None
+    return None
+
+
+def _age(when: str | None, now: dt.datetime) -> float:
+    if not when:
+        return float("inf")
+    return (now - dt.datetime.fromisoformat(when.replace("Z", "+00:00"))).total_seconds()
+
+
 class RolloutGate:
     """Runs the lifecycle Jobs of CharterFlows through ``kube``; holds no state of its own."""
 
-    def __init__(self, kube: Kube) -> None:
+    def __init__(
+        self, kube: Kube, clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
+    ) -> None:
         self.kube = kube
+        self._clock = clock
 
     # --- before the rollout ----------------------------------------------------------------
 
@@ -165,7 +190,34 @@ class RolloutGate:
             log.info("spec changed since Job %s/%s failed: running it again", namespace, name)
             self.kube.delete(*JOB, namespace, name)
             return _retrying(name, f"the spec changed: running Job {name} again")
+        if step.state == FAILED:
+            return self._after_outage(namespace, step)
         return step
+
+    def _after_outage(self, namespace: str, step: JobProgress) -> JobProgress:
+        """A Job that failed because a dependency was down: reported as that dependency's
+        outage, and run again a little after it failed (with no spec change), until the
+        dependency answers. Any other failure waits for a new spec or a deleted Job."""
+        dependency = unavailable_dependency(self._said(namespace, step.job))
+        if dependency is None:
+            return step
+        if _age(step.finished, self._clock()) >= DEPENDENCY_RETRY_SECONDS:
+            log.info(
+                "Job %s/%s: the %s was unavailable; running it again",
+                namespace,
+                step.job,
+                dependency,
+            )
+            self.kube.delete(*JOB, namespace, step.job)
+            return _retrying(
+                step.job, f"the {dependency} was unavailable: running Job {step.job} again"
+            )
+        reason = api.UNAVAILABLE_REASONS.get(dependency, Reason.FAILED)
+        message = (
+            f"Job {step.job} could not reach the {dependency}; it runs again "
+            f"{DEPENDENCY_RETRY_SECONDS}s after it failed, until the {dependency} answers"
+        )
+        return JobProgress(step.job, FAILED, reason, message, step.finished)
 
     # --- backups -----------------------------------------------------------------------------
 
@@ -191,9 +243,12 @@ class RolloutGate:
     def termination_message(self, cf: CharterFlow, job: str) -> str | None:
         """The termination message of the Job's last finished pod (the kubelet copies what
         the container wrote to its terminationMessagePath); None when no pod says anything."""
+        return self._said(cf.namespace, job)
+
+    def _said(self, namespace: str, job: str) -> str | None:
         said: list[tuple[str, str]] = []
         pods = self.kube.list(
-            api.POD.api_version, api.POD.kind, cf.namespace, f"{api.JOB_NAME_LABEL}={job}"
+            api.POD.api_version, api.POD.kind, namespace, f"{api.JOB_NAME_LABEL}={job}"
         )
         for pod in pods:
             for status in (pod.get("status") or {}).get("containerStatuses") or []:

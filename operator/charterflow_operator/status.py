@@ -8,7 +8,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from charterflow_operator.api import DEGRADED_REASONS, Condition, Phase, Reason
+from charterflow_operator.api import (
+    DEGRADED_REASONS,
+    UNAVAILABLE_REASONS,
+    Condition,
+    Phase,
+    Reason,
+)
 from charterflow_operator.children.jobs import restore_source
 from charterflow_operator.instance import CharterFlow
 from charterflow_operator.observe import (
@@ -78,11 +84,15 @@ def _step_condition(kind: str, step: JobProgress) -> dict[str, str]:
     return _condition(kind, False, step.reason, step.message)
 
 
-def _as_last_pass(kind: str, old: Mapping[str, Any], reason: str, message: str) -> dict[str, str]:
-    """The previous condition of ``kind`` (nothing was checked this pass), else Unknown."""
+CARRIED = ("type", "status", "reason", "message", "observedGeneration")
+
+
+def _as_last_pass(kind: str, old: Mapping[str, Any], reason: str, message: str) -> dict[str, Any]:
+    """The previous condition of ``kind`` (nothing was checked this pass), else Unknown. It keeps
+    its ``observedGeneration``: it says what was seen at that generation, not at this one."""
     for found in old.get("conditions", []):
         if found.get("type") == kind:
-            return {k: found[k] for k in ("type", "status", "reason", "message") if k in found}
+            return {k: found[k] for k in CARRIED if k in found}
     return _condition(kind, None, reason, message)
 
 
@@ -105,6 +115,9 @@ def _restored_condition(result: PassResult, old: Mapping[str, Any]) -> dict[str,
 def _blocker(result: PassResult) -> dict[str, str] | None:
     """A restore or migration that failed (Degraded) or holds the rollout back (Progressing)."""
     restore, migration = result.restore, result.migration
+    for step in (restore, migration):  # a dependency outage names the dependency
+        if step and step.state == FAILED and step.reason in UNAVAILABLE_REASONS.values():
+            return _condition(Condition.READY, False, step.reason, step.message)
     if restore and restore.state == FAILED:
         return _condition(
             Condition.READY, False, Reason.RESTORE_FAILED, f"{restore.reason}: {restore.message}"
@@ -126,6 +139,8 @@ def _blocker(result: PassResult) -> dict[str, str] | None:
 def _ready(result: PassResult, api: Rollout | None, worker: Rollout | None) -> dict[str, str]:
     if result.missing_secret:
         return _condition(Condition.READY, False, Reason.MISSING_SECRET, result.missing_secret)
+    if result.name_conflict:
+        return _condition(Condition.READY, False, Reason.NAME_CONFLICT, result.name_conflict)
     if result.apply_error:
         return _condition(Condition.READY, False, Reason.APPLY_FAILED, result.apply_error)
     serving = bool(api and worker and api.available and worker.available)
@@ -137,6 +152,10 @@ def _ready(result: PassResult, api: Rollout | None, worker: Rollout | None) -> d
         return blocker
     if api is None or worker is None:
         return _condition(Condition.READY, False, Reason.PENDING, "children are being created")
+    if result.outage and not (api.ready >= api.replicas and worker.ready >= worker.replicas):
+        dependency, message = result.outage
+        reason = UNAVAILABLE_REASONS.get(dependency, Reason.REPLICAS_UNAVAILABLE)
+        return _condition(Condition.READY, False, reason, message)
     for name, state in (("API", api), ("worker", worker)):
         if state.stalled:
             return _condition(
@@ -170,16 +189,16 @@ def _phase(result: PassResult, ready: Mapping[str, str], api: Rollout | None) ->
 def merge_conditions(
     old: list[Mapping[str, Any]], new: list[dict[str, Any]], generation: int, now: str
 ) -> list[dict[str, Any]]:
-    """Keep ``lastTransitionTime`` of a condition whose status did not change."""
+    """Keep ``lastTransitionTime`` of a condition whose status did not change; a condition
+    carried from an earlier pass keeps the ``observedGeneration`` it had."""
     previous = {c.get("type"): c for c in old}
     merged = []
     for condition in new:
         before = previous.get(condition["type"])
         unchanged = before is not None and before.get("status") == condition["status"]
         since = before.get("lastTransitionTime") if unchanged and before else None
-        merged.append(
-            {**condition, "lastTransitionTime": since or now, "observedGeneration": generation}
-        )
+        seen = condition.get("observedGeneration", generation)
+        merged.append({**condition, "lastTransitionTime": since or now, "observedGeneration": seen})
     return merged
 
 

@@ -18,6 +18,8 @@ import yaml
 
 from tests.e2e.kit import (
     CHART,
+    CRD_NAMES,
+    CRDS,
     INSTALL,
     SAMPLES,
     SECRETS,
@@ -117,3 +119,19 @@ def test_samples_are_accepted(kube: KubeHandle, crds: None, namespace: str, path
     manifests = SECRETS.read_text() + "\n---\n" + path.read_text()
     lines = dry_run(kube, manifests, "-n", namespace)
     assert "charterflow.charterflow.app/charterflow created (server dry run)" in lines
+
+
+def test_chart_ships_this_trees_crds_kept_on_uninstall(kube: KubeHandle) -> None:
+    """The CRDs are templates (so `helm upgrade` upgrades them), equal to crds/ but for the
+    keep policy; ``crds.install=false`` leaves them out."""
+    rendered = objects(render(kube, "default", "--show-only", "templates/crds.yaml"))
+    sources = [doc for path in sorted(CRDS.glob("*.yaml")) for doc in objects(path.read_text())]
+    assert sorted(d["metadata"]["name"] for d in rendered) == sorted(CRD_NAMES)
+    by_name = {d["metadata"]["name"]: d for d in rendered}
+    for source in sources:
+        shipped = by_name[source["metadata"]["name"]]
+        annotations = shipped["metadata"].pop("annotations")
+        assert annotations == {"helm.sh/resource-policy": "keep"}
+        assert shipped == source, "run `make manifests`"
+    off = helm(kube, "template", "cf", str(CHART), "--set", "crds.install=false").stdout
+    assert "CustomResourceDefinition" not in off

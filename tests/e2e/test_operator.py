@@ -107,11 +107,14 @@ def test_sample_creates_every_child_and_becomes_ready(
         "PodDisruptionBudget/charterflow-worker",
         "Secret/charterflow-jwt",
         "Service/charterflow-api",
-        "ServiceAccount/charterflow",
+        "ServiceAccount/charterflow-app",
     ]
     assert body["metadata"].get("finalizers") is None  # children go by garbage collection
     uid = body["metadata"]["uid"]
     for item in children["items"]:
+        if item["kind"] == "Secret":  # the generated JWT Secret outlives the CharterFlow
+            assert "ownerReferences" not in item["metadata"]
+            continue
         (ref,) = item["metadata"]["ownerReferences"]
         assert (ref["uid"], ref["controller"], ref["blockOwnerDeletion"]) == (uid, True, True)
 
@@ -305,12 +308,7 @@ def test_paused_changes_nothing(kube: KubeHandle, operator: OperatorProcess, ns:
     assert get(kube, ns, "cm", "charterflow-config")["data"]["LOG_LEVEL"] == "ERROR"
 
 
-def test_deleting_removes_children_but_not_user_secrets(
-    kube: KubeHandle, operator: OperatorProcess, ns: str
-) -> None:
-    apply_secrets(kube, ns)
-    apply(kube, ns, sample())
-    wait_ready(kube, ns)
+def _delete_and_wait(kube: KubeHandle, ns: str) -> None:
     kube.kubectl("delete", "charterflow", "charterflow", "-n", ns)
 
     def gone() -> bool:
@@ -318,8 +316,117 @@ def test_deleting_removes_children_but_not_user_secrets(
         return not left
 
     wait_until(gone, timeout=READY_TIMEOUT, what="children garbage-collected")
+
+
+def test_deleting_removes_children_but_keeps_secrets_and_the_jwt_key(
+    kube: KubeHandle, operator: OperatorProcess, ns: str
+) -> None:
+    apply_secrets(kube, ns)
+    apply(kube, ns, sample())
+    wait_ready(kube, ns)
+    jwt = get(kube, ns, "secret", "charterflow-jwt")["data"]
+    _delete_and_wait(kube, ns)
     secrets = {s["metadata"]["name"] for s in get(kube, ns, "secret")["items"]}
     assert {"charterflow-database", "charterflow-redis", "charterflow-s3"} <= secrets
+    assert "charterflow-jwt" in secrets  # deletionPolicy Retain (the default)
+
+    apply(kube, ns, sample())  # recreated: the same key, so every session stays valid
+    wait_ready(kube, ns)
+    assert get(kube, ns, "secret", "charterflow-jwt")["data"] == jwt
+
+    apply(kube, ns, sample(deletionPolicy="Delete"))
+    wait_until(
+        lambda: get(kube, ns, "secret", "charterflow-jwt")["metadata"].get("ownerReferences"),
+        timeout=60,
+        what="the JWT Secret owned by the CharterFlow (deletionPolicy Delete)",
+    )
+    _delete_and_wait(kube, ns)
+    wait_until(
+        lambda: kube.kubectl("get", "secret", "charterflow-jwt", "-n", ns, check=False).returncode,
+        timeout=READY_TIMEOUT,
+        what="the JWT Secret deleted with the CharterFlow",
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "accepted"),
+    [("a" * 40, True), ("a" * 41, False), ("1charterflow", False), ("char.terflow", False)],
+)
+def test_names_that_break_child_names_are_refused(
+    kube: KubeHandle, crds: None, ns: str, name: str, accepted: bool
+) -> None:
+    body = yaml.safe_dump(sample(name))
+    result = kube.kubectl("apply", "--dry-run=server", "-n", ns, "-f", "-", input=body, check=False)
+    assert (result.returncode == 0) == accepted, result.stderr
+    if not accepted:
+        assert "metadata.name must be at most 40 characters" in result.stderr
+
+
+def test_a_foreign_object_is_reported_never_adopted(
+    kube: KubeHandle, operator: OperatorProcess, ns: str
+) -> None:
+    kube.kubectl("create", "configmap", "default-config", "-n", ns, "--from-literal=mine=yes")
+    apply_secrets(kube, ns)
+    apply(kube, ns, sample("default"))  # named like the namespace's ServiceAccount, too
+
+    def conflict() -> bool:
+        ready = condition(cf(kube, ns, "default"), "Ready")
+        return ready.get("reason") == "NameConflict"
+
+    wait_until(conflict, timeout=60, what="Ready reason NameConflict")
+    ready = condition(cf(kube, ns, "default"), "Ready")
+    assert "ConfigMap 'default-config'" in ready["message"]
+    assert cf(kube, ns, "default")["status"]["phase"] == "Degraded"
+    theirs = get(kube, ns, "configmap", "default-config")
+    assert theirs["data"] == {"mine": "yes"}
+    assert "ownerReferences" not in theirs["metadata"]
+
+    kube.kubectl("delete", "configmap", "default-config", "-n", ns)
+    wait_ready(kube, ns, "default")
+    account = get(kube, ns, "serviceaccount", "default")
+    assert "ownerReferences" not in account["metadata"]  # the namespace's own, untouched
+    assert "automountServiceAccountToken" not in account
+    pod = get(kube, ns, "deployment", "default-api")["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "default-app"
+
+
+def _replicas_seen(kube: KubeHandle, ns: str, name: str) -> tuple[int, int]:
+    found = get(kube, ns, "deployment", name)
+    return found["spec"]["replicas"], found["metadata"]["generation"]
+
+
+def test_toggling_autoscaling_never_lowers_the_replica_count(
+    kube: KubeHandle, operator: OperatorProcess, ns: str
+) -> None:
+    apply_secrets(kube, ns)
+    base = sample()["spec"]["api"]
+    apply(kube, ns, sample(api={**base, "replicas": 3}))
+    wait_ready(kube, ns)
+    replicas, generation = _replicas_seen(kube, ns, "charterflow-api")
+    assert replicas == 3
+
+    scaled = {**base, "autoscaling": {"enabled": True, "minReplicas": 2, "maxReplicas": 6}}
+    apply(kube, ns, sample(api=scaled))
+    wait_until(
+        lambda: get(kube, ns, "hpa", "charterflow-api")["spec"]["minReplicas"] == 2,
+        timeout=60,
+        what="the API's HPA",
+    )
+    wait_ready(kube, ns)
+    passes = operator.passes()
+    wait_until(lambda: operator.passes() > passes, timeout=90, what="another pass")
+    # The Deployment was never written with fewer replicas: same count, same generation.
+    assert _replicas_seen(kube, ns, "charterflow-api") == (3, generation)
+    assert cf(kube, ns)["status"]["api"]["readyReplicas"] == 3
+
+    apply(kube, ns, sample(api={**base, "replicas": 3}))  # and off again
+    wait_until(
+        lambda: kube.kubectl("get", "hpa", "charterflow-api", "-n", ns, check=False).returncode,
+        timeout=60,
+        what="the HPA pruned",
+    )
+    wait_ready(kube, ns)
+    assert _replicas_seen(kube, ns, "charterflow-api") == (3, generation)
 
 
 def test_twenty_instances_and_a_quiet_restart(
@@ -416,3 +523,68 @@ def test_a_standby_takes_over_when_the_leader_dies(
         wait_until(applied, timeout=READY_TIMEOUT, what="the standby applies the change")
         wait_ready(kube, peers_ns)
         assert standby.passes() > 0
+
+
+def test_a_leader_demoted_by_a_later_peer_stops_every_pass(
+    kube: KubeHandle, crds: None, peers_ns: str, tmp_path: Path
+) -> None:
+    """A replica that led alone is demoted when a higher-priority peer starts after it: Kopf
+    pauses its watches, and its own backstop loop and work queue make no pass either (a short
+    backstop makes the loop ask every few seconds)."""
+    peering = {"apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": "cf"}}
+    apply(kube, peers_ns, peering)
+    env = {
+        "WATCH_NAMESPACES": peers_ns,
+        "OPERATOR_STANDALONE": "",
+        "OPERATOR_PEERING": "cf",
+        "RESYNC_SECONDS": "2",
+    }
+    first = OperatorProcess(kube.kubeconfig, {**env, "OPERATOR_PRIORITY": "50"}, tmp_path)
+    later = OperatorProcess(kube.kubeconfig, {**env, "OPERATOR_PRIORITY": "100"}, tmp_path)
+    with first:
+        apply_secrets(kube, peers_ns)
+        apply(kube, peers_ns, sample())
+        wait_ready(kube, peers_ns)
+        base = first.passes()
+        wait_until(lambda: first.passes() > base, timeout=60, what="a backstop pass")
+        with later:
+            wait_until(lambda: later.passes() > 0, timeout=60, what="the later peer leads")
+            wait_until(
+                lambda: "Pausing operations" in first.log_text(), timeout=60, what="Kopf pauses"
+            )
+            # A pass that began before the pause (or within leadership.py's cache second) ends
+            # while the later peer makes two backstop passes; from then on, none at all.
+            led = later.passes()
+            wait_until(lambda: later.passes() >= led + 2, timeout=60, what="two backstop passes")
+            stopped_at = first.passes()
+            led = later.passes()
+            wait_until(
+                lambda: later.passes() >= led + 3, timeout=60, what="three more backstop passes"
+            )
+            assert first.passes() == stopped_at
+
+
+def test_a_snapshot_deletion_backs_up_before_the_children_go(
+    kube: KubeHandle, operator: OperatorProcess, ns: str
+) -> None:
+    apply_secrets(kube, ns)
+    apply(kube, ns, sample(deletionPolicy="Snapshot"))
+    wait_ready(kube, ns)
+    assert cf(kube, ns)["metadata"]["finalizers"] == ["charterflow.app/final-backup"]
+    kube.kubectl("delete", "charterflow", "charterflow", "-n", ns, "--wait=false")
+
+    def final_backup() -> list[dict[str, Any]]:
+        listed = get(kube, ns, "jobs", "-l", "app.kubernetes.io/component=backup")["items"]
+        return [j for j in listed if "-final-backup-" in j["metadata"]["name"]]
+
+    wait_until(final_backup, timeout=60, what="the final backup Job")
+    (job,) = final_backup()  # made while the CharterFlow (and so its children) still existed
+    (owner,) = job["metadata"]["ownerReferences"]
+    assert owner["kind"] == "CharterFlow"
+
+    def gone() -> bool:
+        return kube.kubectl("get", "cf", "charterflow", "-n", ns, check=False).returncode != 0
+
+    wait_until(gone, timeout=READY_TIMEOUT, what="the CharterFlow deleted after its backup")
+    events = get(kube, ns, "events")["items"]
+    assert "FinalBackupSucceeded" in {e["reason"] for e in events}

@@ -32,6 +32,7 @@ from tests.e2e.kit import (
     service_account_kubeconfig,
     wait_ready,
 )
+from tests.support.processes import wait_until
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,8 @@ def container_env(deployment: Mapping[str, Any]) -> dict[str, str]:
 def installed(kube: KubeHandle, namespace: str, *sets: str) -> Iterator[Release]:
     """``helm install`` the chart into ``namespace``; uninstalled afterwards (CRDs stay)."""
     name = f"cf{uuid.uuid4().hex[:6]}"
-    args = ["install", name, str(CHART), "--namespace", namespace]
+    # The session's CRDs are applied by the ``crds`` fixture, not owned by a release.
+    args = ["install", name, str(CHART), "--namespace", namespace, "--set", "crds.install=false"]
     for value in sets:
         args += ["--set", value]
     helm(kube, *args)
@@ -208,3 +210,56 @@ def test_refusals_are_recognised() -> None:
     )
     log = kopf_record + ok + client_record + terminating
     assert refusals(log) == [kopf_record, client_record]
+
+
+def _can(kube: KubeHandle, user: str, verb: str, namespace: str) -> bool:
+    done = kube.kubectl(
+        "auth",
+        "can-i",
+        verb,
+        "charterflows.charterflow.app",
+        "-n",
+        namespace,
+        "--as",
+        user,
+        check=False,
+    )
+    return done.stdout.strip() == "yes"
+
+
+def test_namespace_editors_manage_charterflows_through_aggregated_roles(
+    kube: KubeHandle, crds: None, namespace: str
+) -> None:
+    """The chart's charterflow-view/-edit join the built-in view, edit and admin roles (the
+    cluster's aggregation controller fills those in), so a namespace editor needs no extra
+    grant to manage CharterFlows and a viewer can only read them."""
+    roles = helm(
+        kube, "template", "cf", str(CHART), "--show-only", "templates/aggregated-roles.yaml"
+    ).stdout
+    kube.kubectl("apply", "-f", "-", input=roles)
+    try:
+        for user, role in (("jane", "edit"), ("joe", "view")):
+            kube.kubectl(
+                "create",
+                "rolebinding",
+                user,
+                f"--clusterrole={role}",
+                f"--user={user}",
+                "-n",
+                namespace,
+            )
+        wait_until(
+            lambda: _can(kube, "jane", "create", namespace),
+            timeout=60,
+            what="edit aggregating charterflow-edit",
+        )
+        assert _can(kube, "jane", "delete", namespace)
+        wait_until(
+            lambda: _can(kube, "joe", "list", namespace),
+            timeout=60,
+            what="view aggregating charterflow-view",
+        )
+        assert not _can(kube, "joe", "create", namespace)
+        assert not _can(kube, "jane", "create", "kube-system")  # only where the binding is
+    finally:
+        kube.kubectl("delete", "-f", "-", "--ignore-not-found", input=roles, check=False)

@@ -141,7 +141,9 @@ def test_every_type_is_ingested_and_answers_cite_document_and_page(
         assert embedded is not None
         assert float(embedded.group(1)) >= 5  # at least one chunk per ready document
         live = httpx.get(f"{worker.health_url}/health/live").json()
-        assert live == {"status": "ok", "checks": {"workers": "ok", "broker": "ok"}}
+        assert live == {"status": "ok", "checks": {"workers": "ok"}}
+        ready = httpx.get(f"{worker.health_url}/health/ready").json()
+        assert ready == {"status": "ok", "checks": {"workers": "ok", "broker": "ok"}}
     finally:
         worker.stop()
 

@@ -41,17 +41,15 @@ ACCEPTED: dict[tuple[str, str, str], str] = {
     ("*", "*", "container-ephemeral-storage-request-and-limit"): (
         "The only writable path is the /tmp emptyDir; how much a pod needs there depends on "
         "upload sizes and, for a restore, the dump size, which only the operator of the "
-        "installation knows: ephemeral-storage goes in spec.<component>.resources (and the "
-        "chart's resources), passed through unchanged. A guessed default would evict restores."
+        "installation knows: the emptyDir has a sizeLimit per component "
+        "(spec.<component>.tmpSizeLimit), and ephemeral-storage requests go in "
+        "spec.<component>.resources (and the chart's resources), passed through unchanged."
     ),
-    ("Deployment", "charterflow-worker", "pod-probes-identical"): (
-        "The worker serves no traffic (no Service): readiness only paces its rolling update, "
-        "so it reports the same thing as liveness (the worker threads run)."
-    ),
-    ("Deployment", "charterflow-worker", "deployment-has-host-podantiaffinity"): (
-        "Workers are spread by a topologySpreadConstraint on kubernetes.io/hostname "
-        "(ScheduleAnyway), which kube-score does not recognise; a required anti-affinity "
-        "would leave workers Pending on a small cluster."
+    ("Deployment", "charterflow-*", "deployment-has-host-podantiaffinity"): (
+        "API and workers are spread by topologySpreadConstraints on kubernetes.io/hostname and "
+        "topology.kubernetes.io/zone (ScheduleAnyway, selecting the instance's component), "
+        "which kube-score does not recognise; a required anti-affinity would leave pods "
+        "Pending on a small cluster."
     ),
     ("HorizontalPodAutoscaler", "charterflow-worker", "horizontalpodautoscaler-replicas"): (
         "One worker is a valid minimum: it consumes a queue, nothing waits on it synchronously, "

@@ -39,9 +39,11 @@ def render(helm: Path, *sets: str) -> list[dict]:
 
 def test_chart_crds_are_the_crds_directory() -> None:
     source = {p.name: p.read_text() for p in (ROOT / "crds").glob("*.yaml")}
-    copied = {p.name: p.read_text() for p in (CHART / "crds").glob("*.yaml")}
+    copied = {p.name: p.read_text() for p in (CHART / "files" / "crds").glob("*.yaml")}
     assert source, "crds/ is empty"
-    assert copied == source, "charts/charterflow-operator/crds differs from crds/: `make manifests`"
+    assert copied == source, (
+        "charts/charterflow-operator/files/crds differs from crds/: `make manifests`"
+    )
 
 
 def test_helm_lint_is_clean(helm: Path) -> None:

@@ -5,11 +5,13 @@ The planning is checked on a small made-up history; the CLI on the real one (SQL
 
 from __future__ import annotations
 
+import socket
 import subprocess
 from pathlib import Path
 
 import pytest
 from alembic.script import ScriptDirectory
+from charterflow import contract
 from charterflow.db import alembic_config, make_engine
 from charterflow.ops import LifecycleError
 from charterflow.ops.migrate import phase_target, revision_phase
@@ -99,3 +101,20 @@ def test_migrate_phases_through_the_cli(tmp_path: Path) -> None:
 
     assert migrate("expand") == phase_target(scripts, None, "expand")
     assert migrate("contract") == scripts.get_current_head()
+
+
+def test_an_unreachable_database_is_reported_as_an_outage(tmp_path: Path) -> None:
+    """Nothing listens on the port: the last line names the dependency (the operator reads it
+    from the Job pod and retries later), and the exit code says "try again"."""
+    with socket.socket() as sock:  # a port that was free a moment ago, closed again
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"postgresql+psycopg://cf:cf@127.0.0.1:{port}/cf?connect_timeout=2"
+    done = subprocess.run(
+        [str(CLI), "migrate", "--phase", "expand"],
+        env={"DATABASE_URL": url, "PATH": "/usr/bin:/bin"},
+        cwd=tmp_path, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == contract.EXIT_UNAVAILABLE, done.stderr
+    last = done.stdout.strip().splitlines()[-1]
+    assert last == "charterflow migrate: dependency unavailable: database (OperationalError)"

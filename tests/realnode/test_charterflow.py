@@ -49,6 +49,7 @@ def operator(real: RealCluster, real_images: dict[str, str]) -> Iterator[str]:
         "install", RELEASE, str(CHART), "--namespace", namespace,
         "--set", f"image.repository={repository}", "--set", f"image.tag={tag}",
         "--set", "image.pullPolicy=IfNotPresent", "--set", "logLevel=DEBUG",
+        "--set", "crds.install=false",  # applied above, outside any release
         "--wait", "--timeout", "180s",
     )  # fmt: skip
     real.timings["helm_install_operator_ready_s"] = round(time.monotonic() - began, 1)

@@ -1,7 +1,9 @@
 """The worker's HTTP endpoints for Kubernetes and Prometheus, on ``WORKER_HEALTH_PORT``.
 
-``/health/live`` answers 200 while the Dramatiq worker threads run and Redis answers a PING
-(503 otherwise, naming which); ``/metrics`` serves the ingest collectors plus the queue depth.
+``/health/live`` answers 200 while the Dramatiq worker threads run: it checks no dependency, so
+a Redis outage never makes the kubelet restart every worker (they reconnect by themselves).
+``/health/ready`` adds the dependencies (Redis answers a PING), 503 naming the one that fails;
+``/metrics`` serves the ingest collectors plus the queue depth.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ class HealthServer:
         port: int,
         checks: dict[str, Callable[[], bool]],
         depth: Callable[[], int],
+        dependencies: dict[str, Callable[[], bool]] | None = None,
         host: str = "0.0.0.0",  # noqa: S104 - the kubelet and Prometheus reach the pod IP
     ) -> None:
         metrics.registry.register(collector := QueueDepthCollector(depth))
@@ -55,6 +58,8 @@ class HealthServer:
             def do_GET(self) -> None:
                 if self.path == "/health/live":
                     status, body, ctype = server.live()
+                elif self.path == "/health/ready":
+                    status, body, ctype = server.ready()
                 elif self.path == "/metrics":
                     status, body, ctype = (
                         200,
@@ -73,6 +78,7 @@ class HealthServer:
                 return None  # probes every few seconds are not news
 
         self.checks = checks
+        self.dependencies = dependencies or {}
         self.httpd = ThreadingHTTPServer((host, port), Handler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, name="health", daemon=True)
 
@@ -81,8 +87,17 @@ class HealthServer:
         return int(self.httpd.server_address[1])
 
     def live(self) -> tuple[int, bytes, str]:
+        """The process itself: its worker threads run."""
+        return self._answer(self.checks)
+
+    def ready(self) -> tuple[int, bytes, str]:
+        """The process and its dependencies (Redis)."""
+        return self._answer({**self.checks, **self.dependencies})
+
+    @staticmethod
+    def _answer(checks: dict[str, Callable[[], bool]]) -> tuple[int, bytes, str]:
         results: dict[str, str] = {}
-        for name, check in self.checks.items():
+        for name, check in checks.items():
             try:
                 results[name] = "ok" if check() else "error"
             except Exception as exc:

@@ -81,8 +81,9 @@ def run(threads: int | None = None, settings: Settings | None = None) -> int:
 
     health = HealthServer(
         settings.worker_health_port,
-        {"workers": consumers_alive, "broker": lambda: bool(broker.client.ping())},
+        {"workers": consumers_alive},
         lambda: queue_depth(broker),
+        dependencies={"broker": lambda: bool(broker.client.ping())},
     )
 
     def sweeper() -> None:

@@ -60,8 +60,12 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   verbs: [patch]
 # Children, applied with server-side apply (patch; create when the object is new).
 - apiGroups: [""]
-  resources: [configmaps, services, serviceaccounts]
+  resources: [configmaps, services]
   verbs: [get, list, watch, create, patch]
+# The app's ServiceAccount; deleted when spec.serviceAccount.name names another (only if ours).
+- apiGroups: [""]
+  resources: [serviceaccounts]
+  verbs: [get, list, watch, create, patch, delete]
 - apiGroups: [apps]
   resources: [deployments]
   verbs: [get, list, watch, create, patch]
@@ -89,11 +93,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: [batch]
   resources: [jobs]
   verbs: [get, list, watch, create, patch, delete]
-# Secrets: read the referenced ones (to checksum them and to notice when they appear) and create
-# the generated JWT secret once. Never update or delete: a secret outlives its CharterFlow.
+# Secrets: read the referenced ones (to checksum them and to notice when they appear), create
+# the generated JWT secret once and set its owner (spec.deletionPolicy). Never delete one.
 - apiGroups: [""]
   resources: [secrets]
-  verbs: [get, list, watch, create]
+  verbs: [get, list, watch, create, patch]
 # Pods of finished backup Jobs: read-only, for the key (or the error) in their termination
 # message, which status.lastBackup reports. Once per Job; never create, change or delete pods.
 - apiGroups: [""]

@@ -41,8 +41,9 @@ def build(cf: CharterFlow, secrets: Mapping[str, Mapping[str, str]]) -> Children
     ``workloads`` after it, so that new pods never start before the schema they need.
     """
     digest = checksum(config_data(cf), secrets)
+    account = service_account(cf)
     base = [
-        service_account(cf),
+        *([account] if account else []),
         config_map(cf),
         api_service(cf),
         pdb(cf, "api"),
@@ -59,6 +60,12 @@ def build(cf: CharterFlow, secrets: Mapping[str, Mapping[str, str]]) -> Children
     workloads = [api_deployment(cf, digest), worker_deployment(cf, digest)]
     workloads += [m for *_, m in optional if m is not None]
     absent = [(kind.api_version, kind.kind, name) for kind, name, m in optional if m is None]
+    sa = api.SERVICE_ACCOUNT
+    # ServiceAccounts the pods no longer use: ours when an existing one is named, and the one
+    # named after the CharterFlow that versions before 0.2 made (pruned only if ours; never
+    # the namespace's ``default``, which the API server recreates anyway).
+    stale = {cf.own_service_account_name, cf.name} - {cf.service_account_name, "default"}
+    absent += [(sa.api_version, sa.kind, name) for name in sorted(stale)]
     if policies is None:
         kind = api.NETWORK_POLICY
         absent += [

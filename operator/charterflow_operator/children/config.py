@@ -11,16 +11,25 @@ from typing import Any
 from charterflow import contract
 
 from charterflow_operator import api
-from charterflow_operator.instance import JWT_KEY, CharterFlow, Manifest
+from charterflow_operator.instance import DELETE, JWT_KEY, CharterFlow, Manifest
 
 UPLOAD_PATH = "/tmp/uploads"  # noqa: S108 - an emptyDir; files go to S3
 
 
-def service_account(cf: CharterFlow) -> Manifest:
+def service_account(cf: CharterFlow) -> Manifest | None:
+    """``<name>-app`` with ``spec.serviceAccount.annotations`` (IRSA's role-arn, GKE Workload
+    Identity's gcp-service-account ...); None when ``spec.serviceAccount.name`` names an existing
+    one, which the operator neither changes nor deletes."""
+    wanted = cf.spec["serviceAccount"]
+    if wanted.get("name"):
+        return None
+    meta = cf.meta(cf.own_service_account_name, "app")
+    if wanted.get("annotations"):
+        meta["annotations"] = dict(wanted["annotations"])
     return {
         "apiVersion": api.SERVICE_ACCOUNT.api_version,
         "kind": api.SERVICE_ACCOUNT.kind,
-        "metadata": cf.meta(cf.name, "app"),
+        "metadata": meta,
         "automountServiceAccountToken": False,
     }
 
@@ -88,12 +97,23 @@ def config_map(cf: CharterFlow) -> Manifest:
     }
 
 
+def jwt_owner_references(cf: CharterFlow) -> list[dict]:
+    """Who owns the generated JWT Secret: nobody (it outlives the CharterFlow, so that deleting
+    and recreating one keeps every session and API token valid) unless ``deletionPolicy`` is
+    Delete, when the CharterFlow does and garbage collection removes it with the rest."""
+    return [cf.owner_reference()] if cf.spec["deletionPolicy"] == DELETE else []
+
+
 def jwt_secret(cf: CharterFlow, value: str) -> Manifest:
-    """The generated JWT Secret; created once if absent, never applied again."""
+    """The generated JWT Secret; created once if absent, never applied again (its labels say
+    whose it is: ``kubectl get secret -l app.kubernetes.io/instance=<name>``)."""
+    meta = cf.meta(cf.jwt_secret_name, "app", ownerReferences=jwt_owner_references(cf))
+    if not meta["ownerReferences"]:
+        del meta["ownerReferences"]
     return {
         "apiVersion": api.SECRET.api_version,
         "kind": api.SECRET.kind,
-        "metadata": cf.meta(cf.jwt_secret_name, "app"),
+        "metadata": meta,
         "type": "Opaque",
         "stringData": {JWT_KEY: value},
     }

@@ -19,7 +19,7 @@ TERMINATION_LOG = "/dev/termination-log"
 def backup_job_spec(cf: CharterFlow, digest: str) -> dict[str, Any]:
     """The Job spec of one `charterflow backup` run: scheduled, or on demand."""
     backup = cf.spec["backup"]
-    settings = {**cf.spec["worker"], "podAnnotations": {}}
+    settings = {**cf.spec["worker"], "podAnnotations": {}, "tmpSizeLimit": backup["tmpSizeLimit"]}
     container = {
         "name": "backup",
         "command": list(contract.BACKUP),
@@ -87,6 +87,14 @@ def backup_now_job(cf: CharterFlow, digest: str, token: str) -> Manifest:
     return _job(meta, backup_job_spec(cf, digest))
 
 
+def final_backup_job(cf: CharterFlow) -> Manifest:
+    """The backup that a Snapshot deletion waits for (spec.deletionPolicy), made once the
+    CharterFlow is being deleted and before garbage collection takes its children (the
+    ConfigMap and ServiceAccount this pod needs among them). Works with scheduled backups
+    disabled too: the policy is the request."""
+    return _job(cf.meta(cf.final_backup_job_name, "backup"), backup_job_spec(cf, ""))
+
+
 def _database_job(
     cf: CharterFlow, name: str, component: str, command: list[str], generation: int
 ) -> Manifest:
@@ -97,7 +105,11 @@ def _database_job(
     finished Job is the record of what ran, and a failed one keeps its pod for the logs.
     """
     migrations = cf.spec["migrations"]
-    settings = {**cf.spec["api"], "podAnnotations": migrations.get("podAnnotations", {})}
+    settings = {
+        **cf.spec["api"],
+        "podAnnotations": migrations.get("podAnnotations", {}),
+        "tmpSizeLimit": migrations["tmpSizeLimit"],  # a restore downloads the whole dump here
+    }
     container = {
         "name": component,
         "command": command,

@@ -174,6 +174,16 @@ def _from(peers: list[dict[str, Any]], port: int) -> dict[str, Any]:
     return rule
 
 
+# The operator's pods (any namespace): they ask an unready pod's /health/ready which dependency
+# is down (dependencies.py), on the API's port and the worker's health port.
+OPERATOR_PEERS = [
+    {
+        "namespaceSelector": {},
+        "podSelector": {"matchLabels": {api.NAME_LABEL: "charterflow-operator"}},
+    }
+]
+
+
 def network_policies(
     cf: CharterFlow, secrets: Mapping[str, Mapping[str, str]]
 ) -> list[Manifest] | None:
@@ -210,6 +220,7 @@ def network_policies(
             [
                 _from(ingress_from, contract.API_PORT),
                 _from(metrics_from, contract.API_METRICS_PORT),
+                _from(OPERATOR_PEERS, contract.API_PORT),
             ],
             egress(everything),
         ),
@@ -218,7 +229,10 @@ def network_policies(
             cf.worker_name,
             "worker",
             {"matchLabels": cf.selector_labels("worker")},
-            [_from(metrics_from, contract.DEFAULT_WORKER_HEALTH_PORT)],
+            [
+                _from(metrics_from, contract.DEFAULT_WORKER_HEALTH_PORT),
+                _from(OPERATOR_PEERS, contract.DEFAULT_WORKER_HEALTH_PORT),
+            ],
             egress(everything),
         ),
         _policy(cf, cf.jobs_name, "backup", jobs, [], egress(("database", "storage"))),

@@ -67,14 +67,21 @@ def _container_security() -> dict[str, Any]:
     }
 
 
-def _pod_security() -> dict[str, Any]:
-    return {
-        "runAsNonRoot": True,
-        "runAsUser": contract.APP_UID,
-        "runAsGroup": contract.APP_UID,
-        "fsGroup": contract.APP_UID,
-        "seccompProfile": {"type": "RuntimeDefault"},
-    }
+def _pod_security(cf: CharterFlow) -> dict[str, Any]:
+    """Restricted; the image's user and group unless ``spec.securityContext.setUserIds`` is
+    false, which leaves them to the platform (OpenShift's restricted-v2 assigns its own)."""
+    security: dict[str, Any] = {"runAsNonRoot": True}
+    if cf.spec["securityContext"]["setUserIds"]:
+        security |= {
+            "runAsUser": contract.APP_UID,
+            "runAsGroup": contract.APP_UID,
+            "fsGroup": contract.APP_UID,
+        }
+    return security | {"seccompProfile": {"type": "RuntimeDefault"}}
+
+
+# Spread each component's pods over nodes and zones (a preference: one node or one zone is fine).
+SPREAD_TOPOLOGY_KEYS = ("kubernetes.io/hostname", "topology.kubernetes.io/zone")
 
 
 def pod_spec(cf: CharterFlow, component: str, settings: Mapping[str, Any], container: dict) -> dict:
@@ -95,21 +102,25 @@ def pod_spec(cf: CharterFlow, component: str, settings: Mapping[str, Any], conta
         "securityContext": _container_security(),
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, *tls_mounts],  # noqa: S108
     }
+    # /tmp holds uploads being received and dumps being restored: bounded, so that a pod that
+    # fills it is evicted rather than the node's disk.
+    tmp = {"sizeLimit": str(settings["tmpSizeLimit"])} if settings.get("tmpSizeLimit") else {}
     pod: dict[str, Any] = {
-        "serviceAccountName": cf.name,
+        "serviceAccountName": cf.service_account_name,
         "automountServiceAccountToken": False,
-        "securityContext": _pod_security(),
+        "securityContext": _pod_security(cf),
         "containers": [container],
-        "volumes": [{"name": "tmp", "emptyDir": {}}, *tls_volumes],
+        "volumes": [{"name": "tmp", "emptyDir": tmp}, *tls_volumes],
     }
     if component in ("api", "worker"):
         pod["topologySpreadConstraints"] = [
             {
                 "maxSkew": 1,
-                "topologyKey": "kubernetes.io/hostname",
+                "topologyKey": key,
                 "whenUnsatisfiable": "ScheduleAnyway",
                 "labelSelector": {"matchLabels": cf.selector_labels(component)},
             }
+            for key in SPREAD_TOPOLOGY_KEYS
         ]
     for key in ("nodeSelector", "tolerations", "affinity", "priorityClassName"):
         if settings.get(key):
@@ -126,8 +137,9 @@ def template(
     annotations = dict(settings.get("podAnnotations", {}))
     if digest:
         annotations[api.CHECKSUM_ANNOTATION] = digest
+    labels = {**cf.spec["podLabels"], **cf.labels(component)}
     return {
-        "metadata": {"labels": cf.labels(component), "annotations": annotations},
+        "metadata": {"labels": labels, "annotations": annotations},
         "spec": pod_spec(cf, component, settings, container),
     }
 

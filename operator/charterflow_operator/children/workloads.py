@@ -110,8 +110,10 @@ def worker_deployment(cf: CharterFlow, digest: str) -> Manifest:
         "ports": [{"name": "health", "containerPort": port, "protocol": "TCP"}],
         "env": env,
         "startupProbe": _http_probe(contract.LIVE_PATH, "health", 2, 30),
+        # Liveness is the process alone (a Redis outage must not restart every worker);
+        # readiness adds Redis, which only shows in status (no Service routes to workers).
         "livenessProbe": _http_probe(contract.LIVE_PATH, "health", 10, 3),
-        "readinessProbe": _http_probe(contract.LIVE_PATH, "health", 10, 3),
+        "readinessProbe": _http_probe(contract.READY_PATH, "health", 10, 3),
         "resources": settings["resources"],
     }
     pod_template = template(cf, "worker", settings, container, digest)

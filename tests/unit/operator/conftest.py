@@ -71,10 +71,15 @@ def respec(cf: CharterFlow, **changes: Any) -> CharterFlow:
     return CharterFlow(cf.name, cf.namespace, cf.uid, with_defaults(spec))
 
 
-def pod_specs(cf: CharterFlow) -> list[dict[str, Any]]:
+def pod_templates(cf: CharterFlow) -> list[dict[str, Any]]:
+    """The pod templates of the API, the worker and the backup CronJob."""
     cron = next(m for m in everything(cf) if m["kind"] == "CronJob")
     return [
-        deployment(cf, "api")["spec"]["template"]["spec"],
-        deployment(cf, "worker")["spec"]["template"]["spec"],
-        cron["spec"]["jobTemplate"]["spec"]["template"]["spec"],
+        deployment(cf, "api")["spec"]["template"],
+        deployment(cf, "worker")["spec"]["template"],
+        cron["spec"]["jobTemplate"]["spec"]["template"],
     ]
+
+
+def pod_specs(cf: CharterFlow) -> list[dict[str, Any]]:
+    return [template["spec"] for template in pod_templates(cf)]

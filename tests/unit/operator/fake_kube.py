@@ -8,6 +8,7 @@ so reconcile's error paths run unchanged.
 
 from __future__ import annotations
 
+import base64
 import copy
 import itertools
 import json
@@ -47,6 +48,7 @@ class FakeKube:
         self.events: list[tuple[str, str, str]] = []  # (type, reason, message)
         self.writes: list[tuple[str, str, str]] = []  # (verb, kind, name)
         self.refusals: dict[str, ApiException] = {}  # kind -> what apply/create of it raises
+        self.handoffs: list[tuple[str, str, str]] = []  # (manager, kind, name) of other applies
         self._uids = itertools.count(1)
         self.served: set[str] = set()  # optional kinds (CRDs) the fake API server serves
 
@@ -55,6 +57,10 @@ class FakeKube:
     def add(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
         """Store an object as the API server would (uid, generation), without a write record."""
         body = copy.deepcopy(dict(manifest))
+        if body.get("kind") == "Secret" and "stringData" in body:  # as the API server stores it
+            plain = body.pop("stringData")
+            encoded = {k: base64.b64encode(v.encode()).decode() for k, v in plain.items()}
+            body["data"] = {**(body.get("data") or {}), **encoded}
         meta = body.setdefault("metadata", {})
         meta.setdefault("uid", f"uid-{next(self._uids)}")
         meta.setdefault("generation", 1)
@@ -116,15 +122,23 @@ class FakeKube:
         if kind in self.refusals:
             raise self.refusals[kind]
 
-    def apply(self, manifest: Mapping[str, Any]) -> dict[str, Any]:
+    def apply(
+        self, manifest: Mapping[str, Any], manager: str = "charterflow-operator"
+    ) -> dict[str, Any]:
+        """Apply; the fake keeps no managed fields, so another ``manager``'s apply is only
+        recorded (``handoffs``), not merged."""
         self._check(manifest["kind"])
         ref = self._ref(manifest)
+        if manager != "charterflow-operator":  # sets what it applies, owns nothing
+            self.handoffs.append((manager, manifest["kind"], manifest["metadata"]["name"]))
+            return copy.deepcopy(_apply_merge(self.objects[ref], manifest))
         self.writes.append(("apply", manifest["kind"], manifest["metadata"]["name"]))
         old = self.objects.get(ref)
         body = copy.deepcopy(dict(manifest))
         if old is None:
             return self.add(body)
         body["metadata"] = {**old["metadata"], **body["metadata"]}
+        body["metadata"].pop("managedFields", None)  # not tracked: a test sets them to look
         if body.get("spec") != old.get("spec"):
             body["metadata"]["generation"] = old["metadata"]["generation"] + 1
         if "status" in old:
@@ -156,6 +170,15 @@ class FakeKube:
         if self.objects.pop((api_version, kind, namespace, name), None) is not None:
             self.writes.append(("delete", kind, name))
 
+    def patch(
+        self, api_version: str, kind: str, namespace: str, name: str, patch: Mapping[str, Any]
+    ) -> None:
+        body = self.objects.get((api_version, kind, namespace, name))
+        if body is None:
+            raise NotFoundError(_error(404, "Not Found"))
+        self.writes.append(("patch", kind, name))
+        _apply_merge(body, patch)
+
     def serves(self, api_version: str, kind: str) -> bool:
         return kind in self.served
 
@@ -163,7 +186,7 @@ class FakeKube:
         found = self.find("Secret", namespace, name)
         if found is None:
             return None
-        return dict(found.get("data") or {}) | dict(found.get("stringData") or {})
+        return dict(found.get("data") or {})
 
     def create_secret(self, manifest: Mapping[str, Any]) -> dict[str, str] | None:
         try:

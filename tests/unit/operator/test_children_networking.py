@@ -57,12 +57,18 @@ def test_ingress_comes_only_from_the_ingress_controller_and_monitoring(cf: Chart
     )
     controller = {"namespaceSelector": {"matchLabels": {NS: "ingress-nginx"}}}
     monitoring = {"namespaceSelector": {"matchLabels": {NS: "monitoring"}}}
+    operator = {
+        "namespaceSelector": {},
+        "podSelector": {"matchLabels": {"app.kubernetes.io/name": "charterflow-operator"}},
+    }
     assert api["ingress"] == [
         {"from": [controller], "ports": [{"protocol": "TCP", "port": 8080}]},
         {"from": [monitoring], "ports": [{"protocol": "TCP", "port": 9090}]},
+        {"from": [operator], "ports": [{"protocol": "TCP", "port": 8080}]},  # its readiness
     ]
     assert worker["ingress"] == [
-        {"from": [monitoring], "ports": [{"protocol": "TCP", "port": 9191}]}
+        {"from": [monitoring], "ports": [{"protocol": "TCP", "port": 9191}]},
+        {"from": [operator], "ports": [{"protocol": "TCP", "port": 9191}]},
     ]
     assert "ingress" not in jobs  # nothing connects to a backup, restore or migration pod
     # The Job policy selects every Job's pods and none of the Deployments'.

@@ -21,7 +21,8 @@ def test_pods_run_restricted(cf: CharterFlow) -> None:
         assert security["allowPrivilegeEscalation"] is False
         assert security["capabilities"] == {"drop": ["ALL"]}
         assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
-        assert {"name": "tmp", "emptyDir": {}} in pod["volumes"]
+        (tmp,) = (v for v in pod["volumes"] if v["name"] == "tmp")
+        assert set(tmp["emptyDir"]) == {"sizeLimit"}
 
 
 def test_pod_settings_pass_through(cf: CharterFlow) -> None:
@@ -46,6 +47,65 @@ def test_pod_settings_pass_through(cf: CharterFlow) -> None:
     assert container["env"][-1] == {"name": "LOG_LEVEL", "value": "DEBUG"}  # last one wins
     assert container["envFrom"][-1] == {"secretRef": {"name": "extra"}}
     assert "nodeSelector" not in deployment(changed, "worker")["spec"]["template"]["spec"]
+
+
+def test_tmp_is_bounded_per_component_and_configurable(cf: CharterFlow) -> None:
+    api_pod, worker_pod, backup_pod = pod_specs(cf)
+    assert api_pod["volumes"] == [{"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}]
+    assert worker_pod["volumes"] == [{"name": "tmp", "emptyDir": {"sizeLimit": "2Gi"}}]
+    assert backup_pod["volumes"] == [{"name": "tmp", "emptyDir": {"sizeLimit": "8Gi"}}]
+    changed = respec(cf, api__tmpSizeLimit="3Gi", migrations__tmpSizeLimit="40Gi")
+    pod = deployment(changed, "api")["spec"]["template"]["spec"]
+    assert pod["volumes"] == [{"name": "tmp", "emptyDir": {"sizeLimit": "3Gi"}}]
+    job = jobs.migration_job(changed, "expand", 1)["spec"]["template"]["spec"]
+    assert job["volumes"] == [{"name": "tmp", "emptyDir": {"sizeLimit": "40Gi"}}]
+
+
+def test_user_ids_can_be_left_to_the_platform(cf: CharterFlow) -> None:
+    changed = respec(cf, securityContext__setUserIds=False)
+    for pod in pod_specs(changed):
+        security = pod["securityContext"]
+        assert not {"runAsUser", "runAsGroup", "fsGroup"} & set(security)
+        assert security["runAsNonRoot"] is True
+        assert security["seccompProfile"] == {"type": "RuntimeDefault"}
+
+
+def test_image_digest_pins_the_image_and_keeps_the_version_label(cf: CharterFlow) -> None:
+    digest = "sha256:" + "ab" * 32
+    changed = respec(cf, image__digest=digest)
+    for pod in pod_specs(changed):
+        assert pod["containers"][0]["image"] == f"{cf.spec['image']['repository']}@{digest}"
+    labels = deployment(changed, "api")["spec"]["template"]["metadata"]["labels"]
+    assert labels["app.kubernetes.io/version"] == cf.version
+    assert changed.migration_job_name("expand") != cf.migration_job_name("expand")
+
+
+def test_pod_labels_reach_every_pod_but_never_replace_ours(cf: CharterFlow) -> None:
+    changed = respec(
+        cf,
+        podLabels={"azure.workload.identity/use": "true", "app.kubernetes.io/instance": "x"},
+    )
+    templates = [
+        deployment(changed, "api")["spec"]["template"],
+        deployment(changed, "worker")["spec"]["template"],
+        jobs.migration_job(changed, "expand", 1)["spec"]["template"],
+    ]
+    for template in templates:
+        labels = template["metadata"]["labels"]
+        assert labels["azure.workload.identity/use"] == "true"
+        assert labels["app.kubernetes.io/instance"] == cf.name
+
+
+def test_api_and_worker_spread_over_nodes_and_zones_by_instance(cf: CharterFlow) -> None:
+    for component in ("api", "worker"):
+        pod = deployment(cf, component)["spec"]["template"]["spec"]
+        constraints = pod["topologySpreadConstraints"]
+        keys = [c["topologyKey"] for c in constraints]
+        assert keys == ["kubernetes.io/hostname", "topology.kubernetes.io/zone"]
+        for constraint in constraints:
+            selector = constraint["labelSelector"]["matchLabels"]
+            assert selector["app.kubernetes.io/instance"] == cf.name
+            assert selector["app.kubernetes.io/component"] == component
 
 
 def test_tls_ca_bundles_reach_every_pod_and_job(cf: CharterFlow) -> None:

@@ -185,6 +185,29 @@ def test_restore_is_accepted(validator: jsonschema.Draft7Validator, sample: dict
     assert list(validator.iter_errors(sample)) == []
 
 
+def test_new_fields_are_accepted(
+    validator: jsonschema.Draft7Validator, sample: dict[str, Any]
+) -> None:
+    """retentionDays 0 keeps every backup (as `charterflow backup` and the docs say); the
+    identity, pod and deletion settings of issue 15 validate."""
+    spec = sample["spec"]
+    spec["backup"]["retentionDays"] = 0
+    spec["deletionPolicy"] = "Snapshot"
+    spec["serviceAccount"] = {
+        "annotations": {"eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/x"}
+    }
+    spec["podLabels"] = {"azure.workload.identity/use": "true"}
+    spec["securityContext"] = {"setUserIds": False}
+    spec["image"]["digest"] = "sha256:" + "0" * 64
+    spec["api"]["tmpSizeLimit"] = "3Gi"
+    spec["worker"]["autoscaling"] = {"enabled": True, "queueDepth": {"averagePerReplica": 10}}
+    assert list(validator.iter_errors(sample)) == []
+    spec["deletionPolicy"] = "Orphan"
+    spec["image"]["digest"] = "latest"
+    spec["api"]["tmpSizeLimit"] = "lots"
+    assert len(list(validator.iter_errors(sample))) == 3
+
+
 @pytest.mark.parametrize(
     ("schedule", "valid"),
     [
@@ -210,3 +233,22 @@ def test_sample_secrets_are_the_referenced_ones(sample: dict[str, Any]) -> None:
     given = {doc["metadata"]["name"] for doc in yaml.safe_load_all(SECRETS_PATH.read_text())}
     referenced = referenced_secret_names("charterflow", sample["spec"])
     assert referenced - given == {"charterflow-jwt"}  # the operator generates that one
+
+
+def test_name_rule_keeps_every_child_name_valid(crd: dict[str, Any]) -> None:
+    """The CEL rule on metadata.name (the API server's verdict: tests/e2e) allows exactly names
+    whose children are valid DNS labels: the longest, ``<name>-worker``, fits in 63."""
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    (rule,) = schema["x-kubernetes-validations"]
+    pattern = re.search(r"matches\('([^']+)'\)", rule["rule"])
+    assert pattern is not None
+    assert "size(self.metadata.name) <= 40" in rule["rule"]
+    assert "40 characters" in rule["message"]
+    label = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+    for name in ("a" * 40, "acme", "team-a-prod"):
+        assert re.fullmatch(pattern.group(1), name)
+        for child in (f"{name}-worker", f"{name}-backup", f"{name}-config", f"{name}-app"):
+            assert len(child) <= 63
+            assert label.match(child)
+    for name in ("1acme", "acme.prod", "Acme", "acme-"):
+        assert not re.fullmatch(pattern.group(1), name)

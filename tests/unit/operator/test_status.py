@@ -336,3 +336,27 @@ def test_merge_patch_removes_what_went() -> None:
         "phase": "Ready",
         "lastBackup": {"time": T1, "result": "Succeeded", "message": None},
     }
+
+
+def test_a_carried_condition_keeps_the_generation_it_was_observed_at(cf: CharterFlow) -> None:
+    seen = PassResult(api=deployment(2, 2), worker=deployment(1, 1), migration=MIGRATED)
+    first = compute(body(generation=3), cf, seen, T0)
+    # Generation 4 could not be applied: MigrationsComplete is carried, not re-evaluated.
+    refused = compute(body(generation=4, status=first), cf, PassResult(apply_error="quota"), T1)
+    found = conditions(refused)
+    assert found["MigrationsComplete"]["status"] == "True"
+    assert found["MigrationsComplete"]["observedGeneration"] == 3
+    assert found["Ready"]["observedGeneration"] == 4
+    assert refused["observedGeneration"] == 4
+
+
+def test_a_name_conflict_degrades_and_names_the_object(cf: CharterFlow) -> None:
+    message = "ConfigMap 'charterflow-config' exists and is not controlled by this CharterFlow"
+    status = compute(body(), cf, PassResult(name_conflict=message), T0)
+    assert status["phase"] == "Degraded"
+    ready = conditions(status)["Ready"]
+    assert (ready["status"], ready["reason"], ready["message"]) == (
+        "False",
+        "NameConflict",
+        message,
+    )
