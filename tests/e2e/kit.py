@@ -40,7 +40,10 @@ CRD_NAMES = (
     "kopfpeerings.kopf.dev",
     "clusterkopfpeerings.kopf.dev",
 )
-READY_TIMEOUT = 120
+# A deadline, not a speed goal: on a loaded 2-core machine the operator was once seen idle for
+# ~2 min right after a namespace of the previous test began terminating (cause not yet found;
+# see the stop note), which made a 120 s deadline fail although the CharterFlow then converged.
+READY_TIMEOUT = 300
 # Namespaces that the e2e operator fixture watches (conftest.py: ``operator``, ``ns``).
 OPERATOR_PREFIX = "cfop-"
 # The kinds of child a CharterFlow owns, for `kubectl get` (its Jobs come and go by themselves).
