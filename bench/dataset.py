@@ -176,9 +176,9 @@ def _pg_url(settings: Settings) -> str:
 
 def load_chunks(
     settings: Settings, owner: Owner, count: int, offset: int = 0, model: str = MODEL
-) -> None:
+) -> float:
     """Add chunks ``offset..offset+count`` (vectors by ``model``) to the owner's notebook,
-    then rebuild the indexes."""
+    then rebuild the indexes. Returns the seconds the HNSW index took to build."""
     texts, vectors = embedded(count, offset, model)
     with psycopg.connect(_pg_url(settings), autocommit=True) as conn:
         conn.execute("DROP INDEX IF EXISTS ix_chunks_embedding_hnsw")  # before migration 0006
@@ -213,13 +213,16 @@ def load_chunks(
         conn.execute("SET max_parallel_maintenance_workers = 1")
         # The index search uses (migration 0005's halfvec HNSW), built once over all the rows;
         # COPY into a table that has it would insert row by row into the graph.
+        started = time.perf_counter()
         conn.execute(HNSW.CREATE.replace("CONCURRENTLY ", ""))
+        hnsw_seconds = time.perf_counter() - started
         conn.execute("CREATE INDEX ix_chunks_tsv ON chunks USING gin (tsv)")
         # ANALYZE also fills pg_stats.most_common_elems for chunks.tsv, the term frequencies that
         # search uses to leave common terms out of its looser lexical levels. A deployment gets
         # them from autovacuum; a bulk load like this one should not wait for it.
         conn.execute("VACUUM ANALYZE chunks")
         conn.execute("VACUUM ANALYZE documents")
+    return hnsw_seconds
 
 
 def main(argv: list[str] | None = None) -> int:
