@@ -209,7 +209,11 @@ def load_chunks(
                          owner.workspace_id, ordinal, text, ordinal * 800,
                          ordinal * 800 + len(text), vector, model, "now")
                     )  # fmt: skip
-        conn.execute("SET maintenance_work_mem = '1GB'")
+        # pgvector builds the graph in memory while it fits (~1.3 kB a row for this halfvec
+        # index: 130 MB at 100k) and much more slowly on disk after: 1 GB is room for ~750k
+        # rows, so the opt-in million gets 2 GB.
+        total = offset + count
+        conn.execute(f"SET maintenance_work_mem = '{1 if total <= 500_000 else 2}GB'")
         conn.execute("SET max_parallel_maintenance_workers = 1")
         # The index search uses (migration 0005's halfvec HNSW), built once over all the rows;
         # COPY into a table that has it would insert row by row into the graph.
