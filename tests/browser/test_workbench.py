@@ -34,7 +34,7 @@ def _ask(page: Page, question: str) -> Any:
     return turns.nth(before)
 
 
-def test_a_thread_with_a_follow_up_is_kept_saved_as_a_note_renamed_and_deleted(ui: Browsing) -> None:
+def test_a_thread_with_a_follow_up_is_kept_noted_renamed_and_deleted(ui: Browsing) -> None:
     page = ui.page
     register(page)
     create_notebook(page, "Grants")
