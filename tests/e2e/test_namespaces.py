@@ -66,4 +66,7 @@ def test_a_namespace_made_between_kopfs_two_listings_is_served(
                 f"{json.dumps(seen.get('status'))}; operator log tail:\n"
                 f"{operator.log_text()[-3000:]}"
             ) from None
-        assert "namespaces Kopf had not noticed" in operator.log_text()
+        assert "namespaces Kopf had not noticed" in operator.log_text(), (
+            "the namespace was served without the resync: Kopf no longer drops what its second "
+            "listing finds, or the hold did not put the namespace between the two listings"
+        )

@@ -8,6 +8,7 @@ from typing import Any
 
 import kopf
 from charterflow_operator import handlers
+from charterflow_operator.config import OperatorConfig
 from charterflow_operator.leadership import Leadership
 from charterflow_operator.namespaces import resync_once, revised
 from kopf._cogs.structs.references import Insights
@@ -97,7 +98,7 @@ def test_the_backstop_asks_for_leadership_off_the_event_loop() -> None:
             self.queued.append((namespace, name))
 
     async def scenario() -> list[tuple[str, str]]:
-        memo = kopf.Memo(config=handlers.OperatorConfig(resync_seconds=0.01))
+        memo = kopf.Memo(config=OperatorConfig(resync_seconds=0.01))
         memo.reconciler = Reconciler()
         backstop = asyncio.create_task(handlers._backstop(memo, {("team-a", "x"): True}))  # type: ignore[arg-type]
         while not memo.reconciler.queued:
