@@ -16,7 +16,14 @@ from charterflow.ingest.embeddings import (
     unpack_sentences,
     vector_cache,
 )
-from charterflow.ingest.pipeline import IngestContext, Outcome, ingest, reindex
+from charterflow.ingest.pipeline import (
+    IngestContext,
+    Outcome,
+    backfill_sentences,
+    ingest,
+    reindex,
+)
+from charterflow.ingest.worker import reembed_stale
 from charterflow.models import Chunk, Document
 from charterflow.search import search
 from charterflow.services import filetypes
@@ -126,6 +133,23 @@ def test_answers_are_the_same_with_stored_or_computed_sentence_vectors(
             h.sentence_vectors is None for h in search(db, ctx.embedder, notebook_id, QUESTION)
         )
     assert _ask(ctx, notebook_id) == stored
+
+
+def test_workers_backfill_chunks_stored_without_sentence_vectors(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    off = _ctx(request, tmp_path, "sqlite", ingest_sentence_vectors=False)
+    doc_id, _ = _falcon(off)
+    assert backfill_sentences(off) == 0  # the setting is off: nothing to store
+    on = IngestContext.from_settings(
+        off.settings.model_copy(update={"ingest_sentence_vectors": True})
+    )
+    assert reembed_stale(on) == 3
+    assert reembed_stale(on) == 0
+    for c in _chunks(on, doc_id):
+        assert c.sentence_embeddings == pack_sentences(
+            on.embedder.embed([c.text[s:e] for s, e in sentences(c.text)])
+        )
 
 
 def test_the_setting_off_stores_none_and_answers_still_cite(

@@ -358,6 +358,40 @@ def _sentence_column(ctx: IngestContext, texts: list[str]) -> list[bytes | None]
     return [pack_sentences(v) for v in sentence_vectors(ctx.embedder, texts)]
 
 
+def backfill_sentences(ctx: IngestContext, *, batch: int = 256) -> int:
+    """Store the sentence vectors of chunks that have the configured embedder's vector but
+    none for their sentences (stored before migration 0009, or with the setting off then);
+    returns how many chunks got them. Nothing with ``INGEST_SENTENCE_VECTORS`` off."""
+    if not ctx.settings.ingest_sentence_vectors:
+        return 0
+    embedder = ctx.embedder
+    done = 0
+    last_id = ""
+    while True:
+        with session_scope(ctx.session_factory) as db:
+            rows = db.execute(
+                select(Chunk.id, Chunk.text)
+                .where(
+                    Chunk.id > last_id,
+                    Chunk.embedding_model == embedder.name,
+                    Chunk.sentence_embeddings.is_(None),
+                )
+                .order_by(Chunk.id)
+                .limit(batch)
+            ).all()
+            if not rows:
+                return done
+            per_sentence = _sentence_column(ctx, [text for _, text in rows])
+            for (chunk_id, _), sentence_vectors in zip(rows, per_sentence, strict=True):
+                db.execute(
+                    update(Chunk)
+                    .where(Chunk.id == chunk_id, Chunk.embedding_model == embedder.name)
+                    .values(sentence_embeddings=sentence_vectors)
+                )
+            done += len(rows)
+            last_id = rows[-1][0]
+
+
 def reindex(ctx: IngestContext, *, everything: bool = False, batch: int = 256) -> int:
     """Re-embed chunks made by another model (or all); returns how many were re-embedded."""
     embedder = ctx.embedder
