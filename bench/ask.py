@@ -74,6 +74,7 @@ def run(repeats: int, questions: int, chunks: int = CHUNKS) -> dict[str, Any]:
     asked = corpus.queries(WARMUP + repeats * questions)
     warmup, measured = asked[:WARMUP], asked[WARMUP:]
     samples: dict[str, list[list[tuple[float, float]]]] = {v: [] for v in VARIANTS}
+    answered = dict.fromkeys(VARIANTS, 0)  # asks answered with citations (not "not found")
     with services() as svc:
         settings = svc.database("ask")
         owner = seed_owner(settings, notebooks=2)
@@ -102,9 +103,10 @@ def run(repeats: int, questions: int, chunks: int = CHUNKS) -> dict[str, Any]:
                         assert proc.proc is not None
                         cpu = group_cpu(proc.proc.pid)
                         started = time.perf_counter()
-                        client.post(path, json={"question": question}).raise_for_status()
+                        reply = client.post(path, json={"question": question})
                         wall = time.perf_counter() - started
                         samples[variant][-1].append((wall, group_cpu(proc.proc.pid) - cpu))
+                        answered[variant] += bool(reply.raise_for_status().json()["citations"])
         finally:
             for _, proc, client, _ in servers:
                 client.close()
@@ -124,6 +126,8 @@ def run(repeats: int, questions: int, chunks: int = CHUNKS) -> dict[str, Any]:
                 "cpu_ms_per_ask": round(median(cpus), 1),
                 "runs_p50_ms": [round(x, 1) for x in p50s],
                 "runs_cpu_ms": [round(x, 1) for x in cpus],
+                "answered": answered[variant],
+                "asked": sum(len(run) for run in runs),
             }
         )
         print(f"ask: {rows[-1]}", flush=True)

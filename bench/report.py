@@ -191,10 +191,12 @@ def _ask(results: Results) -> str:
             _fmt(r["cpu_ms_per_ask"]),
             ", ".join(_fmt(x, 0) for x in r["runs_p50_ms"]),
             ", ".join(_fmt(x, 0) for x in r["runs_cpu_ms"]),
+            f"{r.get('answered', '?')} / {r.get('asked', '?')}",
         ]
         for r in ask["rows"]
     ]
     head = ["sentence vectors", "p50 ms", "p95 ms", "server CPU ms/ask", "runs p50", "runs CPU"]
+    head.append("answered")
     note = (
         f"`bench.ask`: {ask['chunks']:,} chunks (all-MiniLM-L6-v2), one request at a time, "
         f"{ask['questions_per_repeat']} questions new to both servers per repeat x "
