@@ -62,6 +62,11 @@ def _chunks(ctx: IngestContext, doc_id: str) -> list[Chunk]:
         return list(db.scalars(select(Chunk).where(Chunk.document_id == doc_id)))
 
 
+def _fresh(ctx: IngestContext, c: Chunk) -> np.ndarray:
+    """The chunk's sentences embedded now, one by one (what an answer computes without them)."""
+    return ctx.embedder.embed([c.text[s:e] for s, e in sentences(c.text)])
+
+
 def _ask(ctx: IngestContext, notebook_id: str) -> tuple[str, list[tuple[int, int, int | None]]]:
     vector_cache.clear()  # every sentence vector comes from the table or is computed now
     with ctx.session_factory() as db:
@@ -95,7 +100,7 @@ def test_ingestion_stores_every_sentence_vector_and_reindex_renews_them(
     for c in chunks:
         assert c.sentence_embeddings is not None
         stored = unpack_sentences(c.sentence_embeddings)
-        fresh = ctx.embedder.embed([c.text[s:e] for s, e in sentences(c.text)])
+        fresh = _fresh(ctx, c)
         assert stored.shape == fresh.shape
         np.testing.assert_allclose(stored, fresh, atol=1e-3)
     with ctx.session_factory() as db:
@@ -103,9 +108,7 @@ def test_ingestion_stores_every_sentence_vector_and_reindex_renews_them(
         db.commit()
     assert reindex(ctx) == 3
     for c in _chunks(ctx, doc_id):
-        assert c.sentence_embeddings == pack_sentences(
-            ctx.embedder.embed([c.text[s:e] for s, e in sentences(c.text)])
-        )
+        assert c.sentence_embeddings == pack_sentences(_fresh(ctx, c))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -147,9 +150,7 @@ def test_workers_backfill_chunks_stored_without_sentence_vectors(
     assert reembed_stale(on) == 3
     assert reembed_stale(on) == 0
     for c in _chunks(on, doc_id):
-        assert c.sentence_embeddings == pack_sentences(
-            on.embedder.embed([c.text[s:e] for s, e in sentences(c.text)])
-        )
+        assert c.sentence_embeddings == pack_sentences(_fresh(on, c))
 
 
 def test_the_setting_off_stores_none_and_answers_still_cite(
