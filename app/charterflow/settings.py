@@ -222,8 +222,8 @@ class Settings(BaseSettings):
     ingest_sentence_vectors: bool = Field(
         True,
         description="Store the vectors of each passage's sentences at ingestion, so an "
-        "extractive answer embeds only the question (about twice the embedding work per "
-        "document, ~7.7 KB more per passage). Off: answers embed those sentences when asked.",
+        "extractive answer embeds only the question (about 2.2x the embedding CPU per "
+        "passage, ~7.5 KB more per passage). Off: answers embed those sentences when asked.",
     )
     metrics_port: int | None = Field(
         None,
