@@ -329,6 +329,15 @@ class Settings(BaseSettings):
         description="Email and password sign-in and registration; `false` with OIDC leaves "
         "single sign-on as the only way in (API keys keep working).",
     )
+    auth_cache_seconds: float = Field(
+        1.0,
+        ge=0,
+        le=10,
+        description="How long a replica reuses a signed-in caller's user row for read-only "
+        "requests (GET, HEAD) instead of loading it again; 0 turns this off. Sign-out, "
+        "password changes and deactivation made through this replica take effect at once; "
+        "made through another replica, within this delay. Writes always load the user.",
+    )
 
     @field_validator(
         "cors_origins",

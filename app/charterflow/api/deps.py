@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Callable
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, HTTPException, Query, Request, status
+from fastapi import Depends, HTTPException, Query, Request, Response, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
-from sqlalchemy import Select, func, select
+from sqlalchemy import Connection, Engine, Select, func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -30,7 +30,7 @@ from charterflow.models import (
 )
 from charterflow.ratelimit import RateLimiter, Verdict
 from charterflow.schemas.common import Page
-from charterflow.security import InvalidToken, decode_claims
+from charterflow.security import InvalidToken, TokenClaims, decode_claims
 from charterflow.services import api_keys, sessions
 from charterflow.settings import Settings
 
@@ -55,7 +55,16 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
     try:
         yield session
     finally:
+        await close_session(session)
+
+
+async def close_session(session: Session) -> None:
+    """Close ``session``: on a worker thread if it holds a connection (a rollback to send),
+    else right here (a request authenticated from ``RECENT_CALLERS`` may never use it)."""
+    if session.in_transaction():
         await run_in_threadpool(session.close)
+    else:
+        session.close()
 
 
 DbSession = Annotated[Session, Depends(get_db)]
@@ -73,7 +82,7 @@ async def get_read_db(request: Request, db: DbSession) -> AsyncIterator[Session]
     try:
         yield session
     finally:
-        await run_in_threadpool(session.close)
+        await close_session(session)
 
 
 async def get_app_settings(request: Request) -> Settings:
@@ -112,14 +121,16 @@ def _unauthorized(detail: str = "Not authenticated") -> HTTPException:
     )
 
 
-def get_current_user(
+def authenticate(
     request: Request,
-    db: DbSession,
-    settings: AppSettings,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    db: Session,
+    settings: Settings,
+    credentials: HTTPAuthorizationCredentials | None,
 ) -> User:
     """The user named by a valid bearer token or API key; 401 for a missing, bad, expired or
-    revoked one, or an inactive user; 403 for a write with a read-only key."""
+    revoked one, or an inactive user; 403 for a write with a read-only key. Blocking (it may
+    query the database): for a worker thread. Counts no per-user request (see
+    ``get_current_user``) except an API key's own limit."""
     if credentials is None:
         raise _unauthorized()
     request.state.token_claims = request.state.api_key = None
@@ -132,20 +143,69 @@ def get_current_user(
             raise HTTPException(status.HTTP_403_FORBIDDEN, "This API key is read-only")
         request.state.api_key = key
         enforce_rate_limit(request, f"apikey:{key.id}", settings.api_key_rate_limit_per_minute)
-    else:
-        try:
-            claims = decode_claims(settings, credentials.credentials)
-        except InvalidToken:
-            raise _unauthorized("Invalid or expired token") from None
-        # The user and the token's revocation in one query (sessions.active_user).
-        found_user = (
-            sessions.active_user(db, claims.subject, claims.jti) if is_id(claims.subject) else None
-        )
-        if found_user is None or claims.version != found_user.token_version:
-            raise _unauthorized("Invalid or expired token")
-        user = found_user
-        request.state.token_claims = claims
+        return user
+    claims = _claims(settings, credentials.credentials)
+    generation = sessions.RECENT_CALLERS.generation
+    # The user and the token's revocation in one query (sessions.active_user).
+    found_user = (
+        sessions.active_user(db, claims.subject, claims.jti) if is_id(claims.subject) else None
+    )
+    if found_user is None or claims.version != found_user.token_version:
+        raise _unauthorized("Invalid or expired token")
+    if settings.auth_cache_seconds and request.method in api_keys.SAFE_METHODS:
+        sessions.RECENT_CALLERS.put(claims, found_user, settings.auth_cache_seconds, generation)
+    request.state.token_claims = claims
+    return found_user
+
+
+def _claims(settings: Settings, token: str) -> TokenClaims:
+    try:
+        return decode_claims(settings, token)
+    except InvalidToken:
+        raise _unauthorized("Invalid or expired token") from None
+
+
+def authenticate_and_limit(
+    request: Request,
+    db: Session,
+    settings: Settings,
+    credentials: HTTPAuthorizationCredentials | None,
+) -> User:
+    """``authenticate`` and the per-user request limit, all blocking (the web pages' way)."""
+    user = authenticate(request, db, settings, credentials)
     enforce_rate_limit(request, f"user:{user.id}", settings.rate_limit_per_minute)
+    return user
+
+
+async def get_current_user(
+    request: Request,
+    db: DbSession,
+    settings: AppSettings,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> User:
+    """The caller (``authenticate``), counted against the per-user limit.
+
+    A read-only request with a token seen within ``AUTH_CACHE_SECONDS`` reuses its user
+    (``sessions.RECENT_CALLERS``) on the event loop; anything else is authenticated on a
+    worker thread. The limit waits for Redis on the loop either way.
+    """
+    user = None
+    if (
+        credentials is not None
+        and settings.auth_cache_seconds
+        and request.method in api_keys.SAFE_METHODS
+        and not api_keys.is_api_key(credentials.credentials)
+    ):
+        claims = _claims(settings, credentials.credentials)
+        user = sessions.RECENT_CALLERS.get(claims)
+        if user is not None and claims.version == user.token_version and user.is_active:
+            request.state.token_claims, request.state.api_key = claims, None
+        else:
+            user = None
+    if user is None:
+        user = await run_in_threadpool(authenticate, request, db, settings, credentials)
+    limiter: RateLimiter = request.app.state.rate_limiter
+    _refuse_if_over(await limiter.ahit(f"user:{user.id}", settings.rate_limit_per_minute))
     return user
 
 
@@ -308,17 +368,50 @@ def paginate(
     db: Session, stmt: Select[tuple[T]], page: Pagination, out: Callable[[T], Out]
 ) -> Page[Out]:
     """One page of ``stmt`` (already ordered), each row turned into its response by ``out``,
-    with the total count of its rows: the ``{items,total,limit,offset}`` of every list.
+    with the total count of its rows: the ``{items,total,limit,offset}`` of every list."""
+    rows, total = _page_rows(db, stmt, page)
+    return Page(
+        items=[out(row[0]) for row in rows], total=total, limit=page.limit, offset=page.offset
+    )
 
-    The total rides along each row (``count(*) OVER ()``): one round trip, not two. Only a
-    page past the end, which has no rows to carry it, costs a separate count.
-    """
+
+def paginate_rows(
+    conn: Session | Connection, stmt: Select[Any], page: Pagination, out: type[Out]
+) -> Page[Out]:
+    """``paginate`` for a Core ``stmt`` of plain columns named like ``out``'s fields: rows
+    validated into ``out`` without building ORM objects."""
+    rows, total = _page_rows(conn, stmt, page)
+    items = [out.model_validate(row) for row in rows]
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+def _page_rows(
+    db: Session | Connection, stmt: Select[Any], page: Pagination
+) -> tuple[list[Any], int]:
+    """The page's rows and the total. The total rides along each row (``count(*) OVER ()``):
+    one round trip, not two. Only a page past the end, which has no rows to carry it, costs a
+    separate count."""
     rows = db.execute(
         stmt.add_columns(func.count().over().label("_total")).limit(page.limit).offset(page.offset)
     ).all()
     if rows:
-        total = rows[0][-1]
-    else:
-        total = db.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
-    items = [out(row[0]) for row in rows]
-    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+        return list(rows), rows[0][-1]
+    total = db.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    return [], total
+
+
+def read_connection(request: Request) -> Connection:
+    """A connection for one read-only statement, on the replica when ``DATABASE_READ_URL`` is
+    set: in autocommit, so it costs no ``BEGIN`` and no ``ROLLBACK`` round trip (PostgreSQL's
+    default isolation gives a statement the same snapshot either way). Blocking: use it on a
+    worker thread, and close it (``with``)."""
+    state = request.app.state
+    engine: Engine = state.read_engine or state.engine
+    return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+
+
+def json_response(model: BaseModel, status_code: int = 200) -> Response:
+    """``model`` serialised by pydantic in one step. A route returning it declares ``model``'s
+    class as its ``response_model`` (the OpenAPI schema); FastAPI then does not validate and
+    encode the value a second time."""
+    return Response(model.model_dump_json(), status_code, media_type="application/json")

@@ -8,11 +8,12 @@ so that cache needs no invalidation).
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, event, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached, object_session
 
 from charterflow.models import RevokedToken, User, utcnow
 from charterflow.security import TokenClaims
@@ -67,3 +68,72 @@ def revoke(db: Session, claims: TokenClaims) -> None:
         db.commit()
     except IntegrityError:  # revoked twice at once
         db.rollback()
+
+
+class RecentCallers:
+    """Users recently authenticated by a token, reused by read-only requests for ``ttl``
+    seconds: a signed-in caller's list or page then costs no database round trip (nor a
+    worker thread) to authenticate.
+
+    Each hit returns a fresh detached copy of the row's columns, so no two requests share an
+    object. What would refuse the token is checked at once in this process: a revocation
+    (``_KNOWN_REVOKED``, before every lookup) and any change to the user's row (committed
+    through any session of this process: ``forget_user``). A change made by another replica
+    reaches this one within ``ttl``.
+    """
+
+    def __init__(self, size: int = _CACHE_SIZE) -> None:
+        self._entries: OrderedDict[str, tuple[float, str, dict[str, object]]] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+        #: Bumped by every ``forget_user``: an entry loaded before a change is not stored.
+        self.generation = 0
+
+    def get(self, claims: TokenClaims) -> User | None:
+        if claims.jti in _KNOWN_REVOKED:
+            return None
+        entry = self._entries.get(claims.jti)
+        if entry is None or entry[0] < time.monotonic() or entry[1] != claims.subject:
+            return None
+        user = User(**entry[2])
+        make_transient_to_detached(user)
+        return user
+
+    def put(self, claims: TokenClaims, user: User, ttl: float, generation: int) -> None:
+        """Remember ``user`` for ``claims`` if nothing changed since ``generation`` (read
+        before the user was loaded)."""
+        values = {c.key: getattr(user, c.key) for c in _USER_COLUMNS}
+        with self._lock:
+            if generation != self.generation or claims.jti in _KNOWN_REVOKED:
+                return
+            self._entries[claims.jti] = (time.monotonic() + ttl, user.id, values)
+            while len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+    def forget_user(self, user_id: str) -> None:
+        with self._lock:
+            self.generation += 1
+            for jti in [j for j, e in self._entries.items() if e[1] == user_id]:
+                del self._entries[jti]
+
+
+RECENT_CALLERS = RecentCallers()
+_USER_COLUMNS = tuple(User.__mapper__.column_attrs)
+_CHANGED = "charterflow_changed_users"
+
+
+@event.listens_for(User, "after_update")
+@event.listens_for(User, "after_delete")
+def _user_changed(_mapper: object, _connection: object, target: User) -> None:
+    """Forget the user when the change is flushed and again when it commits (a request that
+    loaded the old row in between must not keep it)."""
+    RECENT_CALLERS.forget_user(target.id)
+    session = object_session(target)
+    if session is not None:
+        session.info.setdefault(_CHANGED, set()).add(target.id)
+
+
+@event.listens_for(Session, "after_commit")
+def _forget_committed(session: Session) -> None:
+    for user_id in session.info.pop(_CHANGED, ()):
+        RECENT_CALLERS.forget_user(user_id)
