@@ -109,10 +109,46 @@ def _refuse_if_over(verdict: Verdict) -> None:
 
 
 async def limit_by_ip(request: Request, settings: AppSettings) -> None:
-    """Every ``/api/v1`` request counts against its client address."""
+    """Every ``/api/v1`` request counts against its client address; a caller found among the
+    recent ones (``recent_caller``) also against their own limit, in the same Redis call."""
     ip = request.client.host if request.client else "unknown"
+    hits = [(f"ip:{ip}", settings.rate_limit_per_minute)]
+    # The header read as ``bearer`` reads it; not a dependency on it, which would mark every
+    # route, public ones too, as needing a token in the OpenAPI document.
+    credentials = await bearer(request)
+    if (caller := recent_caller(request, settings, credentials)) is not None:
+        hits.append((f"user:{caller.id}", settings.rate_limit_per_minute))
+        request.state.caller_counted = True
     limiter: RateLimiter = request.app.state.rate_limiter
-    _refuse_if_over(await limiter.ahit(f"ip:{ip}", settings.rate_limit_per_minute))
+    _refuse_if_over(await limiter.ahit_all(hits))
+
+
+def recent_caller(
+    request: Request, settings: Settings, credentials: HTTPAuthorizationCredentials | None
+) -> User | None:
+    """The caller of a read-only request, if their token was authenticated within
+    ``AUTH_CACHE_SECONDS`` (``sessions.RECENT_CALLERS``); looked up once per request."""
+    state = request.state
+    if hasattr(state, "recent_caller"):
+        return state.recent_caller  # type: ignore[no-any-return]
+    user = None
+    if (
+        credentials is not None
+        and settings.auth_cache_seconds
+        and request.method in api_keys.SAFE_METHODS
+        and not api_keys.is_api_key(credentials.credentials)
+    ):
+        try:
+            claims = decode_claims(settings, credentials.credentials)
+        except InvalidToken:
+            claims = None  # refused (401) by ``authenticate``
+        user = sessions.RECENT_CALLERS.get(claims) if claims else None
+        if user is not None and claims.version == user.token_version and user.is_active:
+            state.token_claims, state.api_key = claims, None
+        else:
+            user = None
+    state.recent_caller = user
+    return user
 
 
 def _unauthorized(detail: str = "Not authenticated") -> HTTPException:
@@ -185,27 +221,16 @@ async def get_current_user(
 ) -> User:
     """The caller (``authenticate``), counted against the per-user limit.
 
-    A read-only request with a token seen within ``AUTH_CACHE_SECONDS`` reuses its user
-    (``sessions.RECENT_CALLERS``) on the event loop; anything else is authenticated on a
-    worker thread. The limit waits for Redis on the loop either way.
+    A recent caller (``recent_caller``) is found on the event loop, already counted by
+    ``limit_by_ip``; anyone else is authenticated on a worker thread, then counted (waiting
+    for Redis on the loop).
     """
-    user = None
-    if (
-        credentials is not None
-        and settings.auth_cache_seconds
-        and request.method in api_keys.SAFE_METHODS
-        and not api_keys.is_api_key(credentials.credentials)
-    ):
-        claims = _claims(settings, credentials.credentials)
-        user = sessions.RECENT_CALLERS.get(claims)
-        if user is not None and claims.version == user.token_version and user.is_active:
-            request.state.token_claims, request.state.api_key = claims, None
-        else:
-            user = None
+    user = recent_caller(request, settings, credentials)
     if user is None:
         user = await run_in_threadpool(authenticate, request, db, settings, credentials)
-    limiter: RateLimiter = request.app.state.rate_limiter
-    _refuse_if_over(await limiter.ahit(f"user:{user.id}", settings.rate_limit_per_minute))
+    if not getattr(request.state, "caller_counted", False):
+        limiter: RateLimiter = request.app.state.rate_limiter
+        _refuse_if_over(await limiter.ahit(f"user:{user.id}", settings.rate_limit_per_minute))
     return user
 
 
