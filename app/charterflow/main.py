@@ -130,7 +130,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             headers={"Retry-After": "5"},
         )
 
-    app.include_router(health.router)
+    health.install(app)
     app.include_router(api_router)
     web.install(app)  # pages, /static, cookie sessions for the UI
     if settings.cors_origins:
