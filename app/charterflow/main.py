@@ -24,6 +24,7 @@ from charterflow.ingest_queue import make_job_queue
 from charterflow.logging import configure_logging, get_logger
 from charterflow.observability import Metrics, RequestContextMiddleware
 from charterflow.ratelimit import RedisRateLimiter, make_rate_limiter
+from charterflow.services.sessions import RecentCallers
 from charterflow.settings import Settings, get_settings
 from charterflow.storage import StorageError, make_storage
 
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     DatabaseMetrics(app.state.metrics.registry, engine)
     app.state.jobs = make_job_queue(settings)
     app.state.rate_limiter = make_rate_limiter(app.state.redis)
+    app.state.recent_callers = RecentCallers()  # AUTH_CACHE_SECONDS (api.deps.recent_caller)
 
     app.add_exception_handler(RequestValidationError, validation_error)
 

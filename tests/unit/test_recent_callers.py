@@ -32,49 +32,67 @@ def _claims(user_id: str = "a" * 32, jti: str = "j" * 32) -> TokenClaims:
     return TokenClaims(user_id, jti, datetime.now(UTC) + timedelta(hours=1))
 
 
-def test_a_hit_is_a_fresh_detached_copy_for_that_token_and_subject_only() -> None:
+def _put(cache: RecentCallers, token: str, claims: TokenClaims, generation: int = -1) -> None:
+    generation = cache.generation if generation == -1 else generation
+    cache.put(token, claims, _user(claims.subject), TTL, generation)
+
+
+def test_a_hit_is_a_fresh_detached_copy_for_that_token_only() -> None:
     cache = RecentCallers()
-    cache.put(_claims(), _user(), TTL, cache.generation)
-    first, second = cache.get(_claims()), cache.get(_claims())
+    claims = _claims()
+    _put(cache, "token-1", claims)
+    first, second = cache.get("token-1"), cache.get("token-1")
     assert first is not None
     assert second is not None
-    assert first is not second
-    assert (first.id, first.email, first.token_version) == ("a" * 32, "someone@example.com", 0)
-    assert inspect(first).detached
-    assert cache.get(_claims(jti="k" * 32)) is None
-    assert cache.get(_claims(user_id="b" * 32)) is None
+    assert first[1] is not second[1]
+    assert first[0] == claims
+    user = first[1]
+    assert (user.id, user.email, user.token_version) == ("a" * 32, "someone@example.com", 0)
+    assert inspect(user).detached
+    assert cache.get("token-2") is None
+
+
+def test_an_expired_token_is_not_served(monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = RecentCallers()
+    claims = _claims()
+    _put(cache, "token-1", claims)
+    monkeypatch.setattr(sessions.time, "time", lambda: claims.expires_at.timestamp())
+    assert cache.get("token-1") is None
 
 
 def test_an_entry_expires_after_its_ttl(monkeypatch: pytest.MonkeyPatch) -> None:
     now = [1000.0]
     monkeypatch.setattr(sessions.time, "monotonic", lambda: now[0])
     cache = RecentCallers()
-    cache.put(_claims(), _user(), TTL, cache.generation)
+    _put(cache, "token-1", _claims())
     now[0] += TTL - 0.5
-    assert cache.get(_claims()) is not None
+    assert cache.get("token-1") is not None
     now[0] += 1.0
-    assert cache.get(_claims()) is None
+    assert cache.get("token-1") is None
 
 
 def test_a_revoked_token_and_a_changed_user_are_forgotten() -> None:
     cache = RecentCallers()
-    cache.put(_claims(), _user(), TTL, cache.generation)
-    sessions._remember("j" * 32)
-    assert cache.get(_claims()) is None
-    cache.put(_claims(jti="k" * 32), _user(), TTL, cache.generation)
+    _put(cache, "token-1", _claims(jti="r" * 32))
+    sessions._remember("r" * 32)
+    assert cache.get("token-1") is None
+    _put(cache, "token-2", _claims(jti="k" * 32))
+    _put(cache, "token-3", _claims(user_id="b" * 32, jti="l" * 32))
     cache.forget_user("a" * 32)
-    assert cache.get(_claims(jti="k" * 32)) is None
+    assert cache.get("token-2") is None
+    assert cache.get("token-3") is not None
 
 
 def test_a_user_loaded_before_a_change_is_not_stored() -> None:
     cache = RecentCallers()
     generation = cache.generation  # read, then the user is loaded while ...
     cache.forget_user("a" * 32)  # ... another request changes it
-    cache.put(_claims(jti="m" * 32), _user(), TTL, generation)
-    assert cache.get(_claims(jti="m" * 32)) is None
+    _put(cache, "token-1", _claims(jti="m" * 32), generation)
+    assert cache.get("token-1") is None
 
 
-def test_committing_a_change_to_the_user_empties_the_process_cache() -> None:
+def test_committing_a_change_to_the_user_empties_every_cache_of_the_process() -> None:
+    caches = [RecentCallers(), RecentCallers()]  # one per app
     engine = create_engine("sqlite://")
     User.__table__.create(engine)  # type: ignore[attr-defined]
     claims = _claims(user_id="c" * 32, jti="n" * 32)
@@ -83,9 +101,10 @@ def test_committing_a_change_to_the_user_empties_the_process_cache() -> None:
         db.commit()
         user = db.get(User, "c" * 32)
         assert user is not None
-        sessions.RECENT_CALLERS.put(claims, user, TTL, sessions.RECENT_CALLERS.generation)
-        assert sessions.RECENT_CALLERS.get(claims) is not None
+        for cache in caches:
+            cache.put("token-1", claims, user, TTL, cache.generation)
+            assert cache.get("token-1") is not None
         user.token_version += 1
         db.commit()
-    assert sessions.RECENT_CALLERS.get(claims) is None
+    assert [cache.get("token-1") for cache in caches] == [None, None]
     engine.dispose()

@@ -60,7 +60,7 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
 
 async def close_session(session: Session) -> None:
     """Close ``session``: on a worker thread if it holds a connection (a rollback to send),
-    else right here (a request authenticated from ``RECENT_CALLERS`` may never use it)."""
+    else right here (a request whose caller was a recent one may never use it)."""
     if session.in_transaction():
         await run_in_threadpool(session.close)
     else:
@@ -127,7 +127,7 @@ def recent_caller(
     request: Request, settings: Settings, credentials: HTTPAuthorizationCredentials | None
 ) -> User | None:
     """The caller of a read-only request, if their token was authenticated within
-    ``AUTH_CACHE_SECONDS`` (``sessions.RECENT_CALLERS``); looked up once per request."""
+    ``AUTH_CACHE_SECONDS`` (the app's ``sessions.RecentCallers``); looked up once per request."""
     state = request.state
     if hasattr(state, "recent_caller"):
         return state.recent_caller  # type: ignore[no-any-return]
@@ -136,14 +136,10 @@ def recent_caller(
         credentials is not None
         and settings.auth_cache_seconds
         and request.method in api_keys.SAFE_METHODS
-        and not api_keys.is_api_key(credentials.credentials)
+        and (found := request.app.state.recent_callers.get(credentials.credentials)) is not None
     ):
-        try:
-            claims = decode_claims(settings, credentials.credentials)
-        except InvalidToken:
-            claims = None  # refused (401) by ``authenticate``
-        user = sessions.RECENT_CALLERS.get(claims) if claims else None
-        if user is not None and claims.version == user.token_version and user.is_active:
+        claims, user = found
+        if claims.version == user.token_version and user.is_active:
             state.token_claims, state.api_key = claims, None
         else:
             user = None
@@ -181,7 +177,8 @@ def authenticate(
         enforce_rate_limit(request, f"apikey:{key.id}", settings.api_key_rate_limit_per_minute)
         return user
     claims = _claims(settings, credentials.credentials)
-    generation = sessions.RECENT_CALLERS.generation
+    recent: sessions.RecentCallers = request.app.state.recent_callers
+    generation = recent.generation
     # The user and the token's revocation in one query (sessions.active_user).
     found_user = (
         sessions.active_user(db, claims.subject, claims.jti) if is_id(claims.subject) else None
@@ -189,7 +186,9 @@ def authenticate(
     if found_user is None or claims.version != found_user.token_version:
         raise _unauthorized("Invalid or expired token")
     if settings.auth_cache_seconds and request.method in api_keys.SAFE_METHODS:
-        sessions.RECENT_CALLERS.put(claims, found_user, settings.auth_cache_seconds, generation)
+        recent.put(
+            credentials.credentials, claims, found_user, settings.auth_cache_seconds, generation
+        )
     request.state.token_claims = claims
     return found_user
 

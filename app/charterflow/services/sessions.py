@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections import OrderedDict
 
 from sqlalchemy import delete, event, select
@@ -83,41 +84,48 @@ class RecentCallers:
     """
 
     def __init__(self, size: int = _CACHE_SIZE) -> None:
-        self._entries: OrderedDict[str, tuple[float, str, dict[str, object]]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[float, TokenClaims, dict[str, object]]] = (
+            OrderedDict()
+        )
         self._size = size
         self._lock = threading.Lock()
         #: Bumped by every ``forget_user``: an entry loaded before a change is not stored.
         self.generation = 0
+        _CALLER_CACHES.add(self)
 
-    def get(self, claims: TokenClaims) -> User | None:
-        if claims.jti in _KNOWN_REVOKED:
+    def get(self, token: str) -> tuple[TokenClaims, User] | None:
+        """The claims and user of ``token`` (keyed by the token itself, so a hit also skips
+        verifying its signature again), if it is still unexpired and not revoked."""
+        entry = self._entries.get(token)
+        if entry is None or entry[0] < time.monotonic():
             return None
-        entry = self._entries.get(claims.jti)
-        if entry is None or entry[0] < time.monotonic() or entry[1] != claims.subject:
+        claims = entry[1]
+        if claims.jti in _KNOWN_REVOKED or claims.expires_at.timestamp() <= time.time():
             return None
         user = User(**entry[2])
         make_transient_to_detached(user)
-        return user
+        return claims, user
 
-    def put(self, claims: TokenClaims, user: User, ttl: float, generation: int) -> None:
-        """Remember ``user`` for ``claims`` if nothing changed since ``generation`` (read
-        before the user was loaded)."""
+    def put(self, token: str, claims: TokenClaims, user: User, ttl: float, generation: int) -> None:
+        """Remember ``user`` for ``token`` (whose verified ``claims`` name them) if nothing
+        changed since ``generation`` (read before the user was loaded)."""
         values = {c.key: getattr(user, c.key) for c in _USER_COLUMNS}
         with self._lock:
             if generation != self.generation or claims.jti in _KNOWN_REVOKED:
                 return
-            self._entries[claims.jti] = (time.monotonic() + ttl, user.id, values)
+            self._entries[token] = (time.monotonic() + ttl, claims, values)
             while len(self._entries) > self._size:
                 self._entries.popitem(last=False)
 
     def forget_user(self, user_id: str) -> None:
         with self._lock:
             self.generation += 1
-            for jti in [j for j, e in self._entries.items() if e[1] == user_id]:
-                del self._entries[jti]
+            for token in [t for t, e in self._entries.items() if e[1].subject == user_id]:
+                del self._entries[token]
 
 
-RECENT_CALLERS = RecentCallers()
+#: Every app's cache (one per app: each trusts only the tokens its own settings verified).
+_CALLER_CACHES: weakref.WeakSet[RecentCallers] = weakref.WeakSet()
 _USER_COLUMNS = tuple(User.__mapper__.column_attrs)
 _CHANGED = "charterflow_changed_users"
 
@@ -127,7 +135,7 @@ _CHANGED = "charterflow_changed_users"
 def _user_changed(_mapper: object, _connection: object, target: User) -> None:
     """Forget the user when the change is flushed and again when it commits (a request that
     loaded the old row in between must not keep it)."""
-    RECENT_CALLERS.forget_user(target.id)
+    _forget_everywhere(target.id)
     session = object_session(target)
     if session is not None:
         session.info.setdefault(_CHANGED, set()).add(target.id)
@@ -136,4 +144,9 @@ def _user_changed(_mapper: object, _connection: object, target: User) -> None:
 @event.listens_for(Session, "after_commit")
 def _forget_committed(session: Session) -> None:
     for user_id in session.info.pop(_CHANGED, ()):
-        RECENT_CALLERS.forget_user(user_id)
+        _forget_everywhere(user_id)
+
+
+def _forget_everywhere(user_id: str) -> None:
+    for cache in list(_CALLER_CACHES):
+        cache.forget_user(user_id)
