@@ -33,6 +33,8 @@ WINDOW_SECONDS = 60
 class Verdict:
     allowed: bool
     retry_after: int  # whole seconds until a request would be allowed; 0 when allowed
+    #: The value of ``ahit_all``'s ``epoch_key`` read in the same call (Redis only), if allowed.
+    epoch: int | None = None
 
 
 class RateLimiter(Protocol):
@@ -43,10 +45,14 @@ class RateLimiter(Protocol):
         ...
 
     async def ahit_all(
-        self, hits: Sequence[tuple[str, int]], window: int = WINDOW_SECONDS
+        self,
+        hits: Sequence[tuple[str, int]],
+        window: int = WINDOW_SECONDS,
+        epoch_key: str | None = None,
     ) -> Verdict:
         """``(key, limit)`` pairs counted in order in one step (one Redis round trip); the
-        first that refuses stops the count and is the verdict."""
+        first that refuses stops the count and is the verdict. ``epoch_key``: a counter read
+        in the same step (``Verdict.epoch``; None where there is no Redis)."""
         ...
 
 
@@ -108,18 +114,23 @@ class MemoryRateLimiter:
         return self.hit(key, limit, window)  # a dict update: no I/O to wait for
 
     async def ahit_all(
-        self, hits: Sequence[tuple[str, int]], window: int = WINDOW_SECONDS
+        self,
+        hits: Sequence[tuple[str, int]],
+        window: int = WINDOW_SECONDS,
+        epoch_key: str | None = None,
     ) -> Verdict:
         return _hit_all(self, hits, window)
 
 
 # Atomic read-decide-count in Redis for one or more limits, in order: KEYS = previous, current
-# window of each; ARGV = elapsed, ttl, then each limit. The first limit that refuses stops the
-# count (the ones before it were counted, as separate calls would have). Returns {0, 0, 0}
+# window of each, then optionally one more key, a counter read when all are allowed; ARGV =
+# elapsed, ttl, then each limit. The first limit that refuses stops the count (the ones before
+# it were counted, as separate calls would have). Returns {0, 0, 0, that counter (0 if absent)}
 # when all allowed, else {its position (from 1), its previous, its current count}.
 _HIT_SCRIPT = """
 local elapsed, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
-for i = 1, #KEYS / 2 do
+local limits = math.floor(#KEYS / 2)
+for i = 1, limits do
   local previous = tonumber(redis.call('GET', KEYS[2 * i - 1]) or '0')
   local current = tonumber(redis.call('GET', KEYS[2 * i]) or '0')
   if previous * (1 - elapsed) + current + 1 <= tonumber(ARGV[i + 2]) then
@@ -129,7 +140,11 @@ for i = 1, #KEYS / 2 do
     return {i, previous, current}
   end
 end
-return {0, 0, 0}
+local counter = 0
+if #KEYS > 2 * limits then
+  counter = tonumber(redis.call('GET', KEYS[#KEYS]) or '0')
+end
+return {0, 0, 0, counter}
 """
 
 
@@ -152,10 +167,23 @@ class RedisRateLimiter:
         client of the serving loop); None: ``ahit`` uses a worker thread again."""
         self._async_script = client.register_script(_HIT_SCRIPT) if client else None
 
-    def _call(self, hits: Sequence[tuple[str, int]], window: int) -> tuple[list[str], list[str]]:
+    def _call(
+        self, hits: Sequence[tuple[str, int]], window: int, epoch_key: str | None = None
+    ) -> tuple[list[str], list[str]]:
         index, elapsed = _now(window)
         keys = [f"{self.prefix}{key}:{i}" for key, _ in hits for i in (index - 1, index)]
+        keys += [epoch_key] if epoch_key else []
         return keys, [repr(elapsed), str(2 * window + 1), *(str(limit) for _, limit in hits)]
+
+    def bump(self, key: str) -> None:
+        """Increment the counter ``key`` (one that ``ahit_all`` reads as ``epoch_key``); a
+        Redis failure is logged, not raised."""
+        import redis
+
+        try:
+            self.client.incr(key)
+        except redis.RedisError as exc:
+            log.warning("could not bump a counter in Redis", key=key, error=type(exc).__name__)
 
     def hit(self, key: str, limit: int, window: int = WINDOW_SECONDS) -> Verdict:
         import redis
@@ -172,7 +200,10 @@ class RedisRateLimiter:
         return await self.ahit_all([(key, limit)], window)
 
     async def ahit_all(
-        self, hits: Sequence[tuple[str, int]], window: int = WINDOW_SECONDS
+        self,
+        hits: Sequence[tuple[str, int]],
+        window: int = WINDOW_SECONDS,
+        epoch_key: str | None = None,
     ) -> Verdict:
         import redis
 
@@ -181,7 +212,7 @@ class RedisRateLimiter:
             from starlette.concurrency import run_in_threadpool
 
             return await run_in_threadpool(_hit_all, self, hits, window)
-        keys, args = self._call(hits, window)
+        keys, args = self._call(hits, window, epoch_key)
         try:
             answer = await script(keys=keys, args=args)
         except redis.RedisError as exc:
@@ -203,9 +234,9 @@ def _verdict(
     answer: Sequence[int], hits: Sequence[tuple[str, int]], elapsed: float, window: int
 ) -> Verdict:
     """The script's answer as a verdict (``Retry-After`` computed here, from its counts)."""
-    refused, previous, current = (int(x) for x in answer)
+    refused, previous, current = (int(x) for x in answer[:3])
     if not refused:
-        return Verdict(True, 0)
+        return Verdict(True, 0, int(answer[3]))
     limit = hits[refused - 1][1]
     return Verdict(False, retry_after(previous, current, elapsed, limit, window))
 

@@ -44,9 +44,9 @@ def test_a_hit_is_a_fresh_detached_copy_for_that_token_only() -> None:
     first, second = cache.get("token-1"), cache.get("token-1")
     assert first is not None
     assert second is not None
-    assert first[1] is not second[1]
-    assert first[0] == claims
-    user = first[1]
+    assert first.user is not second.user
+    assert first.claims == claims
+    user = first.user
     assert (user.id, user.email, user.token_version) == ("a" * 32, "someone@example.com", 0)
     assert inspect(user).detached
     assert cache.get("token-2") is None
@@ -108,3 +108,21 @@ def test_committing_a_change_to_the_user_empties_every_cache_of_the_process() ->
         db.commit()
     assert [cache.get("token-1") for cache in caches] == [None, None]
     engine.dispose()
+
+
+def test_with_announcements_an_entry_serves_only_the_epoch_it_was_loaded_in() -> None:
+    """With Redis every change is announced (a counter bumped); an entry loaded at another
+    value of it, or with no answer from Redis, is not used."""
+    announced: list[int] = []
+    cache = RecentCallers(lambda: announced.append(1))
+    cache.put("token-1", _claims(), _user(), TTL, cache.generation, 7)
+    cache.put("token-2", _claims(jti="p" * 32), _user(), TTL, cache.generation, None)
+    assert cache.get("token-2") is None  # unknown epoch: never stored
+    recent = cache.get("token-1")
+    assert recent is not None
+    assert cache.current(recent, 7)
+    assert not cache.current(recent, 8)
+    assert not cache.current(recent, None)
+    cache.announce()
+    assert announced == [1]
+    assert RecentCallers().current(recent, None)  # no Redis: this process's state only

@@ -109,42 +109,36 @@ def _refuse_if_over(verdict: Verdict) -> None:
 
 
 async def limit_by_ip(request: Request, settings: AppSettings) -> None:
-    """Every ``/api/v1`` request counts against its client address; a caller found among the
-    recent ones (``recent_caller``) also against their own limit, in the same Redis call."""
+    """Every ``/api/v1`` request counts against its client address. A read-only request whose
+    token was authenticated within ``AUTH_CACHE_SECONDS`` (the app's
+    ``sessions.RecentCallers``) also counts against its user's limit, in the same Redis call,
+    which also reads ``AUTH_EPOCH_KEY``: the cached user is used only if no revocation or
+    change to a user was announced since it was loaded (``request.state.recent_caller``)."""
     ip = request.client.host if request.client else "unknown"
     hits = [(f"ip:{ip}", settings.rate_limit_per_minute)]
-    # The header read as ``bearer`` reads it; not a dependency on it, which would mark every
-    # route, public ones too, as needing a token in the OpenAPI document.
-    credentials = await bearer(request)
-    if (caller := recent_caller(request, settings, credentials)) is not None:
-        hits.append((f"user:{caller.id}", settings.rate_limit_per_minute))
-        request.state.caller_counted = True
-    limiter: RateLimiter = request.app.state.rate_limiter
-    _refuse_if_over(await limiter.ahit_all(hits))
-
-
-def recent_caller(
-    request: Request, settings: Settings, credentials: HTTPAuthorizationCredentials | None
-) -> User | None:
-    """The caller of a read-only request, if their token was authenticated within
-    ``AUTH_CACHE_SECONDS`` (the app's ``sessions.RecentCallers``); looked up once per request."""
     state = request.state
-    if hasattr(state, "recent_caller"):
-        return state.recent_caller  # type: ignore[no-any-return]
-    user = None
+    recent = None
+    if settings.auth_cache_seconds and request.method in api_keys.SAFE_METHODS:
+        # The header read as ``bearer`` reads it; not a dependency on it, which would mark
+        # every route, public ones too, as needing a token in the OpenAPI document.
+        credentials = await bearer(request)
+        callers: sessions.RecentCallers = request.app.state.recent_callers
+        recent = callers.get(credentials.credentials) if credentials else None
+        if recent is not None:
+            hits.append((f"user:{recent.user.id}", settings.rate_limit_per_minute))
+            state.counted_user = recent.user.id
+    limiter: RateLimiter = request.app.state.rate_limiter
+    verdict = await limiter.ahit_all(hits, epoch_key=sessions.AUTH_EPOCH_KEY)
+    _refuse_if_over(verdict)
+    state.auth_epoch = verdict.epoch
     if (
-        credentials is not None
-        and settings.auth_cache_seconds
-        and request.method in api_keys.SAFE_METHODS
-        and (found := request.app.state.recent_callers.get(credentials.credentials)) is not None
+        recent is not None
+        and callers.current(recent, verdict.epoch)
+        and recent.claims.version == recent.user.token_version
+        and recent.user.is_active
     ):
-        claims, user = found
-        if claims.version == user.token_version and user.is_active:
-            state.token_claims, state.api_key = claims, None
-        else:
-            user = None
-    state.recent_caller = user
-    return user
+        state.recent_caller = recent.user
+        state.token_claims, state.api_key = recent.claims, None
 
 
 def _unauthorized(detail: str = "Not authenticated") -> HTTPException:
@@ -186,8 +180,14 @@ def authenticate(
     if found_user is None or claims.version != found_user.token_version:
         raise _unauthorized("Invalid or expired token")
     if settings.auth_cache_seconds and request.method in api_keys.SAFE_METHODS:
+        epoch = getattr(request.state, "auth_epoch", None)  # read before the user was loaded
         recent.put(
-            credentials.credentials, claims, found_user, settings.auth_cache_seconds, generation
+            credentials.credentials,
+            claims,
+            found_user,
+            settings.auth_cache_seconds,
+            generation,
+            epoch,
         )
     request.state.token_claims = claims
     return found_user
@@ -220,14 +220,15 @@ async def get_current_user(
 ) -> User:
     """The caller (``authenticate``), counted against the per-user limit.
 
-    A recent caller (``recent_caller``) is found on the event loop, already counted by
-    ``limit_by_ip``; anyone else is authenticated on a worker thread, then counted (waiting
-    for Redis on the loop).
+    A recent caller (found by ``limit_by_ip``) is used on the event loop; anyone else is
+    authenticated on a worker thread, then counted unless ``limit_by_ip`` already did
+    (waiting for Redis on the loop).
     """
-    user = recent_caller(request, settings, credentials)
+    state = request.state
+    user: User | None = getattr(state, "recent_caller", None)
     if user is None:
         user = await run_in_threadpool(authenticate, request, db, settings, credentials)
-    if not getattr(request.state, "caller_counted", False):
+    if getattr(state, "counted_user", None) != user.id:
         limiter: RateLimiter = request.app.state.rate_limiter
         _refuse_if_over(await limiter.ahit(f"user:{user.id}", settings.rate_limit_per_minute))
     return user
