@@ -333,10 +333,12 @@ class Settings(BaseSettings):
         1.0,
         ge=0,
         le=10,
-        description="How long a replica reuses a signed-in caller's user row for read-only "
-        "requests (GET, HEAD) instead of loading it again; 0 turns this off. Sign-out, "
-        "password changes and deactivation made through this replica take effect at once; "
-        "made through another replica, within this delay. Writes always load the user.",
+        description="How long a process reuses a signed-in caller's user row for read-only "
+        "`/api/v1` requests (GET, HEAD) instead of loading it again; 0 turns this off. "
+        "Sign-out, password changes and deactivation take effect at once: in the process "
+        "that made them, and, through a counter in Redis read by every request's rate-limit "
+        "call, in every other replica (without Redis, other processes within this delay). "
+        "Writes always load the user.",
     )
 
     @field_validator(
