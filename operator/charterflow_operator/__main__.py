@@ -21,6 +21,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.parse_args(sys.argv[1:] if argv is None else argv)
 
     import kopf
+    from kopf._cogs.structs.references import Insights
 
     from charterflow_operator import handlers  # noqa: F401 - importing registers the handlers
     from charterflow_operator.leadership import IDENTITY
@@ -30,7 +31,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         level=config.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    insights = Insights()  # Kopf's set of served namespaces, which namespaces.py corrects
     kopf.run(
+        memo=kopf.Memo(insights=insights),
+        insights=insights,
         clusterwide=not config.watch_namespaces,
         namespaces=list(config.watch_namespaces),
         standalone=True if config.standalone else None,

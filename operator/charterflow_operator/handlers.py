@@ -14,7 +14,7 @@ from typing import Any
 import kopf
 from kubernetes import client, config
 
-from charterflow_operator import api, metrics
+from charterflow_operator import api, metrics, namespaces
 from charterflow_operator.config import OperatorConfig
 from charterflow_operator.deletion import waits_for_backup
 from charterflow_operator.instance import referenced_secret_names
@@ -60,7 +60,8 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.posting.level = logging.WARNING
     # A standby takes over from a leader that stopped renewing its peering claim this long ago.
     settings.peering.lifetime = chosen.peering_lifetime
-    kube = ApiKube(_kube_client())
+    memo.api_client = _kube_client()
+    kube = ApiKube(memo.api_client)
     peering = None if chosen.standalone else chosen.peering
     leadership = Leadership(
         kube, IDENTITY, chosen.priority, peering, clusterwide=not chosen.watch_namespaces
@@ -94,7 +95,9 @@ async def _backstop(memo: kopf.Memo, known: kopf.Index) -> None:
         for namespace, name in list(known):
             if not memo.reconciler.pass_due(namespace, name, backstop):
                 continue
-            if not memo.reconciler.leadership.leads(namespace):
+            # A GET of the peering object (when not cached): on a thread, never on the loop
+            # that runs every Kopf watch.
+            if not await asyncio.to_thread(memo.reconciler.leadership.leads, namespace):
                 continue  # Kopf paused its watches for a peer; our loop pauses too
             memo.reconciler.enqueue(namespace, name)
 
@@ -104,11 +107,25 @@ async def start_backstop(memo: kopf.Memo, instances: kopf.Index, **_: Any) -> No
     memo.backstop = asyncio.create_task(_backstop(memo, instances))
 
 
+@kopf.on.startup()
+async def start_namespace_resync(memo: kopf.Memo, **_: Any) -> None:
+    """With ``WATCH_NAMESPACES``, correct the namespaces Kopf serves (namespaces.py: Kopf can
+    miss a namespace made while it lists them). ``memo.insights`` is the set given to Kopf."""
+    insights = getattr(memo, "insights", None)
+    if insights is None or not memo.config.watch_namespaces:
+        return
+    memo.namespace_resync = asyncio.create_task(
+        namespaces.resync(
+            insights, memo.config.watch_namespaces, namespaces.lister(memo.api_client)
+        )
+    )
+
+
 @kopf.on.cleanup()
 async def stop_backstop(memo: kopf.Memo, **_: Any) -> None:
-    task = getattr(memo, "backstop", None)
-    if task is not None:
-        task.cancel()
+    for task in (getattr(memo, "backstop", None), getattr(memo, "namespace_resync", None)):
+        if task is not None:
+            task.cancel()
 
 
 def _controller(body: kopf.Body) -> str | None:

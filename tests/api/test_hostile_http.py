@@ -1,13 +1,17 @@
 """Hostile requests that used to reach a 500 or cost a large body (issue 20): lone
-surrogates, NUL in queries, over-limit bodies sent whole, unauthenticated uploads."""
+surrogates, NUL in queries, over-limit bodies sent whole, unauthenticated uploads; quotas
+that hold for uploads at the same instant."""
 
 from __future__ import annotations
 
 import json
 import socket
+import threading
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
+import httpx
 import pytest
 
 from tests.api.conftest import API, Account, Api
@@ -112,3 +116,27 @@ def test_workspace_quotas_refuse_uploads_with_a_clear_409(api: Api) -> None:
         assert quota.upload(other, quota.notebook(other)["id"], "f.txt", b"f").status_code == 202
         listed = quota.client.get(f"{API}/notebooks/{notebook}/documents", headers=user.headers)
         assert listed.json()["total"] == 3  # nothing was stored for the refused ones
+
+
+def test_uploads_at_the_same_instant_cannot_pass_the_quota_together(api: Api) -> None:
+    """Six real parallel uploads against a quota with room for two: exactly two are stored."""
+    with api.variant(workspace_quota_documents=3) as quota:
+        user = quota.register("Racer")
+        notebook = quota.notebook(user)["id"]
+        assert quota.upload(user, notebook, "first.txt", b"first").status_code == 202
+        barrier = threading.Barrier(6)
+
+        def upload(n: int) -> int:
+            with httpx.Client(base_url=quota.url, timeout=60) as client:
+                barrier.wait()
+                return client.post(
+                    f"{API}/notebooks/{notebook}/documents",
+                    files={"file": (f"r{n}.txt", f"racer {n}".encode(), "text/plain")},
+                    headers=user.headers,
+                ).status_code
+
+        with ThreadPoolExecutor(6) as pool:
+            codes = sorted(pool.map(upload, range(6)))
+        assert codes == [202, 202, 409, 409, 409, 409], codes
+        listed = quota.client.get(f"{API}/notebooks/{notebook}/documents", headers=user.headers)
+        assert listed.json()["total"] == 3

@@ -34,7 +34,7 @@ def _ask(page: Page, question: str) -> Any:
     return turns.nth(before)
 
 
-def test_a_thread_with_a_follow_up_is_kept_and_saved_as_a_note(ui: Browsing) -> None:
+def test_a_thread_with_a_follow_up_is_kept_noted_renamed_and_deleted(ui: Browsing) -> None:
     page = ui.page
     register(page)
     create_notebook(page, "Grants")
@@ -90,6 +90,25 @@ def test_a_thread_with_a_follow_up_is_kept_and_saved_as_a_note(ui: Browsing) -> 
     expect(page.locator("#conversation-select option:checked")).to_have_text(
         "When is the Borealis grant application due?"
     )
+
+    # The thread is renamed, and the name is kept; then it is deleted with its turns.
+    page.get_by_role("button", name="Rename").click()
+    title = page.get_by_label("Thread title")
+    expect(title).to_be_focused()
+    expect(title).to_have_value("When is the Borealis grant application due?")
+    title.fill("Borealis deadlines")
+    page.get_by_role("button", name="Save title").click()
+    expect(page.locator("#conversation-select option:checked")).to_have_text("Borealis deadlines")
+    page.reload()
+    expect(page.locator("#conversation-select option:checked")).to_have_text("Borealis deadlines")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator("#conversation-delete").click()
+    expect(page.locator("#conversation-select option")).to_have_count(1)  # "New conversation"
+    expect(page.locator("#thread .turn")).to_have_count(0)
+    expect(page.locator("#conversation-delete")).to_be_hidden()
+    page.reload()
+    expect(page.locator("#conversation-select option")).to_have_count(1)
+    expect(page.locator("#notes li .note-body")).to_have_count(1)  # the saved note stays
     ui.watch.assert_clean()
 
 

@@ -20,6 +20,7 @@ from charterflow.logging import get_logger
 from charterflow.models import Document, Notebook, User, new_id
 from charterflow.services import audit
 from charterflow.services.filetypes import TextSniffer, detect, sanitize_filename
+from charterflow.services.workspaces import lock_workspace
 from charterflow.settings import Settings
 from charterflow.storage import CHUNK, Storage, StorageError
 
@@ -37,8 +38,8 @@ class QuotaExceeded(ValueError):
 
 def check_quota(db: Session, workspace_id: str, size: int, settings: Settings) -> None:
     """Refuse an upload of ``size`` bytes that would take the workspace past
-    ``WORKSPACE_QUOTA_BYTES`` or ``WORKSPACE_QUOTA_DOCUMENTS``. Counted, not locked: two
-    uploads at the same instant may both fit (a soft bound, by at most one upload each)."""
+    ``WORKSPACE_QUOTA_BYTES`` or ``WORKSPACE_QUOTA_DOCUMENTS``. Exact only under
+    ``lock_workspace``; without it, a cheap early refusal."""
     count, used = db.execute(
         select(func.count(), func.coalesce(func.sum(Document.size_bytes), 0)).where(
             Document.workspace_id == workspace_id
@@ -109,11 +110,16 @@ def store_document(
     """
     name = sanitize_filename(filename)
     info = inspect(stream, name, limit, media_type)
-    check_quota(db, notebook.workspace_id, info.size, request.app.state.settings)
+    settings = request.app.state.settings
+    check_quota(db, notebook.workspace_id, info.size, settings)  # refuse early, store nothing
     doc_id = new_id()
     key = f"documents/{doc_id}"
     storage.put(key, stream, content_type=info.media_type)
     try:
+        if settings.workspace_quota_bytes or settings.workspace_quota_documents:
+            # Two uploads at the same instant may both have passed the early check.
+            lock_workspace(db, notebook.workspace_id)
+            check_quota(db, notebook.workspace_id, info.size, settings)
         doc = Document(
             id=doc_id,
             workspace_id=notebook.workspace_id,

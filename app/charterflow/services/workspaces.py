@@ -1,11 +1,13 @@
-"""Creating a workspace: one rule for registration's personal workspace and for new ones."""
+"""Creating a workspace (one rule for registration's personal workspace and for new ones), and
+the lock that serialises rules counted over a whole workspace."""
 
 from __future__ import annotations
 
 from fastapi import Request
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from charterflow.models import Membership, Role, User, Workspace
+from charterflow.models import Membership, Role, User, Workspace, utcnow
 from charterflow.services import audit
 
 
@@ -28,3 +30,13 @@ def create_owned_workspace(
         **({"personal": True} if personal else {}),
     )
     return workspace
+
+
+def lock_workspace(db: Session, workspace_id: str) -> None:
+    """Hold the workspace's write lock until this transaction ends.
+
+    Rules counted over a workspace (at least one owner, storage quotas) must not pass twice
+    for two requests at the same instant. A write to the workspace row takes the lock on
+    both databases: PostgreSQL holds the row lock until commit, SQLite its single write
+    lock; a second request then counts only once the first has committed."""
+    db.execute(update(Workspace).where(Workspace.id == workspace_id).values(updated_at=utcnow()))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request, Response, status
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.exc import InvalidRequestError
 
 from charterflow.api.deps import (
@@ -16,7 +16,7 @@ from charterflow.api.deps import (
     require_role,
 )
 from charterflow.api.errors import AUTHED, errors
-from charterflow.models import AuditEvent, Membership, Role, User, Workspace, utcnow
+from charterflow.models import AuditEvent, Membership, Role, User, Workspace
 from charterflow.schemas.common import Page
 from charterflow.schemas.workspaces import (
     AuditEventOut,
@@ -28,7 +28,7 @@ from charterflow.schemas.workspaces import (
 )
 from charterflow.services import audit
 from charterflow.services.cleanup import delete_with_documents
-from charterflow.services.workspaces import create_owned_workspace
+from charterflow.services.workspaces import create_owned_workspace, lock_workspace
 
 router = APIRouter(prefix="/workspaces", tags=["workspaces"])
 
@@ -213,15 +213,11 @@ def _member(db: DbSession, workspace_id: str, user_id: str) -> Membership:
 def _keep_an_owner(db: DbSession, membership: Membership) -> None:
     """Refuse to remove or demote the last owner: a workspace must stay manageable.
 
-    Two owners leaving at the same moment must not both pass the count, so the count runs
-    after a write to the workspace row, in the same transaction: PostgreSQL holds that row
-    lock until commit, SQLite its single write lock, and the second request counts only
-    once the first has committed."""
+    Two owners leaving at the same moment must not both pass the count, so it runs under
+    the workspace's lock."""
     if membership.role != Role.owner.value:
         return
-    db.execute(
-        update(Workspace).where(Workspace.id == membership.workspace_id).values(updated_at=utcnow())
-    )
+    lock_workspace(db, membership.workspace_id)
     try:
         db.refresh(membership)  # as committed by whoever held the lock before us
     except InvalidRequestError:  # removed meanwhile

@@ -208,20 +208,72 @@
     threadEmpty.hidden = thread.children.length > 0;
   }
 
+  // Rename and delete: the thread's starter, or an editor (the API decides; the buttons follow it).
+  const me = byId("workbench").dataset.userId;
+  const renameButton = byId("conversation-rename");
+  const deleteButton = byId("conversation-delete");
+  const renameForm = byId("conversation-rename-form");
+  let starters = new Map();
+  function showThreadActions() {
+    const mine = conversationId && (canEdit || starters.get(conversationId) === me);
+    renameButton.hidden = deleteButton.hidden = !mine;
+    renameForm.hidden = true;
+  }
+
   async function loadConversations(selected) {
     const page = await api("GET", `${nb.base}/conversations?limit=100`);
+    starters = new Map(page.items.map((c) => [c.id, c.created_by]));
     picker.replaceChildren(option("", "New conversation"), ...page.items.map((c) => option(c.id, c.title)));
     picker.value = selected ?? (page.items.length ? page.items[page.items.length - 1].id : "");
     return picker.value;
   }
 
-  picker.addEventListener("change", () => {
-    openConversation(picker.value).catch((err) => showError(conversationError, err.message, err.status));
-  });
-  byId("conversation-new").addEventListener("click", () => {
+  async function switchConversation(id) {
+    showError(conversationError, "");
+    try {
+      await openConversation(id);
+    } catch (err) {
+      showError(conversationError, err.message, err.status);
+    }
+    showThreadActions();
+  }
+  picker.addEventListener("change", () => switchConversation(picker.value));
+  byId("conversation-new").addEventListener("click", async () => {
     picker.value = "";
-    openConversation("");
+    await switchConversation("");
     askForm.elements.question.focus();
+  });
+  renameButton.addEventListener("click", () => {
+    renameForm.hidden = false;
+    renameForm.elements.title.value = picker.selectedOptions[0].textContent;
+    renameForm.elements.title.focus();
+  });
+  renameForm.querySelector('[data-action="cancel"]').addEventListener("click", () => {
+    renameForm.hidden = true;
+    renameButton.focus();
+  });
+  renameForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      const title = renameForm.elements.title.value;
+      await api("PATCH", `/api/v1/conversations/${enc(conversationId)}`, { title });
+      await loadConversations(conversationId);
+      showThreadActions();
+      picker.focus();
+    } catch (err) {
+      showError(conversationError, err.message, err.status);
+    }
+  });
+  deleteButton.addEventListener("click", async () => {
+    const title = picker.selectedOptions[0].textContent;
+    if (!window.confirm(`Delete the thread “${title}” and its answers?`)) return;
+    try {
+      await api("DELETE", `/api/v1/conversations/${enc(conversationId)}`);
+      await switchConversation(await loadConversations(""));
+      picker.focus();
+    } catch (err) {
+      showError(conversationError, err.message, err.status);
+    }
   });
 
   // One Server-Sent Event: "event: name\ndata: json".
@@ -307,7 +359,10 @@
       announce.textContent = "Answering…";
       await streamTurn(turn, question);
       askForm.elements.question.value = "";
-      if (started) await loadConversations(conversationId);
+      if (started) {
+        await loadConversations(conversationId);
+        showThreadActions();
+      }
     } catch (err) {
       showError(errorEl, err.message, err.status);
       askForm.elements.question.focus();
@@ -534,7 +589,7 @@
   // ---- first load ------------------------------------------------------------------------------------
   (async () => {
     try {
-      await openConversation(await loadConversations());
+      await switchConversation(await loadConversations());
     } catch (err) {
       showError(conversationError, err.message, err.status);
     }
