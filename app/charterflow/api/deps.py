@@ -8,7 +8,8 @@ owners also manage members and the workspace itself (403 when the role is too lo
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, HTTPException, Query, Request, Response, status
@@ -425,14 +426,20 @@ def _page_rows(
     return [], total
 
 
-def read_connection(request: Request) -> Connection:
-    """A connection for one read-only statement, on the replica when ``DATABASE_READ_URL`` is
-    set: in autocommit, so it costs no ``BEGIN`` and no ``ROLLBACK`` round trip (PostgreSQL's
-    default isolation gives a statement the same snapshot either way). Blocking: use it on a
-    worker thread, and close it (``with``)."""
+@contextmanager
+def reading(request: Request, db: Session) -> Iterator[Session | Connection]:
+    """Where a read-only request reads its rows from, on a worker thread: the replica when
+    ``DATABASE_READ_URL`` is set; else ``db`` if its transaction is open already (the caller
+    was loaded through it: no second connection); else a connection in autocommit, which
+    costs no ``BEGIN`` and no ``ROLLBACK`` round trip (PostgreSQL's default isolation gives a
+    statement the same snapshot either way)."""
     state = request.app.state
+    if state.read_engine is None and db.in_transaction():
+        yield db
+        return
     engine: Engine = state.read_engine or state.engine
-    return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        yield conn
 
 
 def json_response(model: BaseModel, status_code: int = 200) -> Response:

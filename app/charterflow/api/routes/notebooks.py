@@ -33,7 +33,7 @@ from charterflow.api.deps import (
     json_response,
     paginate,
     paginate_rows,
-    read_connection,
+    reading,
     require_role,
 )
 from charterflow.api.errors import AUTHED, errors
@@ -72,8 +72,11 @@ async def list_notebooks(
     workspace_id: Annotated[str | None, Query(max_length=32)] = None,
 ) -> Response:
     def read() -> Page[NotebookOut]:  # all the blocking work in one worker-thread hand-off
-        with read_connection(request) as conn:
-            return notebooks_page(db, conn, user, page, workspace_id)
+        try:
+            with reading(request, db) as rows:
+                return notebooks_page(db, rows, user, page, workspace_id)
+        finally:
+            db.close()  # done with it: closed here, not on a hand-off of its own (get_db)
 
     return json_response(await run_in_threadpool(read))
 
