@@ -335,6 +335,17 @@ class Settings(BaseSettings):
         description="Email and password sign-in and registration; `false` with OIDC leaves "
         "single sign-on as the only way in (API keys keep working).",
     )
+    auth_cache_seconds: float = Field(
+        1.0,
+        ge=0,
+        le=10,
+        description="How long a process reuses a signed-in caller's user row for read-only "
+        "`/api/v1` requests (GET, HEAD) instead of loading it again; 0 turns this off. "
+        "Sign-out, password changes and deactivation take effect at once: in the process "
+        "that made them, and, through a counter in Redis read by every request's rate-limit "
+        "call, in every other replica (without Redis, other processes within this delay). "
+        "Writes always load the user.",
+    )
 
     @field_validator(
         "cors_origins",
