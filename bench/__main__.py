@@ -20,6 +20,7 @@ from charterflow.ingest.embeddings import SemanticEmbedder
 
 from bench import (
     api,
+    ask,
     embedding,
     hostile,
     images,
@@ -37,6 +38,7 @@ FULL: dict[str, Callable[[], object]] = {
     "retrieval": lambda: retrieval.main([]),
     "embedding": lambda: write_result("embedding", embedding.run(chunks=96, repeats=3)),
     "api": lambda: write_result("api", api.run(repeats=3, duration=5, connections=16)),
+    "ask": lambda: write_result("ask", ask.run(repeats=3, questions=40)),
     "ingestion": lambda: write_result("ingestion", ingestion.run(documents=200, repeats=3)),
     "hostile": lambda: write_result("hostile", hostile.run()),
     "search": lambda: write_result("search", search.run([10_000, 100_000], queries=40, repeats=3)),
@@ -64,6 +66,7 @@ QUICK: dict[str, Callable[[], object]] = {
     "retrieval": lambda: retrieval.main(["--limit", "40"]),
     "embedding": lambda: write_result("embedding", embedding.run(chunks=8, repeats=1, queries=5)),
     "api": lambda: write_result("api", api.run(repeats=1, duration=1, connections=4, chunks=1000)),
+    "ask": lambda: write_result("ask", ask.run(repeats=1, questions=5, chunks=1000)),
     "ingestion": lambda: write_result("ingestion", ingestion.run(documents=10, repeats=1)),
     "hostile": lambda: write_result("hostile", hostile.run(["pdf page tree 300x300"])),
     "search": lambda: write_result("search", search.run([1_000, 2_000], queries=10, repeats=1)),

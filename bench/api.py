@@ -163,7 +163,7 @@ def run(repeats: int, duration: float, connections: int, chunks: int = CHUNKS) -
     with services() as svc:
         settings = svc.database("api")
         owner = seed_owner(settings, notebooks=NOTEBOOKS)
-        load_chunks(settings, owner, chunks, model=SemanticEmbedder.name)
+        load_chunks(settings, owner, chunks, model=SemanticEmbedder.name, with_sentences=True)
         for workers in (1, 2):
             rows += measure(settings, owner, workers, repeats, duration, connections, chunks)
     baseline = {

@@ -8,6 +8,7 @@ a bulk load should be done. The rows are the same ones ingestion writes.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import os
 import time
@@ -19,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 import psycopg
-from charterflow.ingest.embeddings import HashingEmbedder, SemanticEmbedder
+from charterflow.ingest.chunking import sentences
+from charterflow.ingest.embeddings import HashingEmbedder, SemanticEmbedder, pack_sentences
 from charterflow.models import Membership, Notebook, Role, User, Workspace, new_id
 from charterflow.security import create_access_token
 from charterflow.settings import Settings
@@ -155,6 +157,38 @@ def semantic_vectors(count: int, offset: int = 0, processes: int | None = None) 
     return whole[start : start + count]
 
 
+def _semantic_sentences(texts: list[str]) -> np.ndarray:
+    """Semantic vectors of sentences (runs in a pool process)."""
+    return SemanticEmbedder().embed(texts).astype(np.float16)
+
+
+def sentence_vectors(texts: tuple[str, ...], processes: int | None = None) -> list[bytes]:
+    """``Chunk.sentence_embeddings`` of each passage, as ingestion stores them (semantic).
+
+    The corpus recombines docstring paragraphs, so 10k passages hold ~97k sentences but only
+    ~23k distinct ones: each distinct sentence is embedded once per machine and kept (float16,
+    as stored) in one file keyed by the sentence's SHA-1.
+    """
+    spans = [[text[s:e] for s, e in sentences(text)] for text in texts]
+    path = VECTOR_CACHE / f"{SemanticEmbedder.name}-sentences.npz"
+    known: dict[str, np.ndarray] = {}
+    if path.exists():
+        with np.load(path) as cached:
+            known = dict(zip(cached["keys"].tolist(), cached["vectors"], strict=True))
+    key = {x: hashlib.sha1(x.encode()).hexdigest() for sents in spans for x in sents}  # noqa: S324
+    missing = [x for x, k in key.items() if k not in known]
+    if missing:
+        batches = [missing[i : i + 500] for i in range(0, len(missing), 500)]
+        with ProcessPoolExecutor(max_workers=processes or os.cpu_count() or 1) as pool:
+            for batch, vectors in zip(batches, pool.map(_semantic_sentences, batches), strict=True):
+                known.update(zip((key[x] for x in batch), vectors, strict=True))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.tmp.npz")
+        np.savez(partial, keys=np.array(list(known)), vectors=np.stack(list(known.values())))
+        partial.replace(path)
+    return [pack_sentences(np.stack([known[key[x]] for x in sents])) for sents in spans]
+
+
 @lru_cache(maxsize=4)
 def embedded(
     count: int, offset: int = 0, model: str = MODEL
@@ -175,11 +209,24 @@ def _pg_url(settings: Settings) -> str:
 
 
 def load_chunks(
-    settings: Settings, owner: Owner, count: int, offset: int = 0, model: str = MODEL
+    settings: Settings,
+    owner: Owner,
+    count: int,
+    offset: int = 0,
+    model: str = MODEL,
+    *,
+    with_sentences: bool = False,
 ) -> float:
     """Add chunks ``offset..offset+count`` (vectors by ``model``) to the owner's notebook,
-    then rebuild the indexes. Returns the seconds the HNSW index took to build."""
+    then rebuild the indexes. ``with_sentences`` (semantic only): also the sentence vectors
+    that ingestion stores for answers (``sentence_vectors``). Returns the seconds the HNSW
+    index took to build."""
     texts, vectors = embedded(count, offset, model)
+    per_sentence: list[bytes | None] = [None] * len(texts)
+    if with_sentences:
+        if model != SemanticEmbedder.name:
+            raise ValueError("sentence vectors are cached for the semantic model only")
+        per_sentence = list(sentence_vectors(texts))
     with psycopg.connect(_pg_url(settings), autocommit=True) as conn:
         conn.execute("DROP INDEX IF EXISTS ix_chunks_embedding_hnsw")  # before migration 0006
         conn.execute(f"DROP INDEX IF EXISTS {HNSW.INDEX}")
@@ -199,15 +246,16 @@ def load_chunks(
             )  # fmt: skip
             columns = (
                 'id, document_id, notebook_id, workspace_id, ordinal, text, start, "end", '
-                "embedding, embedding_model, created_at"
+                "embedding, embedding_model, sentence_embeddings, created_at"
             )
+            rows = zip(texts, vectors, per_sentence, strict=True)
             with cur.copy(f"COPY chunks ({columns}) FROM STDIN") as copy:
-                for i, (text, vector) in enumerate(zip(texts, vectors, strict=True)):
+                for i, (text, vector, sentence_embeddings) in enumerate(rows):
                     ordinal = i % CHUNKS_PER_DOCUMENT
                     copy.write_row(
                         (new_id(), doc_ids[i // CHUNKS_PER_DOCUMENT], owner.notebook_id,
                          owner.workspace_id, ordinal, text, ordinal * 800,
-                         ordinal * 800 + len(text), vector, model, "now")
+                         ordinal * 800 + len(text), vector, model, sentence_embeddings, "now")
                     )  # fmt: skip
         # pgvector builds the graph in memory while it fits (~1.3 kB a row for this halfvec
         # index: 130 MB at 100k) and much more slowly on disk after: 1 GB is room for ~750k

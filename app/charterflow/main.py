@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -24,6 +25,7 @@ from charterflow.ingest_queue import make_job_queue
 from charterflow.logging import configure_logging, get_logger
 from charterflow.observability import Metrics, RequestContextMiddleware
 from charterflow.ratelimit import RedisRateLimiter, make_rate_limiter
+from charterflow.services.sessions import AUTH_EPOCH_KEY, RecentCallers
 from charterflow.settings import Settings, get_settings
 from charterflow.storage import StorageError, make_storage
 
@@ -118,6 +120,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     DatabaseMetrics(app.state.metrics.registry, engine)
     app.state.jobs = make_job_queue(settings)
     app.state.rate_limiter = make_rate_limiter(app.state.redis)
+    # AUTH_CACHE_SECONDS (api.deps.limit_by_ip); with Redis, changes are announced to replicas.
+    limiter = app.state.rate_limiter
+    app.state.recent_callers = RecentCallers(
+        partial(limiter.bump, AUTH_EPOCH_KEY) if isinstance(limiter, RedisRateLimiter) else None
+    )
 
     app.add_exception_handler(RequestValidationError, validation_error)
 
@@ -130,7 +137,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             headers={"Retry-After": "5"},
         )
 
-    app.include_router(health.router)
+    health.install(app)
     app.include_router(api_router)
     web.install(app)  # pages, /static, cookie sessions for the UI
     if settings.cors_origins:

@@ -22,6 +22,7 @@ REQUEST_ID_HEADER = "x-request-id"
 _REQUEST_ID_RAW = REQUEST_ID_HEADER.encode()
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 log = get_logger("charterflow.access")
+LIVENESS_PATH = "/health/live"
 
 
 class Metrics:
@@ -101,15 +102,18 @@ class RequestContextMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         method = scope["method"]
         status = 500
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=request_id)
+        # The liveness probe logs nothing: its request id is only echoed, not bound for logs.
+        logs = scope["path"] != LIVENESS_PATH
+        if logs:
+            structlog.contextvars.clear_contextvars()
+            structlog.contextvars.bind_contextvars(request_id=request_id)
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = list(message.get("headers", []))
-                headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
+                headers.append((_REQUEST_ID_RAW, request_id.encode()))
                 message["headers"] = headers
             await send(message)
 
@@ -132,4 +136,5 @@ class RequestContextMiddleware:
                     status=status,
                     duration_ms=round(elapsed * 1000, 2),
                 )
-            structlog.contextvars.clear_contextvars()
+            if logs:
+                structlog.contextvars.clear_contextvars()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -32,6 +33,8 @@ WINDOW_SECONDS = 60
 class Verdict:
     allowed: bool
     retry_after: int  # whole seconds until a request would be allowed; 0 when allowed
+    #: The value of ``ahit_all``'s ``epoch_key`` read in the same call (Redis only), if allowed.
+    epoch: int | None = None
 
 
 class RateLimiter(Protocol):
@@ -39,6 +42,17 @@ class RateLimiter(Protocol):
 
     async def ahit(self, key: str, limit: int, window: int = WINDOW_SECONDS) -> Verdict:
         """``hit`` from the event loop (no worker thread needed to wait for Redis)."""
+        ...
+
+    async def ahit_all(
+        self,
+        hits: Sequence[tuple[str, int]],
+        window: int = WINDOW_SECONDS,
+        epoch_key: str | None = None,
+    ) -> Verdict:
+        """``(key, limit)`` pairs counted in order in one step (one Redis round trip); the
+        first that refuses stops the count and is the verdict. ``epoch_key``: a counter read
+        in the same step (``Verdict.epoch``; None where there is no Redis)."""
         ...
 
 
@@ -99,19 +113,38 @@ class MemoryRateLimiter:
     async def ahit(self, key: str, limit: int, window: int = WINDOW_SECONDS) -> Verdict:
         return self.hit(key, limit, window)  # a dict update: no I/O to wait for
 
+    async def ahit_all(
+        self,
+        hits: Sequence[tuple[str, int]],
+        window: int = WINDOW_SECONDS,
+        epoch_key: str | None = None,
+    ) -> Verdict:
+        return _hit_all(self, hits, window)
 
-# Atomic read-decide-count in Redis: KEYS = previous, current window; ARGV = limit, elapsed,
-# ttl. Returns {allowed (0/1), previous, current before this hit}.
+
+# Atomic read-decide-count in Redis for one or more limits, in order: KEYS = previous, current
+# window of each, then optionally one more key, a counter read when all are allowed; ARGV =
+# elapsed, ttl, then each limit. The first limit that refuses stops the count (the ones before
+# it were counted, as separate calls would have). Returns {0, 0, 0, that counter (0 if absent)}
+# when all allowed, else {its position (from 1), its previous, its current count}.
 _HIT_SCRIPT = """
-local previous = tonumber(redis.call('GET', KEYS[1]) or '0')
-local current = tonumber(redis.call('GET', KEYS[2]) or '0')
-local limit, elapsed = tonumber(ARGV[1]), tonumber(ARGV[2])
-if previous * (1 - elapsed) + current + 1 <= limit then
-  redis.call('INCR', KEYS[2])
-  redis.call('EXPIRE', KEYS[2], tonumber(ARGV[3]))
-  return {1, previous, current}
+local elapsed, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
+local limits = math.floor(#KEYS / 2)
+for i = 1, limits do
+  local previous = tonumber(redis.call('GET', KEYS[2 * i - 1]) or '0')
+  local current = tonumber(redis.call('GET', KEYS[2 * i]) or '0')
+  if previous * (1 - elapsed) + current + 1 <= tonumber(ARGV[i + 2]) then
+    redis.call('INCR', KEYS[2 * i])
+    redis.call('EXPIRE', KEYS[2 * i], ttl)
+  else
+    return {i, previous, current}
+  end
 end
-return {0, previous, current}
+local counter = 0
+if #KEYS > 2 * limits then
+  counter = tonumber(redis.call('GET', KEYS[#KEYS]) or '0')
+end
+return {0, 0, 0, counter}
 """
 
 
@@ -134,48 +167,78 @@ class RedisRateLimiter:
         client of the serving loop); None: ``ahit`` uses a worker thread again."""
         self._async_script = client.register_script(_HIT_SCRIPT) if client else None
 
-    def _names(self, key: str, index: int) -> list[str]:
-        return [f"{self.prefix}{key}:{index - 1}", f"{self.prefix}{key}:{index}"]
+    def _call(
+        self, hits: Sequence[tuple[str, int]], window: int, epoch_key: str | None = None
+    ) -> tuple[list[str], list[str]]:
+        index, elapsed = _now(window)
+        keys = [f"{self.prefix}{key}:{i}" for key, _ in hits for i in (index - 1, index)]
+        keys += [epoch_key] if epoch_key else []
+        return keys, [repr(elapsed), str(2 * window + 1), *(str(limit) for _, limit in hits)]
+
+    def bump(self, key: str) -> None:
+        """Increment the counter ``key`` (one that ``ahit_all`` reads as ``epoch_key``); a
+        Redis failure is logged, not raised."""
+        import redis
+
+        try:
+            self.client.incr(key)
+        except redis.RedisError as exc:
+            log.warning("could not bump a counter in Redis", key=key, error=type(exc).__name__)
 
     def hit(self, key: str, limit: int, window: int = WINDOW_SECONDS) -> Verdict:
         import redis
 
-        index, elapsed = _now(window)
+        keys, args = self._call([(key, limit)], window)
         try:
-            allowed, previous, current = self._script(
-                keys=self._names(key, index), args=[limit, repr(elapsed), 2 * window + 1]
-            )
+            answer = self._script(keys=keys, args=args)
         except redis.RedisError as exc:
             log.warning("rate limiter unavailable; allowing", error=type(exc).__name__)
             return Verdict(True, 0)
-        return _verdict(allowed, previous, current, elapsed, limit, window)
+        return _verdict(answer, [(key, limit)], float(args[0]), window)
 
     async def ahit(self, key: str, limit: int, window: int = WINDOW_SECONDS) -> Verdict:
+        return await self.ahit_all([(key, limit)], window)
+
+    async def ahit_all(
+        self,
+        hits: Sequence[tuple[str, int]],
+        window: int = WINDOW_SECONDS,
+        epoch_key: str | None = None,
+    ) -> Verdict:
         import redis
 
         script = self._async_script
         if script is None:
             from starlette.concurrency import run_in_threadpool
 
-            return await run_in_threadpool(self.hit, key, limit, window)
-        index, elapsed = _now(window)
+            return await run_in_threadpool(_hit_all, self, hits, window)
+        keys, args = self._call(hits, window, epoch_key)
         try:
-            allowed, previous, current = await script(
-                keys=self._names(key, index), args=[limit, repr(elapsed), 2 * window + 1]
-            )
+            answer = await script(keys=keys, args=args)
         except redis.RedisError as exc:
             log.warning("rate limiter unavailable; allowing", error=type(exc).__name__)
             return Verdict(True, 0)
-        return _verdict(allowed, previous, current, elapsed, limit, window)
+        return _verdict(answer, hits, float(args[0]), window)
+
+
+def _hit_all(limiter: RateLimiter, hits: Sequence[tuple[str, int]], window: int) -> Verdict:
+    """Each limit in turn, stopping at the first that refuses."""
+    for key, limit in hits:
+        verdict = limiter.hit(key, limit, window)
+        if not verdict.allowed:
+            return verdict
+    return Verdict(True, 0)
 
 
 def _verdict(
-    allowed: int, previous: int, current: int, elapsed: float, limit: int, window: int
+    answer: Sequence[int], hits: Sequence[tuple[str, int]], elapsed: float, window: int
 ) -> Verdict:
     """The script's answer as a verdict (``Retry-After`` computed here, from its counts)."""
-    if allowed:
-        return Verdict(True, 0)
-    return Verdict(False, retry_after(int(previous), int(current), elapsed, limit, window))
+    refused, previous, current = (int(x) for x in answer[:3])
+    if not refused:
+        return Verdict(True, 0, int(answer[3]))
+    limit = hits[refused - 1][1]
+    return Verdict(False, retry_after(previous, current, elapsed, limit, window))
 
 
 def make_rate_limiter(client: redis.Redis | None) -> RateLimiter:

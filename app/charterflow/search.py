@@ -20,7 +20,7 @@ import numpy as np
 from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.orm import Session
 
-from charterflow.ingest.embeddings import Embedder, terms, vector_cache
+from charterflow.ingest.embeddings import Embedder, terms, unpack_sentences, vector_cache
 from charterflow.models import Chunk, Document
 
 RRF_K = 60
@@ -53,6 +53,9 @@ class Hit:
     similarity: float  # cosine similarity to the query (the relevance threshold uses it)
     lexical_rank: int | None
     vector_rank: int | None
+    #: The vectors of ``chunking.sentences(text)`` stored at ingestion by the embedder that
+    #: searched (None: not stored, or by another embedder); ``answer.extractive`` uses them.
+    sentence_vectors: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -337,6 +340,7 @@ def search(
             continue  # deleted since ranking
         c, title = rows[cid]
         similarity = float(np.dot(fresh.get(cid, c.embedding), vector))
+        stored = c.sentence_embeddings if cid not in fresh else None
         hits.append(
             Hit(
                 chunk_id=c.id,
@@ -350,6 +354,7 @@ def search(
                 similarity=round(similarity, 4),
                 lexical_rank=lex_rank.get(cid),
                 vector_rank=vec_rank.get(cid),
+                sentence_vectors=None if stored is None else unpack_sentences(stored),
             )
         )
     return hits

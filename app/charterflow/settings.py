@@ -219,6 +219,12 @@ class Settings(BaseSettings):
         description="In development (in-process queue), uploads larger than this are ingested "
         "on their own thread, so small documents never wait behind them.",
     )
+    ingest_sentence_vectors: bool = Field(
+        True,
+        description="Store the vectors of each passage's sentences at ingestion, so an "
+        "extractive answer embeds only the question (about 2.2x the embedding CPU per "
+        "passage, ~7.5 KB more per passage). Off: answers embed those sentences when asked.",
+    )
     metrics_port: int | None = Field(
         None,
         ge=1,
@@ -328,6 +334,17 @@ class Settings(BaseSettings):
         True,
         description="Email and password sign-in and registration; `false` with OIDC leaves "
         "single sign-on as the only way in (API keys keep working).",
+    )
+    auth_cache_seconds: float = Field(
+        1.0,
+        ge=0,
+        le=10,
+        description="How long a process reuses a signed-in caller's user row for read-only "
+        "`/api/v1` requests (GET, HEAD) instead of loading it again; 0 turns this off. "
+        "Sign-out, password changes and deactivation take effect at once: in the process "
+        "that made them, and, through a counter in Redis read by every request's rate-limit "
+        "call, in every other replica (without Redis, other processes within this delay). "
+        "Writes always load the user.",
     )
 
     @field_validator(

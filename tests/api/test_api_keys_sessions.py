@@ -187,6 +187,8 @@ def test_password_change_needs_the_current_one_and_ends_other_sessions(api: Api)
     account = api.register()
     other_session = _login(api, account.email, account.password)
     key = str(_new_key(api, account)["token"])
+    for token in (account.token, other_session):  # read-only requests remember their caller
+        assert api.client.get(f"{API}/auth/me", headers=_bearer(str(token))).status_code == 200
     r = api.client.post(
         f"{API}/auth/password",
         json={"current_password": "wrong password", "new_password": "a new password 1"},
@@ -210,6 +212,7 @@ def test_password_change_needs_the_current_one_and_ends_other_sessions(api: Api)
 
 def test_refresh_slides_the_session_and_revokes_the_old_token(api: Api) -> None:
     account = api.register()
+    assert api.client.get(f"{API}/auth/me", headers=account.headers).status_code == 200
     r = api.client.post(f"{API}/auth/refresh", headers=account.headers)
     assert r.status_code == 200
     fresh = r.json()["access_token"]
@@ -221,6 +224,8 @@ def test_refresh_slides_the_session_and_revokes_the_old_token(api: Api) -> None:
 def test_sign_out_everywhere_ends_every_session(api: Api) -> None:
     account = api.register()
     second = _login(api, account.email, account.password)
+    for token in (account.token, second):  # read-only requests remember their caller
+        assert api.client.get(f"{API}/auth/me", headers=_bearer(str(token))).status_code == 200
     assert api.client.post(f"{API}/auth/logout-all", headers=account.headers).status_code == 204
     for token in (account.token, second):
         assert api.client.get(f"{API}/auth/me", headers=_bearer(str(token))).status_code == 401
@@ -249,14 +254,14 @@ def test_a_deactivated_user_is_refused_everywhere_until_reactivated(api: Api) ->
         ).json()
         assert [u["id"] for u in found["items"]] == [user.id]
         assert found["items"][0]["is_active"] is True
+        assert admin_api.client.get(f"{API}/notebooks", headers=user.headers).status_code == 200
         r = admin_api.client.post(f"{API}/admin/users/{user.id}/deactivate", headers=admin.headers)
         assert r.status_code == 200
         assert r.json()["is_active"] is False
         for credential in (user.token, key):
-            assert (
-                admin_api.client.get(f"{API}/auth/me", headers=_bearer(credential)).status_code
-                == 401
-            )
+            for path in ("auth/me", "notebooks"):
+                r = admin_api.client.get(f"{API}/{path}", headers=_bearer(credential))
+                assert r.status_code == 401, path
         assert _login(admin_api, user.email, user.password) is None
         r = admin_api.client.post(f"{API}/admin/users/{admin.id}/deactivate", headers=admin.headers)
         assert r.status_code == 409

@@ -111,3 +111,40 @@ def test_the_event_loop_path_shares_the_counts_of_the_thread_path(
         assert [limiter.hit("k", 3, WINDOW).allowed for _ in range(2)] == [True, False]
     finally:
         client.close()
+
+
+def test_several_limits_count_in_one_call_in_order_up_to_the_first_refusal(
+    limiter: RateLimiter, clock: list[float], request: pytest.FixtureRequest
+) -> None:
+    """``ahit_all`` (the address and user limits of a request, one Redis call): as if each
+    were hit in turn, stopping at the first refusal, whose ``Retry-After`` it answers."""
+    import asyncio
+    import uuid
+
+    a, b = f"a-{uuid.uuid4().hex}", f"b-{uuid.uuid4().hex}"
+
+    async def run() -> list[tuple[bool, int]]:
+        async_client = None
+        if isinstance(limiter, RedisRateLimiter):  # the script itself, on the event loop
+            import redis.asyncio
+
+            async_client = redis.asyncio.Redis.from_url(request.getfixturevalue("redis_url"))
+            limiter.attach_async(async_client)
+        try:
+            verdicts = [
+                await limiter.ahit_all([(a, 5), (b, 1)]),  # both counted
+                await limiter.ahit_all([(a, 5), (b, 1)]),  # a counted, b refused
+                await limiter.ahit_all([(b, 1), (a, 5)]),  # b refused first: a not counted
+            ]
+        finally:
+            if async_client is not None:
+                limiter.attach_async(None)  # type: ignore[attr-defined]
+                await async_client.aclose()
+        return [(v.allowed, v.retry_after) for v in verdicts]
+
+    with ThreadPoolExecutor(1) as pool:  # see the test above: the main thread may have a loop
+        answers = pool.submit(asyncio.run, run()).result()
+    wait = retry_after(0, 1, 0.0, 1, WINDOW)  # b's, with one hit counted at the window's start
+    assert answers == [(True, 0), (False, wait), (False, wait)]
+    # a holds 2 hits: 3 more fit under its limit of 5.
+    assert [limiter.hit(a, 5, WINDOW).allowed for _ in range(4)] == [True, True, True, False]

@@ -21,6 +21,7 @@ from bench.common import percentile
 MODULES = [
     "bench.__main__",
     "bench.api",
+    "bench.ask",
     "bench.common",
     "bench.corpus",
     "bench.dataset",
@@ -112,8 +113,37 @@ def test_the_report_names_the_machine_the_numbers_and_the_largest_gap() -> None:
     assert "**Largest gap:** search p95 (100k chunks, hashing-v1): 200.0 ms" in page
     assert "Seq Scan on chunks c" in page
     assert page.rstrip().endswith("Why: the lexical query ranks every row.")
-    # ingestion, hostile input, operator, images, real pods, streaming, retrieval, embedding
-    assert page.count("_not run_") == 8
+    # cold ask, ingestion, hostile input, operator, images, real pods, streaming, retrieval,
+    # embedding
+    assert page.count("_not run_") == 9
+
+
+def test_the_cold_ask_target_comes_from_bench_ask_with_the_other_path_beside_it() -> None:
+    def row(stored: bool, p50: float) -> dict[str, Any]:
+        variant = "stored sentence vectors" if stored else "sentences embedded when asked"
+        return {
+            "variant": variant,
+            "stored": stored,
+            "p50_ms": p50,
+            "p95_ms": p50 * 2,
+            "cpu_ms_per_ask": p50 / 2,
+            "runs_p50_ms": [p50, p50 + 1],
+            "runs_cpu_ms": [p50 / 2],
+            "answered": 110,
+            "asked": 120,
+        }
+
+    ask = {"chunks": 10_000, "questions_per_repeat": 40, "repeats": 3}
+    results = {**sample_results(), "ask": {**ask, "rows": [row(True, 60.0), row(False, 300.0)]}}
+    page = report.render(results)
+    assert (
+        "| ask (extractive), one at a time, cold | ≤ 150 ms | p50 60 ms (sentences embedded "
+        "when asked: 300 ms) | met | 0.40 |" in page
+    )
+    assert (
+        "| sentences embedded when asked | 300.0 | 600.0 | 150.0 | 300, 301 | 150 | 110 / 120 |"
+        in page
+    )
 
 
 def test_image_sizes_are_targets_and_the_cold_build_is_dated() -> None:

@@ -8,13 +8,14 @@ owners also manage members and the workspace itself (403 when the role is too lo
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable
-from typing import Annotated, TypeVar
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, HTTPException, Query, Request, status
+from fastapi import Depends, HTTPException, Query, Request, Response, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
-from sqlalchemy import Select, func, select
+from sqlalchemy import Connection, Engine, Select, func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -30,7 +31,7 @@ from charterflow.models import (
 )
 from charterflow.ratelimit import RateLimiter, Verdict
 from charterflow.schemas.common import Page
-from charterflow.security import InvalidToken, decode_claims
+from charterflow.security import InvalidToken, TokenClaims, decode_claims
 from charterflow.services import api_keys, sessions
 from charterflow.settings import Settings
 
@@ -55,7 +56,16 @@ async def get_db(request: Request) -> AsyncIterator[Session]:
     try:
         yield session
     finally:
+        await close_session(session)
+
+
+async def close_session(session: Session) -> None:
+    """Close ``session``: on a worker thread if it holds a connection (a rollback to send),
+    else right here (a request whose caller was a recent one may never use it)."""
+    if session.in_transaction():
         await run_in_threadpool(session.close)
+    else:
+        session.close()
 
 
 DbSession = Annotated[Session, Depends(get_db)]
@@ -73,7 +83,7 @@ async def get_read_db(request: Request, db: DbSession) -> AsyncIterator[Session]
     try:
         yield session
     finally:
-        await run_in_threadpool(session.close)
+        await close_session(session)
 
 
 async def get_app_settings(request: Request) -> Settings:
@@ -100,10 +110,36 @@ def _refuse_if_over(verdict: Verdict) -> None:
 
 
 async def limit_by_ip(request: Request, settings: AppSettings) -> None:
-    """Every ``/api/v1`` request counts against its client address."""
+    """Every ``/api/v1`` request counts against its client address. A read-only request whose
+    token was authenticated within ``AUTH_CACHE_SECONDS`` (the app's
+    ``sessions.RecentCallers``) also counts against its user's limit, in the same Redis call,
+    which also reads ``AUTH_EPOCH_KEY``: the cached user is used only if no revocation or
+    change to a user was announced since it was loaded (``request.state.recent_caller``)."""
     ip = request.client.host if request.client else "unknown"
+    hits = [(f"ip:{ip}", settings.rate_limit_per_minute)]
+    state = request.state
+    recent = None
+    if settings.auth_cache_seconds and request.method in api_keys.SAFE_METHODS:
+        # The header read as ``bearer`` reads it; not a dependency on it, which would mark
+        # every route, public ones too, as needing a token in the OpenAPI document.
+        credentials = await bearer(request)
+        callers: sessions.RecentCallers = request.app.state.recent_callers
+        recent = callers.get(credentials.credentials) if credentials else None
+        if recent is not None:
+            hits.append((f"user:{recent.user.id}", settings.rate_limit_per_minute))
+            state.counted_user = recent.user.id
     limiter: RateLimiter = request.app.state.rate_limiter
-    _refuse_if_over(await limiter.ahit(f"ip:{ip}", settings.rate_limit_per_minute))
+    verdict = await limiter.ahit_all(hits, epoch_key=sessions.AUTH_EPOCH_KEY)
+    _refuse_if_over(verdict)
+    state.auth_epoch = verdict.epoch
+    if (
+        recent is not None
+        and callers.current(recent, verdict.epoch)
+        and recent.claims.version == recent.user.token_version
+        and recent.user.is_active
+    ):
+        state.recent_caller = recent.user
+        state.token_claims, state.api_key = recent.claims, None
 
 
 def _unauthorized(detail: str = "Not authenticated") -> HTTPException:
@@ -112,14 +148,16 @@ def _unauthorized(detail: str = "Not authenticated") -> HTTPException:
     )
 
 
-def get_current_user(
+def authenticate(
     request: Request,
-    db: DbSession,
-    settings: AppSettings,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    db: Session,
+    settings: Settings,
+    credentials: HTTPAuthorizationCredentials | None,
 ) -> User:
     """The user named by a valid bearer token or API key; 401 for a missing, bad, expired or
-    revoked one, or an inactive user; 403 for a write with a read-only key."""
+    revoked one, or an inactive user; 403 for a write with a read-only key. Blocking (it may
+    query the database): for a worker thread. Counts no per-user request (see
+    ``get_current_user``) except an API key's own limit."""
     if credentials is None:
         raise _unauthorized()
     request.state.token_claims = request.state.api_key = None
@@ -132,20 +170,68 @@ def get_current_user(
             raise HTTPException(status.HTTP_403_FORBIDDEN, "This API key is read-only")
         request.state.api_key = key
         enforce_rate_limit(request, f"apikey:{key.id}", settings.api_key_rate_limit_per_minute)
-    else:
-        try:
-            claims = decode_claims(settings, credentials.credentials)
-        except InvalidToken:
-            raise _unauthorized("Invalid or expired token") from None
-        # The user and the token's revocation in one query (sessions.active_user).
-        found_user = (
-            sessions.active_user(db, claims.subject, claims.jti) if is_id(claims.subject) else None
+        return user
+    claims = _claims(settings, credentials.credentials)
+    recent: sessions.RecentCallers = request.app.state.recent_callers
+    generation = recent.generation
+    # The user and the token's revocation in one query (sessions.active_user).
+    found_user = (
+        sessions.active_user(db, claims.subject, claims.jti) if is_id(claims.subject) else None
+    )
+    if found_user is None or claims.version != found_user.token_version:
+        raise _unauthorized("Invalid or expired token")
+    if settings.auth_cache_seconds and request.method in api_keys.SAFE_METHODS:
+        epoch = getattr(request.state, "auth_epoch", None)  # read before the user was loaded
+        recent.put(
+            credentials.credentials,
+            claims,
+            found_user,
+            settings.auth_cache_seconds,
+            generation,
+            epoch,
         )
-        if found_user is None or claims.version != found_user.token_version:
-            raise _unauthorized("Invalid or expired token")
-        user = found_user
-        request.state.token_claims = claims
+    request.state.token_claims = claims
+    return found_user
+
+
+def _claims(settings: Settings, token: str) -> TokenClaims:
+    try:
+        return decode_claims(settings, token)
+    except InvalidToken:
+        raise _unauthorized("Invalid or expired token") from None
+
+
+def authenticate_and_limit(
+    request: Request,
+    db: Session,
+    settings: Settings,
+    credentials: HTTPAuthorizationCredentials | None,
+) -> User:
+    """``authenticate`` and the per-user request limit, all blocking (the web pages' way)."""
+    user = authenticate(request, db, settings, credentials)
     enforce_rate_limit(request, f"user:{user.id}", settings.rate_limit_per_minute)
+    return user
+
+
+async def get_current_user(
+    request: Request,
+    db: DbSession,
+    settings: AppSettings,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> User:
+    """The caller (``authenticate``), counted against the per-user limit.
+
+    A recent caller (found by ``limit_by_ip``) is used on the event loop; anyone else is
+    authenticated on a worker thread, then counted unless ``limit_by_ip`` already did
+    (waiting for Redis on the loop).
+    """
+    state = request.state
+    user: User | None = getattr(state, "recent_caller", None)
+    if user is None:
+        user = await run_in_threadpool(authenticate, request, db, settings, credentials)
+    if getattr(state, "counted_user", None) != user.id:
+        limiter: RateLimiter = request.app.state.rate_limiter
+        _refuse_if_over(await limiter.ahit(f"user:{user.id}", settings.rate_limit_per_minute))
     return user
 
 
@@ -308,17 +394,56 @@ def paginate(
     db: Session, stmt: Select[tuple[T]], page: Pagination, out: Callable[[T], Out]
 ) -> Page[Out]:
     """One page of ``stmt`` (already ordered), each row turned into its response by ``out``,
-    with the total count of its rows: the ``{items,total,limit,offset}`` of every list.
+    with the total count of its rows: the ``{items,total,limit,offset}`` of every list."""
+    rows, total = _page_rows(db, stmt, page)
+    return Page(
+        items=[out(row[0]) for row in rows], total=total, limit=page.limit, offset=page.offset
+    )
 
-    The total rides along each row (``count(*) OVER ()``): one round trip, not two. Only a
-    page past the end, which has no rows to carry it, costs a separate count.
-    """
+
+def paginate_rows(
+    conn: Session | Connection, stmt: Select[Any], page: Pagination, out: type[Out]
+) -> Page[Out]:
+    """``paginate`` for a Core ``stmt`` of plain columns named like ``out``'s fields: rows
+    validated into ``out`` without building ORM objects."""
+    rows, total = _page_rows(conn, stmt, page)
+    items = [out.model_validate(row) for row in rows]
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+def _page_rows(
+    db: Session | Connection, stmt: Select[Any], page: Pagination
+) -> tuple[list[Any], int]:
+    """The page's rows and the total. The total rides along each row (``count(*) OVER ()``):
+    one round trip, not two. Only a page past the end, which has no rows to carry it, costs a
+    separate count."""
     rows = db.execute(
         stmt.add_columns(func.count().over().label("_total")).limit(page.limit).offset(page.offset)
     ).all()
     if rows:
-        total = rows[0][-1]
-    else:
-        total = db.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
-    items = [out(row[0]) for row in rows]
-    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+        return list(rows), rows[0][-1]
+    total = db.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0
+    return [], total
+
+
+@contextmanager
+def reading(request: Request, db: Session) -> Iterator[Session | Connection]:
+    """Where a read-only request reads its rows from, on a worker thread: the replica when
+    ``DATABASE_READ_URL`` is set; else ``db`` if its transaction is open already (the caller
+    was loaded through it: no second connection); else a connection in autocommit, which
+    costs no ``BEGIN`` and no ``ROLLBACK`` round trip (PostgreSQL's default isolation gives a
+    statement the same snapshot either way)."""
+    state = request.app.state
+    if state.read_engine is None and db.in_transaction():
+        yield db
+        return
+    engine: Engine = state.read_engine or state.engine
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        yield conn
+
+
+def json_response(model: BaseModel, status_code: int = 200) -> Response:
+    """``model`` serialised by pydantic in one step. A route returning it declares ``model``'s
+    class as its ``response_model`` (the OpenAPI schema); FastAPI then does not validate and
+    encode the value a second time."""
+    return Response(model.model_dump_json(), status_code, media_type="application/json")

@@ -34,6 +34,7 @@ from typing import Protocol
 import httpx
 import numpy as np
 
+from charterflow.ingest.chunking import sentences
 from charterflow.ingest.errors import BadDocument, TransientError
 from charterflow.models.chunk import EMBEDDING_DIM
 from charterflow.settings import Settings
@@ -175,6 +176,30 @@ class SemanticEmbedder:
         from charterflow.ingest.minilm import MiniLM
 
         return MiniLM.shared().embed(texts)
+
+
+def sentence_vectors(embedder: Embedder, texts: Sequence[str]) -> list[np.ndarray]:
+    """Per text, its sentences' vectors: one row per span of ``chunking.sentences(text)``.
+
+    Each distinct sentence is embedded once (consecutive passages overlap, so they share
+    sentences). Ingestion stores them so that ``answer.extractive`` embeds only the question.
+    """
+    spans = [[text[s:e] for s, e in sentences(text)] for text in texts]
+    distinct = list(dict.fromkeys(sentence for sents in spans for sentence in sents))
+    rows = dict(zip(distinct, embedder.embed(distinct), strict=True))
+    empty = np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
+    return [np.stack([rows[x] for x in sents]) if sents else empty for sents in spans]
+
+
+def pack_sentences(vectors: np.ndarray) -> bytes:
+    """Sentence vectors as stored (``Chunk.sentence_embeddings``): float16 rows, half the size
+    of float32; a similarity moves by ~1e-4 (tests/unit/test_sentence_vectors.py)."""
+    return np.ascontiguousarray(vectors, dtype=np.float16).tobytes()
+
+
+def unpack_sentences(data: bytes) -> np.ndarray:
+    """``pack_sentences`` undone: float32 rows of ``EMBEDDING_DIM``."""
+    return np.frombuffer(data, dtype=np.float16).reshape(-1, EMBEDDING_DIM).astype(np.float32)
 
 
 def endpoint(url: str, path: str) -> str:

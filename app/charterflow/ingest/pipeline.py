@@ -28,7 +28,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from charterflow.db import make_engine, make_session_factory, session_scope
 from charterflow.ingest import metrics
 from charterflow.ingest.chunking import TextChunk, chunk
-from charterflow.ingest.embeddings import Embedder, get_embedder
+from charterflow.ingest.embeddings import (
+    Embedder,
+    get_embedder,
+    pack_sentences,
+    sentence_vectors,
+)
 from charterflow.ingest.errors import BadDocument, Busy, Deferred, TransientError
 from charterflow.ingest.limits import Limits, time_budget
 from charterflow.ingest.parsers import parse
@@ -194,6 +199,7 @@ def _store(
     attempt: int,
     pieces: list[TextChunk],
     vectors: list[np.ndarray],
+    per_sentence: list[bytes | None],
 ) -> bool:
     """Replace the document's chunks and mark it ready, only if we still own it."""
     now = utcnow()
@@ -228,9 +234,12 @@ def _store(
                     "page": piece.page,
                     "embedding": vector,
                     "embedding_model": ctx.embedder.name,
+                    "sentence_embeddings": sentence_vectors,
                     "created_at": now,
                 }
-                for piece, vector in zip(pieces, vectors, strict=True)
+                for piece, vector, sentence_vectors in zip(
+                    pieces, vectors, per_sentence, strict=True
+                )
             ],
         )
     return True
@@ -297,9 +306,11 @@ def ingest(ctx: IngestContext, document_id: str) -> Outcome:
                 pieces = chunk(extracted, limits=limits)
                 del extracted
                 embed_started = time.perf_counter()
-                vectors = list(ctx.embedder.embed([p.text for p in pieces]))
+                texts = [p.text for p in pieces]
+                vectors = list(ctx.embedder.embed(texts))
+                per_sentence = _sentence_column(ctx, texts)
                 metrics.embedded(len(pieces), time.perf_counter() - embed_started)
-            if not _store(ctx, doc, attempt, pieces, vectors):
+            if not _store(ctx, doc, attempt, pieces, vectors, per_sentence):
                 log.warning("lost the lease; result discarded", document_id=document_id)
                 return Outcome.skipped
     except BadDocument as exc:
@@ -339,6 +350,48 @@ def request_reingest(db: Session, document: Document) -> None:
         document.error = None
 
 
+def _sentence_column(ctx: IngestContext, texts: list[str]) -> list[bytes | None]:
+    """``Chunk.sentence_embeddings`` for each text (all None with ``INGEST_SENTENCE_VECTORS``
+    off: answers then embed the sentences when asked)."""
+    if not ctx.settings.ingest_sentence_vectors:
+        return [None] * len(texts)
+    return [pack_sentences(v) for v in sentence_vectors(ctx.embedder, texts)]
+
+
+def backfill_sentences(ctx: IngestContext, *, batch: int = 256) -> int:
+    """Store the sentence vectors of chunks that have the configured embedder's vector but
+    none for their sentences (stored before migration 0009, or with the setting off then);
+    returns how many chunks got them. Nothing with ``INGEST_SENTENCE_VECTORS`` off."""
+    if not ctx.settings.ingest_sentence_vectors:
+        return 0
+    embedder = ctx.embedder
+    done = 0
+    last_id = ""
+    while True:
+        with session_scope(ctx.session_factory) as db:
+            rows = db.execute(
+                select(Chunk.id, Chunk.text)
+                .where(
+                    Chunk.id > last_id,
+                    Chunk.embedding_model == embedder.name,
+                    Chunk.sentence_embeddings.is_(None),
+                )
+                .order_by(Chunk.id)
+                .limit(batch)
+            ).all()
+            if not rows:
+                return done
+            per_sentence = _sentence_column(ctx, [text for _, text in rows])
+            for (chunk_id, _), sentence_vectors in zip(rows, per_sentence, strict=True):
+                db.execute(
+                    update(Chunk)
+                    .where(Chunk.id == chunk_id, Chunk.embedding_model == embedder.name)
+                    .values(sentence_embeddings=sentence_vectors)
+                )
+            done += len(rows)
+            last_id = rows[-1][0]
+
+
 def reindex(ctx: IngestContext, *, everything: bool = False, batch: int = 256) -> int:
     """Re-embed chunks made by another model (or all); returns how many were re-embedded."""
     embedder = ctx.embedder
@@ -352,12 +405,20 @@ def reindex(ctx: IngestContext, *, everything: bool = False, batch: int = 256) -
             rows = db.execute(stmt.limit(batch)).all()
             if not rows:
                 return done
-            vectors = embedder.embed([text for _, text in rows])
-            for (chunk_id, _), vector in zip(rows, vectors, strict=True):
+            texts = [text for _, text in rows]
+            vectors = embedder.embed(texts)
+            per_sentence = _sentence_column(ctx, texts)
+            for (chunk_id, _), vector, sentence_vectors in zip(
+                rows, vectors, per_sentence, strict=True
+            ):
                 db.execute(
                     update(Chunk)
                     .where(Chunk.id == chunk_id)
-                    .values(embedding=vector, embedding_model=embedder.name)
+                    .values(
+                        embedding=vector,
+                        embedding_model=embedder.name,
+                        sentence_embeddings=sentence_vectors,
+                    )
                 )
             done += len(rows)
             last_id = rows[-1][0]

@@ -17,7 +17,7 @@ from charterflow.ingest.actors import QUEUE, declare_ingest_actor, make_broker, 
 from charterflow.ingest.embeddings import provider
 from charterflow.ingest.health import HealthServer
 from charterflow.ingest.orphans import sweep_orphans
-from charterflow.ingest.pipeline import IngestContext, ingest, reindex
+from charterflow.ingest.pipeline import IngestContext, backfill_sentences, ingest, reindex
 from charterflow.ingest.sweep import sweep
 from charterflow.logging import configure_logging, get_logger
 from charterflow.settings import Settings, get_settings
@@ -29,20 +29,22 @@ REEMBED_LOCK = 0x6366_7265_656D  # "cfreem"
 
 
 def reembed_stale(ctx: IngestContext) -> int | None:
-    """Re-embed the chunks stored by another embedder (after ``EMBEDDINGS_PROVIDER`` changed).
+    """Re-embed the chunks stored by another embedder (after ``EMBEDDINGS_PROVIDER`` changed),
+    then store the sentence vectors of chunks that lack them (``backfill_sentences``).
 
     Every worker calls it at start, in the background; on PostgreSQL an advisory lock lets one
     of them do the work and the others return ``None`` at once. Until it is done, search
-    ranks those chunks lexically and computes their similarity at query time.
+    ranks those chunks lexically and computes their similarity at query time, and answers
+    embed the sentences of chunks without sentence vectors when asked.
     """
     engine = ctx.engine
     if engine is None or engine.dialect.name != "postgresql":
-        return reindex(ctx)
+        return reindex(ctx) + backfill_sentences(ctx)
     with engine.connect() as conn:
         if not conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": REEMBED_LOCK}):
             return None
         try:
-            return reindex(ctx)
+            return reindex(ctx) + backfill_sentences(ctx)
         finally:
             conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": REEMBED_LOCK})
             conn.commit()

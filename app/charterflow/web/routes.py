@@ -29,7 +29,7 @@ from charterflow.api.deps import (
     AppSettings,
     DbSession,
     Pagination,
-    get_current_user,
+    authenticate_and_limit,
     get_readable_notebook,
     limit_by_ip,
     require_role,
@@ -199,7 +199,7 @@ def optional_user(request: Request, db: DbSession, settings: AppSettings) -> Use
         return None
     credentials = HTTPAuthorizationCredentials(scheme="Bearer", credentials=token)
     try:
-        return get_current_user(request, db, settings, credentials)
+        return authenticate_and_limit(request, db, settings, credentials)
     except HTTPException as exc:
         if exc.status_code == status.HTTP_401_UNAUTHORIZED:
             return None
@@ -372,9 +372,7 @@ def _everything() -> Pagination:
 @router.get("/app")
 def dashboard(request: Request, db: DbSession, user: PageUser) -> Response:
     workspaces = workspace_routes.list_workspaces(db, user, _everything()).items
-    notebooks = notebook_routes.list_notebooks(
-        db=db, read=db, user=user, page=_everything(), workspace_id=None
-    )
+    notebooks = notebook_routes.notebooks_page(db, db, user, _everything())
     by_workspace: dict[str, list[Any]] = defaultdict(list)
     for notebook in notebooks.items:
         by_workspace[notebook.workspace_id].append(notebook)

@@ -17,23 +17,29 @@ from fastapi import (
     UploadFile,
     status,
 )
-from sqlalchemy import select
+from sqlalchemy import Connection, select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from charterflow.api.deps import (
     AppSettings,
     CurrentUser,
     DbSession,
     PageParams,
+    Pagination,
     ReadableNotebook,
     ReadDb,
     WritableNotebook,
+    json_response,
     paginate,
+    paginate_rows,
+    reading,
     require_role,
 )
 from charterflow.api.errors import AUTHED, errors
 from charterflow.ingest.webpage import URL_MEDIA_TYPE
 from charterflow.logging import get_logger
-from charterflow.models import Document, Membership, Notebook, Role, Workspace
+from charterflow.models import Document, Membership, Notebook, Role, User, Workspace
 from charterflow.schemas.common import Page, Title
 from charterflow.schemas.notebooks import (
     DocumentOut,
@@ -58,21 +64,44 @@ log = get_logger("charterflow.api")
     responses=errors(*AUTHED),
     summary="Notebooks in my workspaces (optionally one workspace)",
 )
-def list_notebooks(
+async def list_notebooks(
+    request: Request,
     db: DbSession,
-    read: ReadDb,
     user: CurrentUser,
     page: PageParams,
     workspace_id: Annotated[str | None, Query(max_length=32)] = None,
+) -> Response:
+    def read() -> Page[NotebookOut]:  # all the blocking work in one worker-thread hand-off
+        try:
+            with reading(request, db) as rows:
+                return notebooks_page(db, rows, user, page, workspace_id)
+        finally:
+            db.close()  # done with it: closed here, not on a hand-off of its own (get_db)
+
+    return json_response(await run_in_threadpool(read))
+
+
+def notebooks_page(
+    db: Session,
+    read: Session | Connection,
+    user: User,
+    page: Pagination,
+    workspace_id: str | None = None,
 ) -> Page[NotebookOut]:
-    stmt = select(Notebook).order_by(Notebook.created_at, Notebook.id)
+    """The caller's notebooks (in one workspace if given: 404 unless they belong to it, checked
+    on ``db``), read from ``read`` as plain rows. Blocking."""
     if workspace_id is not None:
         require_role(db, workspace_id, user, Role.viewer)
-        stmt = stmt.where(Notebook.workspace_id == workspace_id)
+        where = Notebook.workspace_id == workspace_id
     else:
         mine = select(Membership.workspace_id).where(Membership.user_id == user.id)
-        stmt = stmt.where(Notebook.workspace_id.in_(mine))
-    return paginate(read, stmt, page, NotebookOut.model_validate)
+        where = Notebook.workspace_id.in_(mine)
+    stmt = select(*NOTEBOOK_COLUMNS).where(where).order_by(Notebook.created_at, Notebook.id)
+    return paginate_rows(read, stmt, page, NotebookOut)
+
+
+#: The columns of ``NotebookOut``, read as plain rows by the list.
+NOTEBOOK_COLUMNS = tuple(getattr(Notebook, name) for name in NotebookOut.model_fields)
 
 
 @router.post(
