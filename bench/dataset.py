@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import importlib
 import os
+import time
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
@@ -90,9 +92,15 @@ def _literals(vectors: np.ndarray) -> list[str]:
     return ["[" + ",".join(f"{x:.6g}" for x in row) + "]" for row in vectors.tolist()]
 
 
+def _block_path(block: int) -> Path:
+    """Where the semantic vectors of passages ``block*BLOCK..`` are kept: keyed by the model
+    and the corpus's fingerprint, so vectors of other passages are never read as these."""
+    return VECTOR_CACHE / SemanticEmbedder.name / corpus.fingerprint() / f"{block:05d}.npy"
+
+
 def _semantic_block(block: int) -> Path:
     """The cached semantic vectors of passages ``block*BLOCK..`` (computed if missing)."""
-    path = VECTOR_CACHE / SemanticEmbedder.name / f"{block:05d}.npy"
+    path = _block_path(block)
     if not path.exists():
         vectors = SemanticEmbedder().embed(corpus.passages(BLOCK, block * BLOCK))
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -103,12 +111,44 @@ def _semantic_block(block: int) -> Path:
     return path
 
 
+def fill_semantic_cache(count: int, threads: int = 1, log: Callable[[str], None] = print) -> int:
+    """Embed the passages ``0..count`` missing from the cache, block after block, in this
+    process with ``threads`` ONNX Runtime threads (for a long run at low priority beside other
+    work; each finished block is on disk, so a stopped run resumes where it was). Returns the
+    number of passages cached from the start without a gap."""
+    from charterflow.ingest.minilm import MiniLM
+
+    model = MiniLM(threads=threads)
+    blocks = range((count + BLOCK - 1) // BLOCK)
+    done = [b for b in blocks if _block_path(b).exists()]
+    if done:  # the cache must hold this code's vectors, not those of another corpus or model
+        sample = corpus.passages(16, done[-1] * BLOCK)
+        cached = np.load(_block_path(done[-1]))[:16]
+        worst = float(np.min(np.sum(model.embed(sample) * cached, axis=1)))
+        log(f"cache check: block {done[-1]} re-embedded, lowest cosine {worst:.6f}")
+        if worst < 0.999:
+            raise RuntimeError(f"{_block_path(done[-1])} does not match this corpus and model")
+    started, embedded_now = time.monotonic(), 0
+    for b in blocks:
+        path = _block_path(b)
+        if path.exists():
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        vectors = model.embed(corpus.passages(BLOCK, b * BLOCK))
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        with partial.open("wb") as f:
+            np.save(f, vectors.astype(np.float32))
+        partial.replace(path)
+        embedded_now += BLOCK
+        rate = embedded_now / (time.monotonic() - started)
+        log(f"block {b} cached ({embedded_now} passages this run, {rate:.1f}/s)")
+    return next((b * BLOCK for b in blocks if not _block_path(b).exists()), count)
+
+
 def semantic_vectors(count: int, offset: int = 0, processes: int | None = None) -> np.ndarray:
     """Semantic vectors of passages ``offset..offset+count``, from the cache (filled first)."""
     blocks = range(offset // BLOCK, (offset + count + BLOCK - 1) // BLOCK)
-    missing = [
-        b for b in blocks if not (VECTOR_CACHE / SemanticEmbedder.name / f"{b:05d}.npy").exists()
-    ]
+    missing = [b for b in blocks if not _block_path(b).exists()]
     if missing:
         with ProcessPoolExecutor(max_workers=processes or os.cpu_count() or 1) as pool:
             list(pool.map(_semantic_block, missing))
@@ -176,10 +216,11 @@ def load_chunks(
     model: str = MODEL,
     *,
     with_sentences: bool = False,
-) -> None:
+) -> float:
     """Add chunks ``offset..offset+count`` (vectors by ``model``) to the owner's notebook,
     then rebuild the indexes. ``with_sentences`` (semantic only): also the sentence vectors
-    that ingestion stores for answers (``sentence_vectors``)."""
+    that ingestion stores for answers (``sentence_vectors``). Returns the seconds the HNSW
+    index took to build."""
     texts, vectors = embedded(count, offset, model)
     per_sentence: list[bytes | None] = [None] * len(texts)
     if with_sentences:
@@ -216,14 +257,41 @@ def load_chunks(
                          owner.workspace_id, ordinal, text, ordinal * 800,
                          ordinal * 800 + len(text), vector, model, sentence_embeddings, "now")
                     )  # fmt: skip
-        conn.execute("SET maintenance_work_mem = '1GB'")
+        # pgvector builds the graph in memory while it fits (~1.3 kB a row for this halfvec
+        # index: 130 MB at 100k) and much more slowly on disk after: 1 GB is room for ~750k
+        # rows, so the opt-in million gets 2 GB.
+        total = offset + count
+        conn.execute(f"SET maintenance_work_mem = '{1 if total <= 500_000 else 2}GB'")
         conn.execute("SET max_parallel_maintenance_workers = 1")
         # The index search uses (migration 0005's halfvec HNSW), built once over all the rows;
         # COPY into a table that has it would insert row by row into the graph.
+        started = time.perf_counter()
         conn.execute(HNSW.CREATE.replace("CONCURRENTLY ", ""))
+        hnsw_seconds = time.perf_counter() - started
         conn.execute("CREATE INDEX ix_chunks_tsv ON chunks USING gin (tsv)")
         # ANALYZE also fills pg_stats.most_common_elems for chunks.tsv, the term frequencies that
         # search uses to leave common terms out of its looser lexical levels. A deployment gets
         # them from autovacuum; a bulk load like this one should not wait for it.
         conn.execute("VACUUM ANALYZE chunks")
         conn.execute("VACUUM ANALYZE documents")
+    return hnsw_seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bench.dataset --fill N``: cache the semantic vectors of passages ``0..N``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Fill the semantic bench-vector cache.")
+    parser.add_argument("--fill", type=int, required=True, help="passages to cache")
+    parser.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads")
+    args = parser.parse_args(argv)
+
+    def log(message: str) -> None:
+        print(time.strftime("%H:%M:%S"), message, flush=True)
+
+    log(f"{fill_semantic_cache(args.fill, args.threads, log)} passages cached without a gap")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -379,7 +379,30 @@ def _search_set(s: dict[str, Any]) -> str:
         f"embedder `{s['embedder']}`; the exact baseline is the same search with index scans "
         "off."
     )
-    return f"{note}\n\n{_table(head, rows)}"
+    return f"{note}\n\n{_table(head, rows)}{_ef_sweep(s)}"
+
+
+def _ef_sweep(s: dict[str, Any]) -> str:
+    """recall@10 and the vector query's p95 at each ef_search, with the index's build cost."""
+    sized = [e for e in s["sizes"] if e.get("vector_p95_ms_by_ef_search")]
+    if not sized:
+        return ""
+    efs = list(sized[0]["recall_at_10_by_ef_search"])
+    rows = [
+        [f"{e['chunks']:,}", _fmt(e.get("hnsw_build_seconds"), 0), _fmt(e.get("index_mb"), 0)]
+        + [
+            f"{e['recall_at_10_by_ef_search'][ef]:.3f} · "
+            f"{_fmt(e['vector_p95_ms_by_ef_search'][ef], 1)}"
+            for ef in efs
+        ]
+        for e in sized
+    ]
+    head = ["chunks", "HNSW build s", "index MB", *(f"ef_search {ef}" for ef in efs)]
+    note = (
+        "recall@10 against the exact scan · p95 ms of the vector query alone, per `ef_search` "
+        f"(search uses {s['settings']['hnsw_ef_search']})."
+    )
+    return f"\n\n{note}\n\n{_table(head, rows)}"
 
 
 def _tuned_recall(entry: dict[str, Any]) -> str:

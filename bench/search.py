@@ -94,18 +94,28 @@ def recall(
     questions: list[str],
     embedder: Embedder,
     ef_searches: Sequence[int] = (),
-) -> dict[int, float]:
-    """Mean share of the exact top 10 (by cosine) that the HNSW scan also returns, for each
-    ``ef_search`` (default: the search's own)."""
+    repeats: int = 1,
+) -> tuple[dict[int, float], dict[int, float]]:
+    """For each ``ef_search`` (default: the search's own): the mean share of the exact top 10
+    (by cosine) that the HNSW scan also returns, and the p95 milliseconds of that HNSW query
+    alone (median over ``repeats`` passes over the questions)."""
     vectors = embedder.embed(questions)
     found: dict[int, list[float]] = {ef: [] for ef in ef_searches or [HNSW_EF_SEARCH]}
+    spent: dict[int, list[list[float]]] = {ef: [[] for _ in range(repeats)] for ef in found}
     with session(settings, exact=False) as approx, session(settings, exact=True) as exact:
         for vector in vectors:
             truth = set(_pg_vector(exact, owner.notebook_id, embedder.name, vector, K))
             for ef, shares in found.items():
-                got = set(_pg_vector(approx, owner.notebook_id, embedder.name, vector, K, ef))
+                for runs in spent[ef]:
+                    started = time.perf_counter()
+                    got = set(_pg_vector(approx, owner.notebook_id, embedder.name, vector, K, ef))
+                    runs.append((time.perf_counter() - started) * 1000)
+                    approx.rollback()  # each query in its own transaction, as in ``latency``
                 shares.append(len(got & truth) / max(len(truth), 1))
-    return {ef: round(sum(shares) / len(shares), 4) for ef, shares in found.items()}
+    return (
+        {ef: round(sum(shares) / len(shares), 4) for ef, shares in found.items()},
+        {ef: round(median([percentile(r, 95) for r in runs]), 2) for ef, runs in spent.items()},
+    )
 
 
 def phases(
@@ -173,10 +183,16 @@ def run(
         loaded = 0
         for size in sorted(sizes):
             started = time.perf_counter()
-            load_chunks(settings, owner, size - loaded, offset=loaded, model=embedder.name)
+            hnsw_seconds = load_chunks(
+                settings, owner, size - loaded, offset=loaded, model=embedder.name
+            )
             load_seconds = time.perf_counter() - started
             loaded = size
-            entry: dict[str, Any] = {"chunks": size, "load_and_index_seconds": round(load_seconds)}
+            entry: dict[str, Any] = {
+                "chunks": size,
+                "load_and_index_seconds": round(load_seconds),
+                "hnsw_build_seconds": round(hnsw_seconds, 1),
+            }
             for method, exact in (("hnsw", False), ("exact", True)):
                 runs = [
                     latency(settings, owner, questions, exact, embedder) for _ in range(repeats)
@@ -187,10 +203,11 @@ def run(
                     "runs_p95_ms": [round(percentile(r, 95), 2) for r in runs],
                 }
             entry["speedup_p95"] = round(entry["exact"]["p95_ms"] / entry["hnsw"]["p95_ms"], 2)
-            by_ef = recall(settings, owner, questions, embedder, EF_SWEEP)
+            by_ef, vector_p95 = recall(settings, owner, questions, embedder, EF_SWEEP, repeats)
             entry["recall_at_10"] = by_ef[HNSW_EF_SEARCH]
             entry[f"recall_at_10_ef_search_{TUNED_EF_SEARCH}"] = by_ef[TUNED_EF_SEARCH]
             entry["recall_at_10_by_ef_search"] = {str(ef): r for ef, r in by_ef.items()}
+            entry["vector_p95_ms_by_ef_search"] = {str(ef): ms for ef, ms in vector_p95.items()}
             entry["index_mb"] = index_mb(settings)
             entry["phases_median_ms"] = phases(settings, owner, questions, embedder)
             results.append(entry)

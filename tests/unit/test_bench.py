@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import importlib
 import math
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -234,6 +236,37 @@ def test_corpus_passages_are_distinct_and_stable() -> None:
     first = corpus.passages(50)
     assert len(set(first)) == 50
     assert corpus.passages(10, offset=40) == first[40:]
+
+
+def test_corpus_does_not_depend_on_what_the_process_imported_before() -> None:
+    """Semantic vectors of the passages are cached across processes (bench.dataset): a
+    benchmark that imported more modules first must get the same passages."""
+    script = "from bench import corpus; print(corpus.fingerprint(), corpus.passages(1, 7))"
+    fresh = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout
+    heavy = subprocess.run(
+        [sys.executable, "-c", "import email.mime.text, xml.dom.minidom, bench.search; " + script],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert fresh == heavy
+    assert corpus.fingerprint() in fresh
+
+
+def test_the_search_table_shows_recall_and_latency_per_ef_search() -> None:
+    results = sample_results()
+    results["search"]["settings"] = {"hnsw_ef_search": 500}
+    results["search"]["sizes"][0].update(
+        hnsw_build_seconds=95.2,
+        index_mb=130.4,
+        recall_at_10_by_ef_search={"40": 0.7, "500": 0.97},
+        vector_p95_ms_by_ef_search={"40": 3.25, "500": 19.0},
+    )
+    page = report.render(results)
+    assert "| chunks | HNSW build s | index MB | ef_search 40 | ef_search 500 |" in page
+    assert "| 100,000 | 95 | 130 | 0.700 · 3.2 | 0.970 · 19.0 |" in page
 
 
 def test_plots_are_drawn_from_the_results_as_svg(tmp_path: Path) -> None:
