@@ -3,6 +3,8 @@
 ``make_job_queue`` returns the queue the API uses: Dramatiq on Redis when ``REDIS_URL`` is set
 (``charterflow worker`` consumes it), otherwise an in-process runner: one background thread
 that ingests uploads with the same pipeline and retries, so development needs no Redis.
+Either way a ready document's sentence vectors are stored by a follow-up job that comes after
+the ingests already waiting (``store_sentences``), not on the way to ``ready``.
 """
 
 from __future__ import annotations
@@ -58,13 +60,16 @@ class InProcessJobQueue:
                 self._ctx = IngestContext.from_settings(self.settings)
             return self._ctx
 
-    def _run(self, document_id: str) -> None:
+    def _run(self, document_id: str, lane: ThreadPoolExecutor) -> None:
         from charterflow.ingest.errors import Deferred
-        from charterflow.ingest.pipeline import ingest
+        from charterflow.ingest.pipeline import Outcome, ingest
 
         for attempt in range(self.settings.ingest_max_attempts * 3):
             try:
-                ingest(self._context(), document_id)
+                outcome = ingest(self._context(), document_id)
+                if outcome is Outcome.ready and self.settings.ingest_sentence_vectors:
+                    # Behind the uploads already queued in this lane (FIFO).
+                    lane.submit(self._sentences, document_id)
                 return
             except Deferred:  # the uploader has their share: back of the queue
                 threading.Timer(1.0, self.enqueue_ingest, (document_id,)).start()
@@ -74,11 +79,24 @@ class InProcessJobQueue:
                 log.warning("in-process ingestion retry", document_id=document_id, error=str(exc))
                 time.sleep(delay)
 
+    def _sentences(self, document_id: str) -> None:
+        """The follow-up: idempotent, so one more try after a failure is safe; chunks it
+        misses are embedded by answers when asked (and by ``backfill_sentences``)."""
+        from charterflow.ingest.pipeline import store_sentences
+
+        for attempt in range(2):
+            try:
+                store_sentences(self._context(), document_id)
+                return
+            except Exception as exc:
+                log.warning("sentence vectors failed", document_id=document_id, error=str(exc))
+                time.sleep(self.backoff_seconds * 2**attempt)
+
     def enqueue_ingest(self, document_id: str) -> None:
         from charterflow.ingest.pipeline import is_large
 
-        large = is_large(self._context(), document_id)
-        (self._large if large else self._executor).submit(self._run, document_id)
+        lane = self._large if is_large(self._context(), document_id) else self._executor
+        lane.submit(self._run, document_id, lane)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)

@@ -221,9 +221,10 @@ class Settings(BaseSettings):
     )
     ingest_sentence_vectors: bool = Field(
         True,
-        description="Store the vectors of each passage's sentences at ingestion, so an "
-        "extractive answer embeds only the question (about 2.2x the embedding CPU per "
-        "passage, ~7.5 KB more per passage). Off: answers embed those sentences when asked.",
+        description="Store the vectors of each passage's sentences, so an extractive "
+        "answer embeds only the question: a follow-up job per document, after it is ready, "
+        "yielding to ingestion (about 1.2x the passage's own embedding CPU, ~7.5 KB more per "
+        "passage). Off, or until then: answers embed those sentences when asked.",
     )
     metrics_port: int | None = Field(
         None,

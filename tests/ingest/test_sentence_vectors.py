@@ -1,8 +1,10 @@
-"""Sentence vectors stored at ingestion (migration 0009): equal to freshly computed ones, used
-by extractive answers, and optional: a chunk stored without them still answers the same."""
+"""Sentence vectors (migration 0009), stored by a follow-up job once a document is ready: equal
+to freshly computed ones, used by extractive answers, and optional: a chunk stored without
+them still answers the same."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -22,9 +24,11 @@ from charterflow.ingest.pipeline import (
     backfill_sentences,
     ingest,
     reindex,
+    store_sentences,
 )
 from charterflow.ingest.worker import reembed_stale
-from charterflow.models import Chunk, Document
+from charterflow.ingest_queue import InProcessJobQueue
+from charterflow.models import Chunk, Document, DocumentStatus
 from charterflow.search import search
 from charterflow.services import filetypes
 from sqlalchemy import select, update
@@ -32,6 +36,7 @@ from sqlalchemy import select, update
 from tests.api.conftest import BACKENDS, backend_settings, migrated
 from tests.ingest.samples import all_samples
 from tests.ingest.test_pipeline import add_document
+from tests.support.processes import wait_until
 
 QUESTION = "What is the Falcon pilot budget capped at?"
 
@@ -48,9 +53,11 @@ def _ctx(
 
 
 def _falcon(ctx: IngestContext) -> tuple[str, str]:
-    """The three-page Falcon PDF, ingested: (document id, notebook id)."""
+    """The three-page Falcon PDF, ingested, then its follow-up run: (document id, notebook id)."""
     doc_id = add_document(ctx, all_samples()["falcon-plan.pdf"], filetypes.PDF)
     assert ingest(ctx, doc_id) is Outcome.ready
+    assert all(c.sentence_embeddings is None for c in _chunks(ctx, doc_id))  # ready first
+    store_sentences(ctx, doc_id)
     with ctx.session_factory() as db:
         doc = db.get(Document, doc_id)
         assert doc is not None
@@ -109,6 +116,68 @@ def test_ingestion_stores_every_sentence_vector_and_reindex_renews_them(
     assert reindex(ctx) == 3
     for c in _chunks(ctx, doc_id):
         assert c.sentence_embeddings == pack_sentences(_fresh(ctx, c))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_document_is_ready_before_its_follow_up_stores_the_sentence_vectors(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """Through the in-process queue: the follow-up is queued behind the work already in the
+    lane (held here by a blocker), so the document is ready, searchable and answerable while
+    its chunks have no sentence vectors; once the blocker lets go the follow-up fills them."""
+    ctx = _ctx(request, tmp_path, backend)
+    doc_id = add_document(ctx, all_samples()["falcon-plan.pdf"], filetypes.PDF)
+    queue = InProcessJobQueue(ctx.settings)
+    started, release = threading.Event(), threading.Event()
+
+    def blocker() -> None:
+        started.set()
+        release.wait(120)
+
+    try:
+        queue.enqueue_ingest(doc_id)
+        queue._executor.submit(blocker)  # after the ingest, before its follow-up
+        assert started.wait(120), "the ingest did not finish"
+        with ctx.session_factory() as db:
+            doc = db.get(Document, doc_id)
+            assert doc is not None
+            assert doc.status == DocumentStatus.ready.value
+            notebook_id = doc.notebook_id
+        chunks = _chunks(ctx, doc_id)
+        assert len(chunks) == 3
+        assert all(c.sentence_embeddings is None for c in chunks)
+        before = _ask(ctx, notebook_id)  # answers embed the sentences when asked
+        assert before[0].startswith("The Falcon pilot budget is capped at")
+        release.set()
+        wait_until(
+            lambda: all(c.sentence_embeddings is not None for c in _chunks(ctx, doc_id)),
+            120,
+            "the follow-up's sentence vectors",
+        )
+    finally:
+        release.set()
+        queue.close()
+    for c in _chunks(ctx, doc_id):
+        assert c.sentence_embeddings == pack_sentences(_fresh(ctx, c))
+    assert _ask(ctx, notebook_id) == before
+    assert store_sentences(ctx, doc_id) == 0  # idempotent: a retried follow-up does nothing
+
+
+def test_the_follow_up_of_a_deleted_or_reingested_document_does_nothing(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    ctx = _ctx(request, tmp_path, "sqlite")
+    doc_id = add_document(ctx, all_samples()["falcon-plan.pdf"], filetypes.PDF)
+    assert ingest(ctx, doc_id) is Outcome.ready
+    with ctx.session_factory() as db:
+        db.execute(update(Chunk).where(Chunk.document_id == doc_id).values(embedding_model="x"))
+        db.commit()
+    assert store_sentences(ctx, doc_id) == 0  # another embedder's chunks: reindex's job
+    with ctx.session_factory() as db:
+        db.delete(db.get(Document, doc_id))
+        db.commit()
+    assert store_sentences(ctx, doc_id) == 0
+    assert store_sentences(ctx, "no-such-document") == 0
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -128,6 +128,25 @@ def test_every_type_is_ingested_and_answers_cite_document_and_page(
         )
         assert r.json()["citations"][0]["document_id"] == ids["deploy.md"]
 
+        # Each ready document's follow-up (store_sentences, same queue, lower priority)
+        # then stores its chunks' sentence vectors; answers above did not wait for it.
+        def sentence_vectors_stored() -> bool:
+            with Session(api.engine) as db:
+                return not db.scalar(
+                    select(func.count())
+                    .select_from(Chunk)
+                    .where(Chunk.sentence_embeddings.is_(None))
+                )
+
+        wait_until(sentence_vectors_stored, 120, "the follow-ups' sentence vectors")
+        wait_until(
+            lambda: (
+                "charterflow_ingest_queue_depth 0.0"
+                in httpx.get(f"{worker.health_url}/metrics").text
+            ),
+            30,
+            "an empty queue",
+        )
         metrics = httpx.get(f"{worker.health_url}/metrics").text
         assert 'charterflow_ingest_documents_total{outcome="ready"} 5.0' in metrics
         assert 'charterflow_ingest_documents_total{outcome="failed"} 1.0' in metrics

@@ -1,4 +1,5 @@
-"""The Dramatiq side: the Redis broker and the ``ingest_document`` actor.
+"""The Dramatiq side: the Redis broker, the ``ingest_document`` actor and its follow-up
+``store_sentences`` (a ready document's sentence vectors), on the same queue at a lower priority.
 
 Messages are acknowledged only after the actor returns (Dramatiq acks late), so a worker
 that dies mid-document leaves its message to be redelivered once its heartbeat is older than
@@ -18,6 +19,12 @@ from charterflow.settings import Settings
 
 QUEUE = "ingest"
 ACTOR = "ingest_document"
+SENTENCES_ACTOR = "store_sentences"
+#: Dramatiq runs lower numbers first among the messages a worker has prefetched, so a
+#: follow-up waits while ingest messages are at hand (same queue: the worker's queue name
+#: and ``charterflow_ingest_queue_depth`` stay as the operator knows them).
+INGEST_PRIORITY = 0
+SENTENCES_PRIORITY = 100
 MIN_BACKOFF_MS = 2_000
 MAX_BACKOFF_MS = 5 * 60_000
 #: How long a deferred document (its uploader at ``INGEST_USER_CONCURRENCY``) waits.
@@ -66,7 +73,7 @@ def declare_ingest_actor(
         broker=broker,
         actor_name=ACTOR,
         queue_name=QUEUE,
-        priority=0,
+        priority=INGEST_PRIORITY,
         options={
             "min_backoff": MIN_BACKOFF_MS,
             "max_backoff": MAX_BACKOFF_MS,
@@ -75,6 +82,30 @@ def declare_ingest_actor(
         },
     )
     return actor
+
+
+def declare_sentences_actor(
+    broker: RedisBroker, handler: Callable[[str], object]
+) -> dramatiq.Actor:  # type: ignore[type-arg]
+    """Declare ``store_sentences`` on ``broker`` (workers only: the worker sends it once a
+    document is ready). Idempotent, so Dramatiq's default retries are safe."""
+
+    def store_sentences(document_id: str) -> None:
+        handler(document_id)
+
+    return dramatiq.Actor(
+        store_sentences,
+        broker=broker,
+        actor_name=SENTENCES_ACTOR,
+        queue_name=QUEUE,
+        priority=SENTENCES_PRIORITY,
+        options={
+            "min_backoff": MIN_BACKOFF_MS,
+            "max_backoff": MAX_BACKOFF_MS,
+            "max_retries": 5,
+            "time_limit": 60 * 60_000,
+        },
+    )
 
 
 def _not_here(document_id: str) -> None:

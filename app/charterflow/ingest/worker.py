@@ -13,11 +13,24 @@ from sqlalchemy import text
 
 from charterflow.appmetrics import DatabaseMetrics
 from charterflow.ingest import metrics
-from charterflow.ingest.actors import QUEUE, declare_ingest_actor, make_broker, queue_depth
+from charterflow.ingest.actors import (
+    QUEUE,
+    declare_ingest_actor,
+    declare_sentences_actor,
+    make_broker,
+    queue_depth,
+)
 from charterflow.ingest.embeddings import provider
 from charterflow.ingest.health import HealthServer
 from charterflow.ingest.orphans import sweep_orphans
-from charterflow.ingest.pipeline import IngestContext, backfill_sentences, ingest, reindex
+from charterflow.ingest.pipeline import (
+    IngestContext,
+    Outcome,
+    backfill_sentences,
+    ingest,
+    reindex,
+    store_sentences,
+)
 from charterflow.ingest.sweep import sweep
 from charterflow.logging import configure_logging, get_logger
 from charterflow.settings import Settings, get_settings
@@ -73,7 +86,14 @@ def run(threads: int | None = None, settings: Settings | None = None) -> int:
     db_metrics = DatabaseMetrics(metrics.registry, ctx.engine) if ctx.engine is not None else None
     metrics.registry.register(pending_age := metrics.PendingAgeCollector(ctx.session_factory))
     broker = make_broker(settings)
-    actor = declare_ingest_actor(broker, settings, lambda doc_id: ingest(ctx, doc_id))
+    sentences = declare_sentences_actor(broker, lambda doc_id: store_sentences(ctx, doc_id))
+
+    def ingest_then_sentences(document_id: str) -> None:
+        """Ready first; the sentence vectors follow as a lower-priority message."""
+        if ingest(ctx, document_id) is Outcome.ready and settings.ingest_sentence_vectors:
+            sentences.send(document_id)
+
+    actor = declare_ingest_actor(broker, settings, ingest_then_sentences)
     worker = Worker(broker, worker_threads=threads or settings.worker_threads, worker_timeout=1000)
     stop = threading.Event()
 
