@@ -4,11 +4,12 @@ only thing replaced: the counting, the script and Redis are real)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from charterflow import ratelimit
 from charterflow.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter, retry_after
+
+from tests.support.aio import run_coroutine
 
 WINDOW = 60
 START = 1_800_000_000 - 1_800_000_000 % WINDOW  # the beginning of a window
@@ -86,7 +87,6 @@ def test_the_event_loop_path_shares_the_counts_of_the_thread_path(
 ) -> None:
     """``ahit`` (the per-address limit, on the event loop with redis.asyncio) and ``hit``
     (the per-user limit, on a worker thread) count in the same Redis keys by the same script."""
-    import asyncio
 
     import redis
     import redis.asyncio
@@ -103,11 +103,8 @@ def test_the_event_loop_path_shares_the_counts_of_the_thread_path(
             limiter.attach_async(None)
             await async_client.aclose()
 
-    # On a thread of its own: the browser tier's Playwright (sync API) keeps an event loop
-    # running on the main thread for the whole session.
     try:
-        with ThreadPoolExecutor(1) as pool:
-            assert pool.submit(asyncio.run, run()).result() == [True, True]
+        assert run_coroutine(run()) == [True, True]
         assert [limiter.hit("k", 3, WINDOW).allowed for _ in range(2)] == [True, False]
     finally:
         client.close()
@@ -118,7 +115,6 @@ def test_several_limits_count_in_one_call_in_order_up_to_the_first_refusal(
 ) -> None:
     """``ahit_all`` (the address and user limits of a request, one Redis call): as if each
     were hit in turn, stopping at the first refusal, whose ``Retry-After`` it answers."""
-    import asyncio
     import uuid
 
     a, b = f"a-{uuid.uuid4().hex}", f"b-{uuid.uuid4().hex}"
@@ -142,8 +138,7 @@ def test_several_limits_count_in_one_call_in_order_up_to_the_first_refusal(
                 await async_client.aclose()
         return [(v.allowed, v.retry_after) for v in verdicts]
 
-    with ThreadPoolExecutor(1) as pool:  # see the test above: the main thread may have a loop
-        answers = pool.submit(asyncio.run, run()).result()
+    answers = run_coroutine(run())
     wait = retry_after(0, 1, 0.0, 1, WINDOW)  # b's, with one hit counted at the window's start
     assert answers == [(True, 0), (False, wait), (False, wait)]
     # a holds 2 hits: 3 more fit under its limit of 5.

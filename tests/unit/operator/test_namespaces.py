@@ -13,6 +13,8 @@ from charterflow_operator.leadership import Leadership
 from charterflow_operator.namespaces import resync_once, revised
 from kopf._cogs.structs.references import Insights
 
+from tests.support.aio import run_coroutine
+
 PATTERNS = ["cfop-*"]
 
 
@@ -65,7 +67,7 @@ def test_resync_wakes_kopfs_orchestrator_only_on_a_change() -> None:
         waiter.cancel()
         return changed, again, set(insights.namespaces), woken
 
-    changed, again, served, woken = asyncio.run(scenario())
+    changed, again, served, woken = run_coroutine(scenario())
     assert (changed, again) == (True, False)
     assert served == {"cfop-a", "cfop-b"}
     assert woken == 1
@@ -108,6 +110,6 @@ def test_the_backstop_asks_for_leadership_off_the_event_loop() -> None:
         backstop.cancel()
         return memo.reconciler.queued
 
-    queued = asyncio.run(asyncio.wait_for(scenario(), timeout=30))
+    queued = run_coroutine(asyncio.wait_for(scenario(), timeout=30))
     assert queued[0] == ("team-a", "x")
     assert seen[0], "the loop stood still while the backstop read the peering object"
