@@ -9,6 +9,7 @@ the ingests already waiting (``store_sentences``), not on the way to ``ready``.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -67,10 +68,6 @@ class InProcessJobQueue:
         for attempt in range(self.settings.ingest_max_attempts * 3):
             try:
                 outcome = ingest(self._context(), document_id)
-                if outcome is Outcome.ready and self.settings.ingest_sentence_vectors:
-                    # Behind the uploads already queued in this lane (FIFO).
-                    lane.submit(self._sentences, document_id)
-                return
             except Deferred:  # the uploader has their share: back of the queue
                 threading.Timer(1.0, self.enqueue_ingest, (document_id,)).start()
                 return
@@ -78,6 +75,13 @@ class InProcessJobQueue:
                 delay = min(self.backoff_seconds * 2**attempt, 60)
                 log.warning("in-process ingestion retry", document_id=document_id, error=str(exc))
                 time.sleep(delay)
+                continue
+            if outcome is Outcome.ready and self.settings.ingest_sentence_vectors:
+                # Behind the uploads already queued in this lane (FIFO). Refused only while
+                # shutting down: answers then embed those sentences when asked.
+                with contextlib.suppress(RuntimeError):
+                    lane.submit(self._sentences, document_id)
+            return
 
     def _sentences(self, document_id: str) -> None:
         """The follow-up: idempotent, so one more try after a failure is safe; chunks it
