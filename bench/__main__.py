@@ -16,7 +16,7 @@ import time
 import traceback
 from collections.abc import Callable
 
-from charterflow.ingest.embeddings import SemanticEmbedder
+from charterflow.retrieval.embedders import SemanticEmbedder
 
 from bench import (
     api,

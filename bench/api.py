@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from charterflow.ingest.embeddings import SemanticEmbedder
+from charterflow.retrieval.embedders import SemanticEmbedder
 from charterflow.settings import Settings
 
 from bench import corpus

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from charterflow.ingest.embeddings import SemanticEmbedder
 from charterflow.models import Notebook
+from charterflow.retrieval.embedders import SemanticEmbedder
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import numpy as np
 import psycopg
-from charterflow.ingest.chunking import sentences
-from charterflow.ingest.embeddings import HashingEmbedder, SemanticEmbedder, pack_sentences
 from charterflow.models import Membership, Notebook, Role, User, Workspace, new_id
+from charterflow.retrieval.embedders import HashingEmbedder, SemanticEmbedder, pack_sentences
+from charterflow.retrieval.text import sentences
 from charterflow.security import create_access_token
 from charterflow.settings import Settings
 from sqlalchemy import create_engine
@@ -116,7 +116,7 @@ def fill_semantic_cache(count: int, threads: int = 1, log: Callable[[str], None]
     process with ``threads`` ONNX Runtime threads (for a long run at low priority beside other
     work; each finished block is on disk, so a stopped run resumes where it was). Returns the
     number of passages cached from the start without a gap."""
-    from charterflow.ingest.minilm import MiniLM
+    from charterflow.retrieval.minilm import MiniLM
 
     model = MiniLM(threads=threads)
     blocks = range((count + BLOCK - 1) // BLOCK)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from charterflow.ingest.chunking import CHUNK_CHARS
-from charterflow.ingest.embeddings import Embedder, HashingEmbedder, SemanticEmbedder
+from charterflow.retrieval.embedders import Embedder, HashingEmbedder, SemanticEmbedder
 
 from bench import corpus
 from bench.common import median, percentile, write_result
@@ -30,7 +30,7 @@ EMBEDDERS: dict[str, Callable[[], Embedder]] = {
 
 def _tokens(texts: list[str]) -> float | None:
     """Mean all-MiniLM-L6-v2 tokens per text (after its 256-token truncation)."""
-    from charterflow.ingest.minilm import MiniLM
+    from charterflow.retrieval.minilm import MiniLM
 
     encoded = MiniLM.shared().tokenizer.encode_batch(texts)
     return round(sum(len(e.ids) for e in encoded) / len(encoded), 1)

@@ -14,9 +14,9 @@ results compare our rankers with each other, not with BEIR.
   sentence, document = the rest of its documentation.
 
 The rankers are the ones search uses: BM25 (the SQLite lexical path; PostgreSQL uses
-``ts_rank_cd``), cosine over an embedder, and ``charterflow.search.fuse``. The tuning grid
+``ts_rank_cd``), cosine over an embedder, and ``charterflow.retrieval.search.fuse``. The tuning grid
 (RRF k, the vector ranking's weight, candidate depth) is computed on ``stdlib`` only and
-written beside the results, so the chosen values in ``charterflow.search`` can be checked.
+written beside the results, so the chosen values in ``charterflow.retrieval.search`` can be checked.
 Writes ``bench/results/retrieval.json``.
 
     python -m bench.retrieval [--embedder semantic|hashing ...] [--limit N]
@@ -40,8 +40,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from charterflow.ingest.embeddings import Embedder, HashingEmbedder, SemanticEmbedder
-from charterflow.search import bm25_rank, fusion, rrf
+from charterflow.retrieval.embedders import Embedder, HashingEmbedder, SemanticEmbedder
+from charterflow.retrieval.search import bm25_rank, fusion, rrf
 
 RESULTS = Path(__file__).parent / "results" / "retrieval.json"
 K = 10

@@ -1,6 +1,6 @@
 """Hybrid search latency at 10k and 100k chunks; HNSW against an exact scan, and HNSW's recall.
 
-The code measured is ``charterflow.search.search`` itself, on a real PostgreSQL + pgvector
+The code measured is ``charterflow.retrieval.search.search`` itself, on a real PostgreSQL + pgvector
 with the migration's indexes. "Exact" is the same query with index scans turned off, so the
 vector ranking becomes a full scan and sort (the ground truth); the lexical side keeps its GIN
 bitmap scan either way. recall@10 compares the vector rankings (top 10) of the two.
@@ -19,10 +19,15 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from charterflow import search as search_module
 from charterflow.db import make_session_factory
-from charterflow.ingest.embeddings import Embedder, HashingEmbedder, SemanticEmbedder, vector_cache
-from charterflow.search import (
+from charterflow.retrieval import search as search_module
+from charterflow.retrieval.embedders import (
+    Embedder,
+    HashingEmbedder,
+    SemanticEmbedder,
+    vector_cache,
+)
+from charterflow.retrieval.search import (
     CANDIDATES,
     POOLED_MATCH_SQL,
     _lexemes,
@@ -214,7 +219,7 @@ def run(
             print(f"search: {entry}", flush=True)
         plan = explain(settings, owner, questions[0])
     return {
-        "benchmark": "hybrid search (charterflow.search.search) on PostgreSQL + pgvector",
+        "benchmark": "hybrid search (charterflow.retrieval.search.search) on PostgreSQL + pgvector",
         "embedder": embedder.name,
         "queries": queries,
         "repeats": repeats,

@@ -20,11 +20,11 @@ from charterflow.api.middleware import RequestGuardMiddleware, SecurityHeadersMi
 from charterflow.api.router import api_router
 from charterflow.appmetrics import DatabaseMetrics
 from charterflow.db import make_engine, make_read_engine, make_session_factory
-from charterflow.ingest.embeddings import preload
 from charterflow.ingest_queue import make_job_queue
 from charterflow.logging import configure_logging, get_logger
 from charterflow.observability import Metrics, RequestContextMiddleware
 from charterflow.ratelimit import RedisRateLimiter, make_rate_limiter
+from charterflow.retrieval.embedders import preload
 from charterflow.services.sessions import AUTH_EPOCH_KEY, RecentCallers
 from charterflow.settings import Settings, get_settings
 from charterflow.storage import StorageError, make_storage

@@ -15,7 +15,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from charterflow.db import Base, alembic_config, current_revision, make_engine, migrate
 from charterflow.ops.migrate import migrate_phase
-from charterflow.search import VECTOR_SQL
+from charterflow.retrieval.search import VECTOR_SQL
 from charterflow.settings import Settings
 from sqlalchemy import Engine, text
 

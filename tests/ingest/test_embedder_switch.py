@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 from charterflow.db import make_engine
-from charterflow.ingest.embeddings import get_embedder
 from charterflow.ingest.pipeline import IngestContext, ingest
 from charterflow.ingest.worker import REEMBED_LOCK, reembed_stale
 from charterflow.models import Chunk, Document
-from charterflow.search import search
+from charterflow.retrieval.embedders import get_embedder
+from charterflow.retrieval.search import search
 from charterflow.services import filetypes
 from charterflow.settings import Settings
 from sqlalchemy import func, select, text

@@ -10,14 +10,15 @@ from typing import Any
 
 import numpy as np
 import pytest
-from charterflow.ingest.chunking import chunk, sentences
-from charterflow.ingest.embeddings import HashingEmbedder, OpenAIEmbedder, supports
+from charterflow.ingest.chunking import chunk
 from charterflow.ingest.errors import BadDocument, Busy, TransientError
 from charterflow.ingest.parsers import parse
 from charterflow.ingest.pipeline import IngestContext, Outcome, claim, ingest, request_reingest
 from charterflow.ingest.sweep import sweep
 from charterflow.models import Chunk, Document, Notebook, User, Workspace, new_id, utcnow
-from charterflow.search import bm25_rank, rrf
+from charterflow.retrieval.embedders import HashingEmbedder, OpenAIEmbedder, supports
+from charterflow.retrieval.search import bm25_rank, rrf
+from charterflow.retrieval.text import sentences
 from charterflow.services import filetypes
 from charterflow.settings import Settings
 from sqlalchemy import func, select

@@ -9,15 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from charterflow.answer import answer
-from charterflow.ingest.chunking import sentences
-from charterflow.ingest.embeddings import (
-    HashingEmbedder,
-    pack_sentences,
-    sentence_vectors,
-    unpack_sentences,
-    vector_cache,
-)
 from charterflow.ingest.pipeline import (
     IngestContext,
     Outcome,
@@ -29,7 +20,16 @@ from charterflow.ingest.pipeline import (
 from charterflow.ingest.worker import reembed_stale
 from charterflow.ingest_queue import InProcessJobQueue
 from charterflow.models import Chunk, Document, DocumentStatus
-from charterflow.search import search
+from charterflow.retrieval.answer import answer
+from charterflow.retrieval.embedders import (
+    HashingEmbedder,
+    pack_sentences,
+    sentence_vectors,
+    unpack_sentences,
+    vector_cache,
+)
+from charterflow.retrieval.search import search
+from charterflow.retrieval.text import sentences
 from charterflow.services import filetypes
 from sqlalchemy import select, update
 

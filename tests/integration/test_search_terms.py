@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from charterflow import search
 from charterflow.db import make_engine, make_session_factory
-from charterflow.ingest.embeddings import HashingEmbedder
 from charterflow.models import Chunk, Document, Notebook, User, Workspace
-from charterflow.search import _pg_lexical, _tsquery_levels, _unquote
+from charterflow.retrieval import search
+from charterflow.retrieval.embedders import HashingEmbedder
+from charterflow.retrieval.search import _pg_lexical, _tsquery_levels, _unquote
 from charterflow.settings import Settings
 from sqlalchemy import text
 from sqlalchemy.orm import Session

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from charterflow.ingest.embeddings import SemanticEmbedder, get_embedder
-from charterflow.ingest.minilm import MAX_TOKENS, MiniLM, export, exported_dir
+from charterflow.retrieval.embedders import SemanticEmbedder, get_embedder
+from charterflow.retrieval.minilm import MAX_TOKENS, MiniLM, export, exported_dir
 from charterflow.settings import Settings
 
 REFERENCE = json.loads((Path(__file__).parent / "fixtures" / "minilm_reference.json").read_text())

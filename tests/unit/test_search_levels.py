@@ -1,6 +1,6 @@
 """Lexical search on PostgreSQL loosens its match level by level (see search._pg_lexical)."""
 
-from charterflow.search import _tsquery_levels
+from charterflow.retrieval.search import _tsquery_levels
 
 
 def test_three_terms_go_all_then_all_but_one_then_any() -> None:

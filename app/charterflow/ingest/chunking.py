@@ -17,7 +17,6 @@ from charterflow.ingest.parsers import Extracted
 CHUNK_CHARS = 1000
 OVERLAP_CHARS = 200
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]?\s")
-_BOUNDARY = re.compile(r"[.!?]+[\"')\]]*(?=\s|$)|\n")
 
 
 @dataclass(frozen=True)
@@ -87,20 +86,3 @@ def chunk(
             space = text.find(" ", nxt, end)
             start = space + 1 if space >= 0 else nxt
     return chunks
-
-
-def sentences(text: str) -> list[tuple[int, int]]:
-    """``(start, end)`` spans of the sentences (or lines) of ``text``, whitespace trimmed."""
-    spans: list[tuple[int, int]] = []
-    bounds = [m.end() for m in _BOUNDARY.finditer(text)]
-    start = 0
-    for end in [*bounds, len(text)]:
-        s, e = start, end
-        start = end
-        while s < e and text[s].isspace():
-            s += 1
-        while e > s and text[e - 1].isspace():
-            e -= 1
-        if e - s >= 3:
-            spans.append((s, e))
-    return spans

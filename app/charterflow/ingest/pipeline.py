@@ -28,18 +28,18 @@ from sqlalchemy.orm import Session, sessionmaker
 from charterflow.db import make_engine, make_session_factory, session_scope
 from charterflow.ingest import metrics
 from charterflow.ingest.chunking import TextChunk, chunk
-from charterflow.ingest.embeddings import (
-    Embedder,
-    get_embedder,
-    pack_sentences,
-    sentence_vectors,
-)
 from charterflow.ingest.errors import BadDocument, Busy, Deferred, TransientError
 from charterflow.ingest.limits import Limits, time_budget
 from charterflow.ingest.parsers import parse
 from charterflow.ingest.webpage import URL_MEDIA_TYPE, fetch
 from charterflow.logging import get_logger
 from charterflow.models import Chunk, Document, DocumentStatus, new_id, utcnow
+from charterflow.retrieval.embedders import (
+    Embedder,
+    get_embedder,
+    pack_sentences,
+    sentence_vectors,
+)
 from charterflow.settings import Settings
 from charterflow.storage import ObjectNotFound, Storage, StorageError, make_storage
 

@@ -20,7 +20,6 @@ from charterflow.ingest.actors import (
     make_broker,
     queue_depth,
 )
-from charterflow.ingest.embeddings import provider
 from charterflow.ingest.health import HealthServer
 from charterflow.ingest.orphans import sweep_orphans
 from charterflow.ingest.pipeline import (
@@ -33,6 +32,7 @@ from charterflow.ingest.pipeline import (
 )
 from charterflow.ingest.sweep import sweep
 from charterflow.logging import configure_logging, get_logger
+from charterflow.retrieval.embedders import provider
 from charterflow.settings import Settings, get_settings
 
 log = get_logger("charterflow.worker")

@@ -94,7 +94,7 @@ class Chunk(IdMixin, CreatedMixin, Base):
     page: Mapped[int | None] = mapped_column(Integer)
     embedding: Mapped[np.ndarray] = mapped_column(EmbeddingType(), nullable=False)
     embedding_model: Mapped[str] = mapped_column(String(200), nullable=False)
-    #: The vectors of ``chunking.sentences(text)``, one float16 row each, by ``embedding_model``
+    #: The vectors of ``text.sentences(text)``, one float16 row each, by ``embedding_model``
     #: (``embeddings.pack_sentences``); NULL for chunks stored before migration 0009 or with
     #: ``INGEST_SENTENCE_VECTORS`` off: answers then embed those sentences when asked.
     sentence_embeddings: Mapped[bytes | None] = mapped_column(LargeBinary)

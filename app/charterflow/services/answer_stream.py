@@ -25,21 +25,15 @@ from fastapi import Request
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session, sessionmaker
 
-from charterflow.answer import (
-    NOT_FOUND,
-    Answer,
-    LLMError,
-    cite,
-    cited_reply,
-    extractive,
-    relevant_passages,
-    stream_llm,
-)
-from charterflow.ingest.embeddings import get_embedder
 from charterflow.logging import get_logger
 from charterflow.models import Conversation, TurnStatus
+from charterflow.retrieval import llm
+from charterflow.retrieval.answer import NOT_FOUND, extractive, relevant_passages, unavailable
+from charterflow.retrieval.citations import Answer, cite
+from charterflow.retrieval.embedders import get_embedder
+from charterflow.retrieval.llm import LLMError, cited_reply, stream_llm
+from charterflow.retrieval.search import Hit
 from charterflow.schemas.conversations import MessageOut
-from charterflow.search import Hit
 from charterflow.services.conversations import (
     llm_prompt,
     recent_turns,
@@ -94,7 +88,7 @@ class _Turn:
             relevant = relevant_passages(
                 db, self.embedder, conversation.notebook_id, query, self.top_k
             )
-        mode = "llm" if self.settings.llm_url else "extractive"
+        mode = "llm" if llm.configured(self.settings) else "extractive"
         answered = None
         if not relevant:
             answered = Answer(NOT_FOUND, mode)
@@ -178,11 +172,8 @@ async def stream_turn(
                     )
                     status = TurnStatus.failed
                 else:
-                    log.warning("LLM failed; answering extractively", error=str(exc))
-                    result = await run_in_threadpool(extractive, turn.embedder, query, relevant)
-                    result.warning = (
-                        f"The language model is unavailable ({exc}); extractive answer."
-                    )
+                    extracted = await run_in_threadpool(extractive, turn.embedder, query, relevant)
+                    result = unavailable(exc, extracted)
                     yield citations_event(result.citations)
                     for piece in _sentences(result):
                         yield delta(piece)

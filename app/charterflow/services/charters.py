@@ -22,16 +22,16 @@ from typing import Any, Literal
 
 from sqlalchemy.orm import Session
 
-from charterflow.answer import Answer, Judge, LLMError, ask_llm, extractive
-from charterflow.ingest.chunking import sentences
-from charterflow.ingest.embeddings import Embedder, get_embedder, supports
-from charterflow.logging import get_logger
 from charterflow.models import Charter, CharterVersion
-from charterflow.search import search
+from charterflow.retrieval import llm
+from charterflow.retrieval.answer import Judge, extractive, model_or_extracts
+from charterflow.retrieval.citations import Answer
+from charterflow.retrieval.embedders import Embedder, get_embedder, supports
+from charterflow.retrieval.search import search
+from charterflow.retrieval.text import sentences
 from charterflow.services.markdown import MARKER, References, references_section
 from charterflow.settings import Settings
 
-log = get_logger("charterflow.charters")
 UNSUPPORTED = "No passage in this notebook's sources supports this section."
 SECTION_CANDIDATES = 12
 SECTION_SENTENCES = 4
@@ -210,23 +210,22 @@ def draft_section(
             "mode": None,
             "warning": None,
         }
-    if settings.llm_url:
-        # The model sees only the passages holding a sentence that supports the section.
-        used = {c.chunk_id for c in result.citations}
-        passages = [h for h in hits if h.chunk_id in used]
-        prompt = (
-            f'Draft the "{spec.title}" section of the {template.title.lower()} '
-            f'"{charter_title}" in at most {SECTION_SENTENCES + 1} sentences. {query}'
-        )
-        try:
-            drafted = _only_cited_sentences(ask_llm(settings, prompt, passages))
-            if drafted.citations:
-                result = drafted
-            else:
-                result.warning = "The language model's draft cited nothing; extractive draft."
-        except LLMError as exc:
-            log.warning("LLM failed; drafting extractively", error=str(exc))
-            result.warning = f"The language model is unavailable ({exc}); extractive draft."
+    # The model sees only the passages holding a sentence that supports the section.
+    used = {c.chunk_id for c in result.citations}
+    passages = [h for h in hits if h.chunk_id in used]
+    prompt = (
+        f'Draft the "{spec.title}" section of the {template.title.lower()} '
+        f'"{charter_title}" in at most {SECTION_SENTENCES + 1} sentences. {query}'
+    )
+
+    def write() -> Answer:
+        drafted = _only_cited_sentences(llm.ask_llm(settings, prompt, passages))
+        if not drafted.citations:
+            raise llm.LLMError("its draft cited nothing")
+        return drafted
+
+    extracted = result
+    result = model_or_extracts(settings, write, lambda: extracted, what="draft")
     return {
         **section,
         "body": result.answer,

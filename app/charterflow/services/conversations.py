@@ -18,9 +18,9 @@ from fastapi import Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from charterflow.answer import Answer, answer
-from charterflow.ingest.embeddings import STOP_WORDS, get_embedder, terms
 from charterflow.models import Conversation, Message, TurnStatus, utcnow
+from charterflow.retrieval.answer import Answer, answer
+from charterflow.retrieval.embedders import STOP_WORDS, get_embedder, terms
 from charterflow.services import audit
 from charterflow.settings import Settings
 

@@ -7,14 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from pydantic import AfterValidator
 
-from charterflow.answer import answer
 from charterflow.api.deps import AppSettings, ReadableNotebook, ReadDb
 from charterflow.api.errors import AUTHED, errors
 from charterflow.appmetrics import ASK
-from charterflow.ingest.embeddings import get_embedder
+from charterflow.retrieval.answer import answer
+from charterflow.retrieval.embedders import get_embedder
+from charterflow.retrieval.search import search
 from charterflow.schemas.common import storable
 from charterflow.schemas.search import AskIn, AskOut, SearchHitOut, SearchOut
-from charterflow.search import search
 
 router = APIRouter(prefix="/notebooks", tags=["search"])
 

@@ -34,9 +34,9 @@ from typing import Protocol
 import httpx
 import numpy as np
 
-from charterflow.ingest.chunking import sentences
 from charterflow.ingest.errors import BadDocument, TransientError
 from charterflow.models.chunk import EMBEDDING_DIM
+from charterflow.retrieval.text import sentences
 from charterflow.settings import Settings
 
 BATCH = 64
@@ -159,27 +159,27 @@ class HashingEmbedder:
 
 
 class SemanticEmbedder:
-    """all-MiniLM-L6-v2 on ONNX Runtime (``charterflow.ingest.minilm``); loaded once per process."""
+    """all-MiniLM-L6-v2 on ONNX Runtime (``retrieval.minilm``); loaded once per process."""
 
     name = "all-MiniLM-L6-v2"
     min_similarity = 0.3
     lexical = False
 
     def __init__(self) -> None:
-        from charterflow.ingest.minilm import available
+        from charterflow.retrieval.minilm import available
 
         available()  # fail now, naming the install command, rather than at the first search
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
-        from charterflow.ingest.minilm import MiniLM
+        from charterflow.retrieval.minilm import MiniLM
 
         return MiniLM.shared().embed(texts)
 
 
 def sentence_vectors(embedder: Embedder, texts: Sequence[str]) -> list[np.ndarray]:
-    """Per text, its sentences' vectors: one row per span of ``chunking.sentences(text)``.
+    """Per text, its sentences' vectors: one row per span of ``retrieval.text.sentences(text)``.
 
     Each distinct sentence is embedded once (consecutive passages overlap, so they share
     sentences). Ingestion stores them so that ``answer.extractive`` embeds only the question.

