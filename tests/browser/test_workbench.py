@@ -5,6 +5,7 @@ every page."""
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -166,8 +167,13 @@ def test_a_web_page_source_and_an_answer_shown_while_it_streams(
     expect(turn.locator(".answer-text")).to_have_text(
         "The Kestrel survey counts nesting pairs every April [1]."
     )
+    # The answer says which mode wrote it (a model, named when the API names it).
+    written = r"[Ww]ritten by (test-model|a language model) from your sources"
+    expect(turn.locator(".answer-mode")).to_have_text(re.compile(f"^{written}$"))
     expect(page.locator("#answer-status")).to_have_text(
-        "Answer: The Kestrel survey counts nesting pairs every April [1]."
+        re.compile(
+            rf"^Answer \({written}\): The Kestrel survey counts nesting pairs every April \[1\]\.$"
+        )
     )
     streaming_ui.audit("the notebook after a streamed answer")
     streaming_ui.watch.assert_clean()
@@ -205,8 +211,11 @@ def test_a_charter_is_drafted_edited_restored_and_exported(ui: Browsing, tmp_pat
 
     users = charter.locator('.charter-section[data-key="users"]')
     users.get_by_role("button", name="Edit Users").click()
-    page.get_by_label("Text of Users").fill("Volunteers [1] and coordinators.")
-    users.get_by_label("Keep its citations").uncheck()
+    # The safe choice is the default: citations the new text no longer cites are dropped.
+    page.get_by_label("Text of Users").fill("Volunteers and coordinators.")
+    expect(users.get_by_role("radio", name="Drop the citations the new text")).to_be_checked()
+    expect(users.get_by_role("radio", name="Keep all its citations")).not_to_be_checked()
+    ui.audit("a charter section being edited")
     page.get_by_role("button", name="Save section").click()
     expect(users.locator(".section-body")).to_have_text("Volunteers and coordinators.")
     expect(users.locator(".citations")).to_have_count(0)

@@ -45,7 +45,7 @@ def test_the_pin_is_the_registrys_tarball_of_pdfjs() -> None:
         f"https://registry.npmjs.org/pdfjs-dist/-/pdfjs-dist-{vendor.PDFJS.version}.tgz"
     )
     assert vendor.PDFJS.integrity.startswith("sha512-")
-    assert "build/pdf.worker.min.mjs" in vendor.PDFJS.files
+    assert "legacy/build/pdf.worker.min.mjs" in vendor.PDFJS.files
 
 
 def test_a_tampered_tarball_is_refused() -> None:

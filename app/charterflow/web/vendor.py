@@ -54,8 +54,9 @@ PDFJS = NpmPackage(
     into="pdfjs",
     files=(
         "LICENSE",
-        "build/pdf.min.mjs",
-        "build/pdf.worker.min.mjs",
+        # The legacy build: the same API, with what browsers older than the newest lack.
+        "legacy/build/pdf.min.mjs",
+        "legacy/build/pdf.worker.min.mjs",
         "standard_fonts/",  # the 14 standard fonts, for PDFs that do not embed them
         "cmaps/",  # character maps of CJK fonts
     ),
@@ -137,7 +138,12 @@ def extract(package: NpmPackage, data: bytes, target: Path) -> list[str]:
         missing = [f for f in package.files if not f.endswith("/") and f not in copied]
         if missing:
             raise VendorError(f"{package.name} {package.version} has no {', '.join(missing)}")
-        stamp = {"name": package.name, "version": package.version, "integrity": package.integrity}
+        stamp = {
+            "name": package.name,
+            "version": package.version,
+            "integrity": package.integrity,
+            "files": list(package.files),
+        }
         (staging / STAMP).write_text(json.dumps(stamp) + "\n")
         if target.exists():
             shutil.rmtree(target)
@@ -154,7 +160,9 @@ def is_current(package: NpmPackage, vendor: Path = VENDOR) -> bool:
         found = json.loads(stamp.read_text())
     except (OSError, ValueError):
         return False
-    return bool(found.get("integrity") == package.integrity)
+    return bool(
+        found.get("integrity") == package.integrity and found.get("files") == list(package.files)
+    )
 
 
 def ensure(vendor: Path = VENDOR) -> list[str]:

@@ -1,0 +1,127 @@
+// The in-app PDF viewer: a page drawn by pdf.js on a canvas, pdf.js's text layer over it, and
+// the text-layer spans that hold the cited passage highlighted. pdf.js is vendored under
+// /static/vendor/pdfjs at build time (app/charterflow/web/vendor.py) and loaded on first use;
+// without it `show` rejects and the citation view keeps to the text. Configured for the page's
+// CSP as it is: module and worker from 'self', no eval (isEvalSupported), no WebAssembly
+// (useWasm), fonts and character maps from 'self'; the PDF's bytes are fetched by this page.
+"use strict";
+
+(() => {
+  const BASE = "/static/vendor/pdfjs/";
+  let library = null;
+
+  function load() {
+    library ??= import(`${BASE}legacy/build/pdf.min.mjs`)
+      .then((lib) => {
+        lib.GlobalWorkerOptions.workerSrc = `${BASE}legacy/build/pdf.worker.min.mjs`;
+        return lib;
+      })
+      .catch((err) => {
+        library = null; // try again next time (the files may be vendored meanwhile)
+        throw err;
+      });
+    return library;
+  }
+
+  const opened = new Map(); // content URL → Promise<PDFDocumentProxy>
+  async function open(lib, url) {
+    if (!opened.has(url)) {
+      const task = (async () => {
+        const response = await fetch(url, { credentials: "same-origin" });
+        if (!response.ok) throw new Error(`HTTP ${response.status}`);
+        const data = new Uint8Array(await response.arrayBuffer());
+        return lib.getDocument({
+          data,
+          isEvalSupported: false,
+          useWasm: false,
+          enableXfa: false,
+          standardFontDataUrl: `${BASE}standard_fonts/`,
+          cMapUrl: `${BASE}cmaps/`,
+          cMapPacked: true,
+        }).promise;
+      })();
+      task.catch(() => opened.delete(url));
+      opened.set(url, task);
+    }
+    return opened.get(url);
+  }
+
+  // Letters and digits only: pdf.js's text items and the extracted text differ in spaces,
+  // line-end hyphens and ligatures, never in the letters themselves.
+  const letters = (s) => s.normalize("NFKC").toLowerCase().replace(/[^\p{L}\p{N}]+/gu, "");
+
+  // Mark the spans whose letters hold `passage`; a long passage whose middle differs is found
+  // by its first and last 40 letters. Returns the marked spans.
+  function highlight(divs, strings, passage) {
+    let page = "";
+    const owner = [];
+    strings.forEach((str, i) => {
+      const n = letters(str);
+      page += n;
+      for (let k = 0; k < n.length; k += 1) owner.push(i);
+    });
+    const target = letters(passage);
+    if (!target) return [];
+    let start = page.indexOf(target);
+    let end = start + target.length;
+    if (start < 0) {
+      const head = target.slice(0, 40);
+      const tail = target.slice(-40);
+      start = page.indexOf(head);
+      const at = start < 0 ? -1 : page.indexOf(tail, start);
+      if (at < 0) return [];
+      end = at + tail.length;
+    }
+    const marked = [...new Set(owner.slice(start, end))].map((i) => divs[i]).filter(Boolean);
+    for (const div of marked) div.classList.add("cited");
+    return marked;
+  }
+
+  // Show page `page` of the PDF at `url` in `stage`, `quote` highlighted on that page;
+  // `onPage(number, pages, found)` after each page is drawn. Resolves to a pager.
+  async function show(stage, { url, page, quote, onPage }) {
+    const lib = await load();
+    const pdf = await open(lib, url);
+    let drawing = null;
+
+    async function render(wanted) {
+      const number = Math.min(Math.max(1, wanted), pdf.numPages);
+      const pdfPage = await pdf.getPage(number);
+      const width = Math.max(stage.clientWidth, 280);
+      const viewport = pdfPage.getViewport({ scale: width / pdfPage.getViewport({ scale: 1 }).width });
+      const ratio = window.devicePixelRatio || 1;
+      const wrap = document.createElement("div");
+      wrap.className = "pdf-page";
+      wrap.style.setProperty("--total-scale-factor", String(viewport.scale));
+      wrap.style.width = `${Math.floor(viewport.width)}px`;
+      wrap.style.height = `${Math.floor(viewport.height)}px`;
+      const canvas = document.createElement("canvas");
+      canvas.width = Math.floor(viewport.width * ratio);
+      canvas.height = Math.floor(viewport.height * ratio);
+      const layer = document.createElement("div");
+      layer.className = "textLayer";
+      wrap.append(canvas, layer);
+      drawing?.cancel();
+      drawing = pdfPage.render({
+        canvasContext: canvas.getContext("2d"),
+        viewport,
+        transform: ratio === 1 ? null : [ratio, 0, 0, ratio, 0, 0],
+      });
+      await drawing.promise;
+      stage.replaceChildren(wrap);
+      wrap.dataset.page = String(number);
+      const text = new lib.TextLayer({ textContentSource: pdfPage.streamTextContent(), container: layer, viewport });
+      await text.render();
+      const marked = number === page && quote ? highlight(text.textDivs, text.textContentItemsStr, quote) : [];
+      if (onPage) onPage(number, pdf.numPages, marked.length > 0);
+      if (marked.length) marked[0].scrollIntoView({ block: "center" });
+      return marked.length;
+    }
+
+    await render(page);
+    return { pages: pdf.numPages, render };
+  }
+
+  window.CharterFlow = window.CharterFlow || {};
+  window.CharterFlow.pdfView = { show };
+})();
