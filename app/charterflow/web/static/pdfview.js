@@ -50,18 +50,23 @@
   // line-end hyphens and ligatures, never in the letters themselves.
   const letters = (s) => s.normalize("NFKC").toLowerCase().replace(/[^\p{L}\p{N}]+/gu, "");
 
-  // Mark the spans whose letters hold `passage`; a long passage whose middle differs is found
-  // by its first and last 40 letters. Returns the marked spans.
-  function highlight(divs, strings, passage) {
+  // Where `passage` is among the text items `strings`: [item, character] of its first and last
+  // letters, found by letters alone; a long passage whose middle differs is found by its first
+  // and last 40 letters. Null when it is not on the page.
+  function find(strings, passage) {
     let page = "";
-    const owner = [];
+    const owner = []; // for each letter of `page`: [item, character index]
     strings.forEach((str, i) => {
-      const n = letters(str);
-      page += n;
-      for (let k = 0; k < n.length; k += 1) owner.push(i);
+      let at = 0;
+      for (const char of str) {
+        const n = letters(char);
+        page += n;
+        for (let k = 0; k < n.length; k += 1) owner.push([i, at]);
+        at += char.length;
+      }
     });
     const target = letters(passage);
-    if (!target) return [];
+    if (!target) return null;
     let start = page.indexOf(target);
     let end = start + target.length;
     if (start < 0) {
@@ -69,11 +74,36 @@
       const tail = target.slice(-40);
       start = page.indexOf(head);
       const at = start < 0 ? -1 : page.indexOf(tail, start);
-      if (at < 0) return [];
+      if (at < 0) return null;
       end = at + tail.length;
     }
-    const marked = [...new Set(owner.slice(start, end))].map((i) => divs[i]).filter(Boolean);
-    for (const div of marked) div.classList.add("cited");
+    return { first: owner[start], last: owner[end - 1] };
+  }
+
+  // Tint the cited characters: whole spans inside the passage, and the cited part of the spans
+  // it begins and ends in (split as pdf.js's own find bar does). Returns the tinted elements.
+  function highlight(divs, strings, passage) {
+    const found = find(strings, passage);
+    if (!found) return [];
+    const marked = [];
+    for (let i = found.first[0]; i <= found.last[0]; i += 1) {
+      const div = divs[i];
+      if (!div) continue;
+      const str = strings[i];
+      const from = i === found.first[0] ? found.first[1] : 0;
+      const lastChar = i === found.last[0] ? found.last[1] : str.length - 1;
+      const to = lastChar + (str.codePointAt(lastChar) > 0xffff ? 2 : 1);
+      if (from === 0 && to >= str.length) {
+        div.classList.add("cited");
+        marked.push(div);
+        continue;
+      }
+      const part = document.createElement("span");
+      part.className = "cited part";
+      part.textContent = str.slice(from, to);
+      div.replaceChildren(str.slice(0, from), part, str.slice(to));
+      marked.push(part);
+    }
     return marked;
   }
 
