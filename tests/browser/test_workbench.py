@@ -56,7 +56,7 @@ def test_a_thread_with_a_follow_up_is_kept_noted_renamed_and_deleted(ui: Browsin
     expect(first.locator(".turn-question")).to_be_focused()  # focus placed, not lost
     expect(first).to_have_attribute("data-status", "complete", timeout=60_000)
     expect(first.locator(".answer-text")).to_contain_text("fifteenth of May")
-    expect(page.locator("#answer-status")).to_contain_text("Answer: ")
+    expect(page.locator("#answer-status")).to_contain_text("Answer (quoted from your sources): ")
 
     follow_up = _ask(page, "and what about its page limit?")
     expect(follow_up).to_have_attribute("data-status", "complete", timeout=60_000)
