@@ -16,6 +16,7 @@ from playwright.sync_api import Page, expect
 from tests.api.test_conversations import ATLAS, BOREALIS
 from tests.browser.conftest import IN_CI, Browsing
 from tests.browser.flows import INGEST_TIMEOUT_MS, create_notebook, drop_file, register, wait_ready
+from tests.browser.test_layout import assert_no_horizontal_scroll
 from tests.ingest.samples import PDF_PAGE_1, PDF_PAGE_2, PDF_PAGE_3, pdf
 
 pytestmark = pytest.mark.browser
@@ -111,10 +112,8 @@ def test_a_citation_shows_its_sentence_marked_in_its_paragraph(ui: Browsing) -> 
     ui.watch.assert_clean()
 
 
-def test_a_pdf_citation_opens_the_cited_page_with_the_passage_highlighted(
-    ui: Browsing, pdfjs: None
-) -> None:
-    page = ui.page
+def _open_the_budget_citation(page: Page) -> None:
+    """Upload a three-page PDF, ask what its page 2 says, open that citation."""
     register(page)
     create_notebook(page, "Falcon")
     page.locator("#file-input").set_input_files(
@@ -129,11 +128,23 @@ def test_a_pdf_citation_opens_the_cited_page_with_the_passage_highlighted(
     upload = page.locator("#uploads .upload").filter(has_text="falcon-plan.pdf")
     expect(upload).to_have_attribute("data-state", "ready", timeout=INGEST_TIMEOUT_MS)
     wait_ready(page, "falcon-plan")
-
+    row = page.locator("#documents .document").filter(has_text="falcon-plan")
+    stage = row.get_attribute("data-stage")
+    assert stage in {"", "ready"}  # "" from an API without stages
+    tab = page.locator("#tab-conversation")
+    if tab.is_visible():  # a phone shows one panel at a time
+        tab.click()
     turn = _ask(page, "How much is the Falcon pilot budget capped at?")
     cited = turn.locator(".citations li").filter(has_text="forty-eight thousand euros").first
     expect(cited).to_contain_text("page 2")
     cited.locator(".passage-link").click()
+
+
+def test_a_pdf_citation_opens_the_cited_page_with_the_passage_highlighted(
+    ui: Browsing, pdfjs: None
+) -> None:
+    page = ui.page
+    _open_the_budget_citation(page)
 
     dialog = page.locator("dialog#passage")
     expect(dialog.locator('[data-field="where"]')).to_contain_text("Page 2")
@@ -185,6 +196,32 @@ def test_a_pdf_citation_opens_the_cited_page_with_the_passage_highlighted(
     )
     expect(dialog.locator(".pdf-view")).to_be_hidden()
     expect(dialog.locator(".passage-text mark")).to_contain_text("forty-eight thousand euros")
+
+
+def test_on_a_phone_the_pdf_page_fits_the_screen(phone: Browsing, pdfjs: None) -> None:
+    page = phone.page
+    _open_the_budget_citation(page)
+    dialog = page.locator("dialog#passage")
+    expect(dialog.locator('.pdf-page[data-page="2"]')).to_be_visible(timeout=30_000)
+    expect(dialog.locator(".textLayer span.cited").first).to_be_in_viewport()
+    box = dialog.locator(".pdf-page").bounding_box()
+    assert box
+    assert box["x"] >= 0
+    assert box["x"] + box["width"] <= 390
+    assert_no_horizontal_scroll(page)
+    phone.shot("01-pdf-on-a-phone")
+    # Zoomed in, the page is wider than the screen and scrolls inside its own frame.
+    dialog.get_by_role("button", name="Zoom in").click()
+    dialog.get_by_role("button", name="Zoom in").click()
+    expect(dialog.get_by_role("button", name="Zoom out")).to_be_enabled()
+    page.wait_for_function(
+        "() => document.querySelector('.pdf-page').getBoundingClientRect().width > 600"
+    )
+    expect(dialog.locator(".textLayer span.cited").first).to_be_in_viewport()
+    assert_no_horizontal_scroll(page)
+    phone.shot("02-pdf-zoomed")
+    phone.audit("the PDF viewer on a phone")
+    phone.watch.assert_clean()
 
 
 def _api_takes_document_ids(url: str) -> bool:

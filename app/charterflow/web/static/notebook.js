@@ -375,13 +375,17 @@
     }
   }
 
-  function showPdfStatus(number, pages, found) {
+  function showPdfStatus(number, pages, found, zoom) {
     pdfPage = number;
+    // aria-disabled, not disabled: a focused button that becomes disabled drops focus.
+    const off = (action, yes) => pdfSection.querySelector(`[data-action="${action}"]`).setAttribute("aria-disabled", String(yes));
+    off("pdf-zoom-out", zoom <= 1);
+    off("pdf-zoom-in", zoom >= 5);
+    off("pdf-prev", number <= 1);
+    off("pdf-next", number >= pages);
     const which = `Page ${number} of ${pages}`;
     if (number !== current?.page) pdfStatus.textContent = which;
     else pdfStatus.textContent = found ? `${which}: the cited passage is highlighted` : `${which}: the passage could not be marked on the page`;
-    pdfSection.querySelector('[data-action="pdf-prev"]').disabled = number <= 1;
-    pdfSection.querySelector('[data-action="pdf-next"]').disabled = number >= pages;
   }
 
   async function showPdf(p) {
@@ -403,9 +407,15 @@
       note.hidden = false;
     }
   }
-  for (const [action, step] of [["pdf-prev", -1], ["pdf-next", 1]]) {
-    pdfSection.querySelector(`[data-action="${action}"]`).addEventListener("click", () => {
-      if (pdfPager) pdfPager.render(pdfPage + step).catch(() => {});
+  for (const [action, go] of [
+    ["pdf-prev", (pager) => pager.render(pdfPage - 1)],
+    ["pdf-next", (pager) => pager.render(pdfPage + 1)],
+    ["pdf-zoom-out", (pager) => pager.zoom(-1)],
+    ["pdf-zoom-in", (pager) => pager.zoom(1)],
+  ]) {
+    const button = pdfSection.querySelector(`[data-action="${action}"]`);
+    button.addEventListener("click", () => {
+      if (pdfPager && button.getAttribute("aria-disabled") !== "true") go(pdfPager).catch(() => {});
     });
   }
 

@@ -113,11 +113,14 @@
     const lib = await load();
     const pdf = await open(lib, url);
     let drawing = null;
+    let zoom = 1; // times the stage's width
+    let shown = page;
 
     async function render(wanted) {
       const number = Math.min(Math.max(1, wanted), pdf.numPages);
+      shown = number;
       const pdfPage = await pdf.getPage(number);
-      const width = Math.max(stage.clientWidth, 280);
+      const width = Math.max(stage.clientWidth, 280) * zoom;
       const viewport = pdfPage.getViewport({ scale: width / pdfPage.getViewport({ scale: 1 }).width });
       const ratio = window.devicePixelRatio || 1;
       const wrap = document.createElement("div");
@@ -143,13 +146,19 @@
       const text = new lib.TextLayer({ textContentSource: pdfPage.streamTextContent(), container: layer, viewport });
       await text.render();
       const marked = number === page && quote ? highlight(text.textDivs, text.textContentItemsStr, quote) : [];
-      if (onPage) onPage(number, pdf.numPages, marked.length > 0);
+      if (onPage) onPage(number, pdf.numPages, marked.length > 0, zoom);
       if (marked.length) marked[0].scrollIntoView({ block: "center" });
       return marked.length;
     }
 
+    // Zoom by steps of 1.5 between 1 (the page as wide as the stage) and 5 (small screens).
+    function rezoom(step) {
+      zoom = Math.min(Math.max(1, zoom * 1.5 ** step), 5);
+      return render(shown);
+    }
+
     await render(page);
-    return { pages: pdf.numPages, render };
+    return { pages: pdf.numPages, render, zoom: rezoom };
   }
 
   window.CharterFlow = window.CharterFlow || {};
