@@ -230,14 +230,13 @@
     return turn;
   }
 
-  // Which mode wrote an answer, in words: quoted extracts, or a model's own sentences. A
-  // server without `quoted` says it with `mode` alone. Nothing is said of an answer that cites
-  // nothing (the sources did not answer it).
+  // Which mode wrote an answer, in words: quoted extracts, or a model's own sentences. Nothing
+  // is said of an answer that cites nothing ("The sources don't answer this.": `quoted` is
+  // false and no model wrote it). A server without `quoted` says it with `mode` alone.
   function modeLabel(message) {
     if (!message.citations || message.citations.length === 0) return "";
-    const quoted = typeof message.quoted === "boolean" ? message.quoted : message.mode !== "llm";
-    if (quoted) return "Quoted from your sources";
-    return `Written by ${message.model || "a language model"} from your sources`;
+    if (message.mode === "llm") return `Written by ${message.model || "a language model"} from your sources`;
+    return message.quoted === false ? "" : "Quoted from your sources";
   }
 
   function showTurn(turn, message) {
