@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import Browsing
 from tests.browser.flows import INGEST_TIMEOUT_MS, create_notebook, register, wait_ready
-from tests.ingest.samples import CORRUPT_PDF, PDF_PAGE_1, pdf
+from tests.ingest.samples import CORRUPT_PDF, PDF_PAGE_1, PDF_PAGE_2, PDF_PAGE_3, pdf
 
 pytestmark = pytest.mark.browser
 
@@ -38,7 +38,11 @@ def test_uploads_and_rows_follow_each_document_to_ready_or_failed(ui: Browsing) 
     page.evaluate(WATCH_ROWS)
     page.locator("#file-input").set_input_files(
         files=[
-            {"name": "plan.pdf", "mimeType": "application/pdf", "buffer": pdf([PDF_PAGE_1] * 3)},
+            {
+                "name": "plan.pdf",
+                "mimeType": "application/pdf",
+                "buffer": pdf([PDF_PAGE_1, PDF_PAGE_2, PDF_PAGE_3]),
+            },
             {"name": "broken.pdf", "mimeType": "application/pdf", "buffer": CORRUPT_PDF},
         ]
     )
