@@ -194,6 +194,7 @@ def test_a_charter_is_drafted_edited_restored_and_exported(ui: Browsing, tmp_pat
     expect(charter.locator('[data-field="meta"]')).to_have_text("Product charter · version 1")
     problem = charter.locator('.charter-section[data-key="problem"]')
     expect(problem.locator(".section-body")).to_contain_text("recorded on paper. [1]")
+    expect(problem.locator(".answer-mode")).to_have_text("Quoted from your sources")
     expect(charter.locator('.charter-section[data-key="success-measures"]')).to_have_attribute(
         "data-status", "unsupported"
     )

@@ -475,6 +475,13 @@
       el.append(warning);
     }
     el.append(body);
+    const mode = section.status === "drafted" ? modeLabel(section) : "";
+    if (mode) {
+      const label = document.createElement("p");
+      label.className = "answer-mode";
+      label.textContent = mode;
+      el.append(label);
+    }
     if (section.citations.length) {
       const list = document.createElement("ol");
       list.className = "citations";
