@@ -43,26 +43,25 @@ class Window:
 
 def stitch(pieces: Iterable[Piece], lo: int, hi: int) -> str:
     """The text of ``[lo, hi)`` from overlapping ``pieces``; uncovered runs become newlines
-    (a single uncovered character a space), which is what the parser put between chunks."""
-    size = max(hi - lo, 0)
-    chars: list[str | None] = [None] * size
-    for piece in pieces:
-        begin, stop = max(piece.start, lo), min(piece.end, piece.start + len(piece.text), hi)
-        for at in range(begin, stop):
-            if chars[at - lo] is None:
-                chars[at - lo] = piece.text[at - piece.start]
+    (a single uncovered character a space), which is what the parser put between chunks.
+    Where pieces overlap, the one that starts first gives the text (they agree there)."""
     out: list[str] = []
-    i = 0
-    while i < size:
-        if chars[i] is not None:
-            out.append(chars[i] or "")
-            i += 1
+    cursor = lo
+    for piece in sorted(pieces, key=lambda p: p.start):
+        stop = min(piece.end, piece.start + len(piece.text), hi)
+        if stop <= cursor:
             continue
-        j = i
-        while j < size and chars[j] is None:
-            j += 1
-        out.append(" " if j - i == 1 else "\n" * (j - i))
-        i = j
+        if piece.start > cursor:
+            gap = min(piece.start, hi) - cursor
+            out.append(" " if gap == 1 else "\n" * gap)
+            cursor += gap
+        if cursor < stop:
+            out.append(piece.text[cursor - piece.start : stop - piece.start])
+            cursor = stop
+        if cursor >= hi:
+            break
+    if cursor < hi:
+        out.append(" " if hi - cursor == 1 else "\n" * (hi - cursor))
     return "".join(out)
 
 
