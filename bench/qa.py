@@ -55,7 +55,7 @@ from typing import Any, ClassVar
 import httpx
 import yaml
 
-from bench.common import JWT_SECRET, percentile, write_result
+from bench.common import JWT_SECRET, RESULTS, percentile, write_result
 from tests.support.devserver import dev_server
 
 QA = Path(__file__).parent / "qa"
@@ -233,7 +233,10 @@ def ends_sentence(text: str, end: int) -> bool:
             return True
         if not text[m].isspace():
             return False  # "2.0", "i.e.,"
-        following = text[m:].lstrip()[:1]
+        after = text[m:]
+        following = after.lstrip()[:1]
+        if after[: len(after) - len(after.lstrip())].count("\n") >= 2:
+            return True  # a paragraph break follows
         return not following or not following.islower()  # "e.g. elvis" is no end
     rest = text[k:]
     if not rest.strip():
@@ -398,7 +401,13 @@ def score_answer(
         "whole": sum(1 for w in whole if w),
         "not_found": sum(1 for w in whole if w is None),
         "answer": reply.get("answer") or "",
+        "citations": [_kept(c) for c in citations],
     }
+
+
+def _kept(citation: dict[str, Any]) -> dict[str, Any]:
+    """What a citation is scored on, kept in the results so they can be re-scored."""
+    return {k: citation.get(k) for k in ("document_title", "page", "text")}
 
 
 def pct(part: float, whole: float) -> float | None:
@@ -448,7 +457,15 @@ def score_charter(
         "whole": sum(1 for w in whole if w),
         "not_found": sum(1 for w in whole if w is None),
         "cited_sources": sorted({c.get("document_title") or "" for c in citations}),
-        "bodies": {s["key"]: s.get("body", "") for s in sections},
+        "sections_drafted": [
+            {
+                "key": s.get("key"),
+                "status": s.get("status"),
+                "body": s.get("body", ""),
+                "citations": [_kept(c) for c in s.get("citations") or []],
+            }
+            for s in sections
+        ],
     }
 
 
@@ -539,7 +556,7 @@ def _ask(
         )
         ms.append((time.perf_counter() - started) * 1000)
         r.raise_for_status()
-        rows.append(score_answer(q, r.json(), sources))
+        rows.append({**score_answer(q, r.json(), sources), "ms": round(ms[-1], 1)})
     return {
         **summarize_answers(rows, ms),
         "modes_seen": sorted({str(r["mode"]) for r in rows}),
@@ -564,7 +581,7 @@ def _draft(
         )
         ms.append((time.perf_counter() - started) * 1000)
         r.raise_for_status()
-        rows.append(score_charter(s, r.json(), sources))
+        rows.append({**score_charter(s, r.json(), sources), "ms": round(ms[-1], 1)})
     return {**summarize_charters(rows, ms), "rows": rows}
 
 
@@ -655,15 +672,67 @@ def run(
     }
 
 
+def rescore(
+    result: dict[str, Any], path: Path = QUESTIONS, corpus: Path = CORPUS
+) -> dict[str, Any]:
+    """``result`` (a ``run``'s) measured again from the answers and charters it kept, with
+    the current questions and measures: no server, no new answers."""
+    questions, subjects = load(path)
+    by_id = {q.id: q for q in questions}
+    by_title = {s.title: s for s in subjects}
+    sources = corpus_sources(corpus)
+    for mode, section in result["answers"].items():
+        if "rows" not in section:
+            continue
+        rows = [
+            {**score_answer(by_id[r["id"]], r, sources), "ms": r["ms"]}
+            for r in section["rows"]
+            if r["id"] in by_id
+        ]
+        rest = {k: v for k, v in section.items() if k in ("model", "modes_seen")}
+        result["answers"][mode] = {
+            **rest,
+            **summarize_answers(rows, [r["ms"] for r in rows]),
+            "rows": rows,
+        }
+    for mode, section in result["charters"].items():
+        if "rows" not in section:
+            continue
+        rows = [
+            {
+                **score_charter(by_title[r["title"]], {"sections": r["sections_drafted"]}, sources),
+                "ms": r["ms"],
+            }
+            for r in section["rows"]
+            if r["title"] in by_title
+        ]
+        result["charters"][mode] = {
+            **summarize_charters(rows, [r["ms"] for r in rows]),
+            "rows": rows,
+        }
+    return result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, help="only the first N questions")
     parser.add_argument("--charters", type=int, help="only the first N charter subjects")
     parser.add_argument("--llm-url", help="an OpenAI-compatible server for model mode")
     parser.add_argument("--llm-model", help="its model name")
+    parser.add_argument(
+        "--rescore", action="store_true", help="re-measure bench/results/qa.json, ask nothing"
+    )
     args = parser.parse_args(argv)
-    result = run(args.limit, args.charters, args.llm_url, args.llm_model)
-    write_result("qa", result)
+    if args.rescore:
+        kept = json.loads((RESULTS / "qa.json").read_text())
+        result = rescore(
+            {k: v for k, v in kept.items() if k not in ("machine", "load_average_after")}
+        )
+        result = {**result, "rescored": True}
+        (RESULTS / "qa.json").write_text(json.dumps({**kept, **result}, indent=2) + "\n")
+    else:
+        result = run(args.limit, args.charters, args.llm_url, args.llm_model)
+        write_result("qa", result)
     for mode, summary in result["answers"].items():
         print(mode, json.dumps({k: v for k, v in summary.items() if k != "rows"}))
     for mode, summary in result["charters"].items():
