@@ -145,8 +145,8 @@ def cites_page(citations: Sequence[dict[str, Any]], source: str, pages: Sequence
 
 # --- whole sentences ----------------------------------------------------------------------
 
-#: Punctuation a sentence may open or close with (quotes, brackets, bullets, Markdown marks).
-_OPENERS = set("\"'\u201c\u2018«([{`*_>#-\u2013\u2014•·+ \t")
+#: What a sentence may open or close with: quotes, brackets, bullets, Markdown marks; a path.
+_OPENERS = set("\"'\u201c\u2018«([{`*_>#-\u2013\u2014•·+/~$<\\ \t")
 _CLOSERS = set("\"'\u201d\u2019»)]}`*_")
 _FINAL = set(".!?…")
 _BULLET = re.compile(r"(?:[-*+•·]|\d+[.)]|[a-zA-Z][.)])")
@@ -212,7 +212,8 @@ def starts_sentence(text: str, at: int) -> bool:
         if _HEADING_LINE.match(line) or line.strip().endswith("¶"):
             return True
         short = len(line.split()) <= 8 and not line.rstrip().endswith((",", "-", "\u2013", ";"))
-        if short and (text[at].isupper() or text[at].isdigit() or text[at] == "/"):
+        first = text[j : at + 1].lstrip()[:1]
+        if short and (first.isupper() or first.isdigit() or first in "/~$<"):
             return True  # after a heading line such as "3.18.1. Purpose"
     return False
 

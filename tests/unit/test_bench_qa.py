@@ -119,6 +119,8 @@ HARD_WRAPPED = qa.SourceText.of(
     "\n"
     "3.18.1. Purpose\n"
     "The /tmp directory must be made available for programs.\n"
+    "5.14.1. Purpose\n"
+    "/var/spool contains data which is awaiting some kind of later processing.\n"
     "* first item without a full stop\n"
     "* second item\n"
 )
@@ -133,6 +135,7 @@ HARD_WRAPPED = qa.SourceText.of(
         ("See the file INSTALL for details, e.g. the permissions.", True),  # hyphen rejoined
         ("Mesg or biff cannot be turned on or off while running screen.", True),  # after "Q:"
         ("The /tmp directory must be made available for programs.", True),  # after a heading
+        ("/var/spool contains data which is awaiting some kind of later processing.", True),
         ("first item without a full stop", True),  # a whole list item
         ("the owner of the pty it uses.", False),  # starts mid-sentence
         ("Screen failed to change the owner", False),  # ends mid-sentence
