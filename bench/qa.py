@@ -34,6 +34,7 @@ Measures (the functions below are pure and unit-tested, tests/unit/test_bench_qa
   document (on-subject), share of whole-sentence citations, sections left unsupported.
 
     python -m bench.qa [--limit N] [--charters N] [--llm-url URL --llm-model NAME]
+    python -m bench.qa --rescore   # re-measure bench/results/qa.json's kept answers
 """
 
 from __future__ import annotations
@@ -161,9 +162,12 @@ class SourceText:
     text: str
     folded: str
     index: tuple[int, ...]
+    #: The same document extracted another way (a PDF with its running headers kept): spans
+    #: are looked for there too, as the app may keep what ``text`` drops.
+    alternate: SourceText | None = None
 
     @classmethod
-    def of(cls, text: str) -> SourceText:
+    def of(cls, text: str, alternate: str | None = None) -> SourceText:
         text = unicodedata.normalize("NFKC", text).replace("\u00ad", "")
         folded: list[str] = []
         index: list[int] = []
@@ -172,7 +176,8 @@ class SourceText:
                 for low in ch.lower():
                     folded.append(low)
                     index.append(i)
-        return cls(text, "".join(folded), tuple(index))
+        other = cls.of(alternate) if alternate is not None else None
+        return cls(text, "".join(folded), tuple(index), other)
 
 
 def fold(text: str) -> str:
@@ -268,10 +273,12 @@ def locate(span: str, source: SourceText) -> list[tuple[int, int]]:
 def whole_sentence(span: str, source: SourceText) -> bool | None:
     """Whether the quoted ``span`` is made of whole sentences of ``source``; None when it is
     not in the source at all."""
-    places = locate(span, source)
-    if not places:
-        return None
-    return any(starts_sentence(source.text, a) and ends_sentence(source.text, b) for a, b in places)
+    verdicts = [
+        any(starts_sentence(s.text, a) and ends_sentence(s.text, b) for a, b in places)
+        for s in (source, source.alternate)
+        if s is not None and (places := locate(span, s))
+    ]
+    return any(verdicts) if verdicts else None
 
 
 # --- the sources' own text ------------------------------------------------------------------
@@ -317,14 +324,17 @@ def html_text(data: bytes) -> str:
     return html.unescape("".join(parser.parts))
 
 
-def pdf_text(data: bytes) -> str:
-    """The PDF's pages, apart by a blank line, without running headers and footers: a line
-    among a page's first or last two that recurs on three pages or more, or a page number."""
+def pdf_text(data: bytes, edges: bool = False) -> str:
+    """The PDF's pages, apart by a blank line, without running headers and footers (a line
+    among a page's first or last two that recurs on three pages or more, or a page number)
+    unless ``edges``."""
     import io
 
     from pypdf import PdfReader
 
     pages = [(p.extract_text() or "").splitlines() for p in PdfReader(io.BytesIO(data)).pages]
+    if edges:
+        return "\n\n".join("\n".join(lines) for lines in pages)
     edge: dict[str, int] = {}
     for lines in pages:
         for line in {*lines[:2], *lines[-2:]}:
@@ -356,11 +366,14 @@ def source_text(name: str, data: bytes) -> str:
 
 
 def corpus_sources(corpus: Path = CORPUS) -> dict[str, SourceText]:
-    return {
-        p.name: SourceText.of(source_text(p.name, p.read_bytes()))
-        for p in sorted(corpus.iterdir())
-        if p.is_file() and p.name != "SOURCES.md"
-    }
+    """Each corpus document's own text (a PDF's also with its running headers)."""
+    found = {}
+    for p in sorted(corpus.iterdir()):
+        if p.is_file() and p.name != "SOURCES.md":
+            data = p.read_bytes()
+            raw = pdf_text(data, edges=True) if p.suffix.lower() == ".pdf" else None
+            found[p.name] = SourceText.of(source_text(p.name, data), raw)
+    return found
 
 
 # --- scoring ------------------------------------------------------------------------------

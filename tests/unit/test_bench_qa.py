@@ -157,6 +157,19 @@ def test_any_occurrence_of_a_repeated_span_may_be_the_whole_one() -> None:
     assert qa.whole_sentence("Purpose of the tool.", text)
 
 
+def test_a_span_across_a_pdf_page_break_is_found_with_its_running_header_or_without() -> None:
+    pdf = SOURCES["fhs-3.0.pdf"]
+    assert pdf.alternate is not None
+    raw = pdf.alternate.text
+    at = raw.index("\nThe Root Filesystem\n", raw.index("3.5. /boot"))  # a running header
+    crossing = raw[at - 60 : at + 80]  # quoted by an app that keeps running headers
+    assert qa.locate(crossing, qa.SourceText.of(pdf.text)) == []  # not in the cleaned text
+    assert qa.whole_sentence(crossing, pdf) is not None
+    without = re.sub(r"The Root Filesystem\n\d+\n", "", crossing)  # header, page number
+    assert without != crossing
+    assert qa.whole_sentence(without, pdf) is not None
+
+
 def test_html_text_keeps_blocks_apart_and_drops_scripts() -> None:
     text = qa.html_text(
         b"<html><head><style>p{}</style><script>var x;</script></head><body>"
