@@ -214,8 +214,8 @@ def starts_sentence(text: str, at: int) -> bool:
         return True
     if "\n" in gap or "\n" in text[k:at]:
         line = _line_before(text, j if text[j - 1] == "\n" else at)
-        if _HEADING_LINE.match(line) or line.strip().endswith("¶"):
-            return True
+        if _HEADING_LINE.match(line):
+            return True  # after a Markdown or Sphinx heading, or an underline
         short = len(line.split()) <= 8 and not line.rstrip().endswith((",", "-", "\u2013", ";"))
         first = text[j : at + 1].lstrip()[:1]
         if short and (first.isupper() or first.isdigit() or first in "/~$<"):
@@ -252,7 +252,7 @@ def ends_sentence(text: str, end: int) -> bool:
     nxt = rest.split("\n", 1)
     if len(nxt) == 2 and not nxt[0].strip():
         following = nxt[1].strip()
-        return bool(_BULLET.match(following.split(" ", 1)[0] if following else ""))
+        return bool(_BULLET.fullmatch(following.split(" ", 1)[0] if following else ""))
     return False
 
 
