@@ -32,7 +32,7 @@ $(VENV)/.dev: pyproject.toml requirements-model.txt | $(BIN)/python
 # Offline it fails without stopping `make dev`: the UI then shows citations as text only.
 VENDORED := app/charterflow/web/static/vendor/pdfjs/.vendored.json
 $(VENDORED): app/charterflow/web/vendor.py
-	-$(PYTHON) app/charterflow/web/vendor.py
+	-$(PYTHON) app/charterflow/web/vendor.py && touch $@
 
 vendor: ## Bring pdf.js (pinned npm tarball) into app/charterflow/web/static/vendor
 	$(PYTHON) app/charterflow/web/vendor.py
