@@ -21,6 +21,8 @@ from sentencex import get_sentence_boundaries
 SEGMENTER_VERSION = 2
 DEFAULT_LANGUAGE = "en"
 _LINE = re.compile(r"[^\n]+")
+#: A list item's bullet: sentencex finds no boundary in a text that starts with one.
+_BULLET = re.compile("[•◦▪‣·*\\-\u2013]\\s+")
 
 
 def sentences(text: str, language: str = DEFAULT_LANGUAGE) -> list[tuple[int, int]]:
@@ -28,9 +30,13 @@ def sentences(text: str, language: str = DEFAULT_LANGUAGE) -> list[tuple[int, in
     crosses a line break."""
     spans: list[tuple[int, int]] = []
     for line in _LINE.finditer(text):
-        base = line.start()
-        for bound in get_sentence_boundaries(language, line.group()):
+        bullet = _BULLET.match(line.group())
+        skip = bullet.end() if bullet else 0
+        base = line.start() + skip
+        for i, bound in enumerate(get_sentence_boundaries(language, line.group()[skip:])):
             s, e = base + bound["start_index"], base + bound["end_index"]
+            if i == 0:
+                s = line.start()  # the bullet belongs to the item's first sentence
             while s < e and text[s].isspace():
                 s += 1
             while e > s and text[e - 1].isspace():
