@@ -37,6 +37,10 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b\ufeff]")
 _SPACES = re.compile(r"[ \t\xa0]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
 _ASCII = re.compile(r"[\x00-\x7f]")
+#: Bumped whenever parsing or chunking may lay a document out differently: documents stored
+#: under an older version (``documents.parser_version``; NULL before issue 24) are parsed
+#: again by ``charterflow reindex`` and by workers at start (``pipeline.reparse_stale``).
+PARSER_VERSION = 2
 HIDDEN_TAGS = ("script", "style", "noscript", "template", "head", "svg", "iframe", "object")
 
 
