@@ -24,6 +24,7 @@ from charterflow.models import (
     new_id,
     utcnow,
 )
+from charterflow.retrieval.search import search
 from charterflow.retrieval.text import SEGMENTER_VERSION
 from charterflow.services import filetypes
 from sqlalchemy import select, update
@@ -212,3 +213,17 @@ def test_the_locator_finds_a_quote_whatever_its_spacing_and_hyphens() -> None:
     assert span is not None
     assert text[span[0] : span[1]] == "A small root is less prone to corruption."
     assert locator.find("nothing of the sort", near=0) is None
+
+
+def test_search_hits_carry_their_heading_path(tmp_path: Path) -> None:
+    ctx = make_ctx(tmp_path)
+    faq = (Path(__file__).parent / "documents" / "debian-faq-excerpt.txt").read_bytes()
+    doc_id = add_document(ctx, faq, filetypes.TXT)
+    assert ingest(ctx, doc_id) is Outcome.ready
+    with ctx.session_factory() as db:
+        notebook_id = db.get(Document, doc_id).notebook_id  # type: ignore[union-attr]
+        hits = search(db, ctx.embedder, notebook_id, "Debian free to use and redistribute")
+    assert hits
+    assert hits[0].heading == HEADING_SEPARATOR.join(
+        ["Chapter 1. Definitions and overview", "1.2. What is Debian GNU/Linux?"]
+    )

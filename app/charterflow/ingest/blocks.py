@@ -35,8 +35,12 @@ _WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
 _HYPHENATED = re.compile(r"([^\W\d_]+)-$")
 _LEADING_WORD = re.compile(r"^([^\W\d_]+)")
 _RULE = re.compile(r"^\s*([=\-~_*#+]\s*){3,}$|^\s*(=-)+=?\s*$")
+#: "3.1 Weights", "3.1. Weights", "8.1.1. dpkg", "Chapter 2. The Filesystem", "2 Scope",
+#: "A. Licences": a section number, or a bare number or letter before a word that starts as
+#: a title does ("10 volunteers joined" is no heading).
 _NUMBERED = re.compile(
-    r"^(?:(?:chapter|section|appendix|part)\s+)?([0-9]+(?:\.[0-9]+)*|[A-Z])\.?\s+\S", re.I
+    r"^(?:(?i:chapter|section|appendix|part)\s+)?"
+    r"(?:([0-9]+(?:\.[0-9]+)+\.?|[0-9]+\.)\s+\S|([0-9]+|[A-Z]\.)\s+[A-Z/(\"'\u201c`])"
 )
 _BULLET = re.compile(r"^(?:[*\-•◦▪‣+o·]|\(?[0-9]{1,3}[.)]|\(?[a-z][.)])\s+(?=\S)")
 _QUESTION = re.compile(r"^(?:q(?:uestion)?\s*[0-9.]*\s*[:.)]\s*)", re.I)
@@ -201,7 +205,7 @@ def _heading_level(lines: list[tuple[int, str]], next_line: str | None) -> int |
     last = lines[-1][1]
     numbered = _NUMBERED.match(text)
     if numbered and last[-1:] not in _TERMINAL[:3] and not _BULLET.match(text):
-        number = numbered.group(1)
+        number = (numbered.group(1) or numbered.group(2)).rstrip(".")
         if re.match(r"(?i)chapter|part|appendix", text):
             return 1
         if number.isdigit() and int(number) > 200:  # a year, a quantity
