@@ -194,3 +194,23 @@ def test_passages_start_at_a_block() -> None:
             assert extracted.text[piece.start : piece.end] == piece.text
             inside_long = any(b.start < piece.start < b.end for b in long_blocks)
             assert piece.start in starts or inside_long, (name, piece.text[:80])
+
+
+def test_word_heading_styles_make_the_heading_path() -> None:
+    import io
+
+    import docx
+
+    document = docx.Document()
+    document.add_heading("Refund policy", 1)
+    document.add_paragraph("Refunds are paid within 14 days.")
+    document.add_heading("Exceptions", 2)
+    document.add_paragraph("Gift cards are\nnot refunded.")  # a line break inside a paragraph
+    out = io.BytesIO()
+    document.save(out)
+    extracted = parse(filetypes.DOCX, out.getvalue())
+    _laid_out(extracted)
+    gift = _block(extracted, "Gift cards")
+    assert gift.text == "Gift cards are not refunded."
+    assert gift.heading == ("Refund policy", "Exceptions")
+    assert chunk(extracted)[0].heading == "Refund policy"

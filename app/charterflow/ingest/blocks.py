@@ -180,21 +180,25 @@ class Words:
 
 def join_lines(lines: list[str], words: Words | None) -> str:
     """Hard-wrapped lines as one paragraph: a space between lines, none after a hyphen
-    that breaks a word, nor inside a URL cut at a slash."""
-    out = ""
+    that breaks a word, nor inside a URL cut at a slash. Built from parts, so a hostile
+    paragraph of a million lines costs linear time."""
+    parts: list[str] = []
     for line in lines:
         line = squeeze(line)
         if not line:
             continue
-        if not out:
-            out = line
-        elif out.endswith("-") and len(out) > 1 and out[-2].isalpha() and line[:1].isalpha():
-            out = words.join(out, line) if words else out + line
-        elif out.endswith("/") or line.startswith("//"):
-            out += line
+        last = parts[-1] if parts else ""
+        if not parts:
+            parts.append(line)
+        elif last.endswith("-") and len(last) > 1 and last[-2].isalpha() and line[:1].isalpha():
+            head, _, word = last.rpartition(" ")
+            joined = words.join(word, line) if words else word + line
+            parts[-1] = f"{head} {joined}" if head else joined
+        elif last.endswith("/") or line.startswith("//"):
+            parts[-1] = last + line
         else:
-            out += " " + line
-    return out
+            parts.append(line)
+    return " ".join(parts)
 
 
 def _heading_level(lines: list[tuple[int, str]], next_line: str | None) -> int | None:

@@ -202,7 +202,8 @@ def parse_pdf(data: bytes, limits: Limits = UNBOUNDED, on_page: OnPage = _no_pro
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _REL = "{http://schemas.openxmlformats.org/package/2006/relationships}Relationship"
 _OFFICE_DOCUMENT = "/officeDocument"
-_DOCX_TAGS = [f"{_W}{name}" for name in ("p", "t", "tab", "br", "cr", "tc", "tr")]
+_DOCX_TAGS = [f"{_W}{name}" for name in ("p", "t", "tab", "br", "cr", "tc", "tr", "pStyle")]
+_DOCX_HEADING = re.compile(r"(?i)^(?:heading\s?([1-9])|title)$")
 
 
 def _xml_events(reader: BoundedReader, events: tuple[str, ...], tags: list[str]) -> Any:
@@ -232,11 +233,13 @@ def _docx_main_part(archive: zipfile.ZipFile, limits: Limits) -> str:
     return "word/document.xml"
 
 
-def _docx_blocks(reader: BoundedReader, limits: Limits) -> list[str]:
-    """Paragraphs and table rows (cells joined by `` | ``) in document order, streamed: each
-    element is dropped once read, so memory follows the text, not the XML."""
-    blocks: list[str] = []
+def _docx_blocks(reader: BoundedReader, limits: Limits) -> list[Piece]:
+    """Headings (paragraph styles Title, Heading 1-9), paragraphs and table rows (cells
+    joined by `` | ``) in document order, streamed: each element is dropped once read, so
+    memory follows the text, not the XML; empty paragraphs leave nothing."""
+    blocks: list[Piece] = []
     paragraphs: list[list[str]] = []  # open paragraphs (a text box nests one in another)
+    styles: list[str] = []  # their paragraph styles
     cells: list[list[str]] = []  # open table cells: their paragraphs
     rows: list[list[str]] = []  # open table rows: their cells' text
     chars = elements = 0
@@ -245,6 +248,7 @@ def _docx_blocks(reader: BoundedReader, limits: Limits) -> list[str]:
         if event == "start":
             if tag == f"{_W}p":
                 paragraphs.append([])
+                styles.append("")
             elif tag == f"{_W}tc":
                 cells.append([])
             elif tag == f"{_W}tr":
@@ -255,6 +259,8 @@ def _docx_blocks(reader: BoundedReader, limits: Limits) -> list[str]:
             chars += len(text)
             limits.chars(chars)
             paragraphs[-1].append(text)
+        elif tag == f"{_W}pStyle" and styles:
+            styles[-1] = elem.get(f"{_W}val", "")
         elif tag == f"{_W}tab" and paragraphs:
             paragraphs[-1].append("\t")
         elif tag in (f"{_W}br", f"{_W}cr") and paragraphs:
@@ -263,7 +269,12 @@ def _docx_blocks(reader: BoundedReader, limits: Limits) -> list[str]:
             elements += 1
             limits.elements(elements)
             text = "".join(paragraphs.pop())
-            (cells[-1] if cells else blocks).append(text)
+            style = _DOCX_HEADING.match(styles.pop())
+            if cells:
+                cells[-1].append(text)
+            elif text.strip():
+                level = int(style.group(1) or 0) if style else 0
+                blocks.append(Piece(Kind.heading if style else Kind.paragraph, text, level))
         elif tag == f"{_W}tc" and cells:
             elements += 1
             limits.elements(elements)
@@ -272,7 +283,10 @@ def _docx_blocks(reader: BoundedReader, limits: Limits) -> list[str]:
                 rows[-1].append(text)
         elif tag == f"{_W}tr" and rows:
             line = " | ".join(rows.pop())
-            (cells[-1] if cells else blocks).append(line)
+            if cells:
+                cells[-1].append(line)
+            elif line.strip(" |"):
+                blocks.append(Piece(Kind.row, line))
         _drop(elem)
     return blocks
 
@@ -317,8 +331,12 @@ def parse_docx(data: bytes, limits: Limits = UNBOUNDED) -> Extracted:
     decompressed size and ratio are checked as the bytes come out (zip bombs)."""
     with _package(data, "Word document") as archive:
         name = _docx_main_part(archive, limits)
-        blocks = _docx_blocks(_part(archive, name, limits), limits)
-    return Extracted(normalize("\n\n".join(blocks), limits))
+        pieces = _docx_blocks(_part(archive, name, limits), limits)
+    builder = Builder(limits)
+    for piece in pieces:
+        text = " ".join(line for _, line in clean_lines(piece.text, limits) if line)
+        builder.add(Piece(piece.kind, text, piece.level))
+    return builder.build()
 
 
 _R = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
