@@ -69,6 +69,7 @@ class Block:
     end: int
     page: int | None
     heading: tuple[str, ...] = ()
+    level: int = 0  #: a heading's level (1 outermost; 0 for a title or for other blocks)
 
     @property
     def heading_path(self) -> str | None:
@@ -386,7 +387,8 @@ class Builder:
         self.parts.append(text)
         self.offset += len(text)
         self.limits.chars(self.offset)
-        self.blocks.append(Block(piece.kind, text, start, self.offset, self._page, path))
+        block = Block(piece.kind, text, start, self.offset, self._page, path, piece.level)
+        self.blocks.append(block)
 
     def extend(self, pieces: Iterable[Piece]) -> None:
         for piece in pieces:

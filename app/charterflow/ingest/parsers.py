@@ -514,18 +514,15 @@ def parse_epub(data: bytes, limits: Limits = UNBOUNDED) -> Extracted:
                 spine.append(elem.get("idref", ""))
             limits.elements(len(manifest) + len(spine))
             _drop(elem)
-        chapters: list[str] = []
-        total = 0
+        builder = Builder(limits)
         for idref in spine:
             href, media_type = manifest.get(idref, ("", ""))
             if not href or media_type not in _XHTML:
                 continue
             name = posixpath.normpath(posixpath.join(folder, unquote(href)))
-            text = parse_html(_read_all(_part(archive, name, limits)), limits).text
-            total += len(text) + 2
-            limits.chars(total)
-            chapters.append(text)
-    return Extracted(normalize("\n\n".join(chapters), limits))
+            chapter = parse_html(_read_all(_part(archive, name, limits)), limits)
+            builder.extend(Piece(b.kind, b.text, b.level) for b in chapter.blocks)
+    return builder.build()
 
 
 def _decode_bounded(data: bytes, limits: Limits, factor: int = 1) -> str:
