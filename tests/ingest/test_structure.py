@@ -214,3 +214,20 @@ def test_word_heading_styles_make_the_heading_path() -> None:
     assert gift.text == "Gift cards are not refunded."
     assert gift.heading == ("Refund policy", "Exceptions")
     assert chunk(extracted)[0].heading == "Refund policy"
+
+
+def test_a_command_and_its_output_keep_their_lines_in_hard_wrapped_text() -> None:
+    faq = _read("debian-faq-lsb-excerpt.txt", filetypes.TXT)
+    _laid_out(faq)
+    output = _block(faq, "$ lsb_release -a")
+    assert output.kind is Kind.pre
+    assert output.text.splitlines()[:3] == [
+        "$ lsb_release -a",
+        "No LSB modules are available.",
+        "Distributor ID: Debian",
+    ]
+    prose = _block(faq, "command. It will display the name of the distribution")
+    assert prose.text.endswith("The following is an example run in a Debian system:")
+    assert prose.heading == (
+        "5.8. How can I check that I am using a Debian system, and what version it is?",
+    )

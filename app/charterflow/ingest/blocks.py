@@ -234,7 +234,18 @@ def _is_pre(lines: list[tuple[int, str]]) -> bool:
     """Column-aligned lines, or a table of contents (lines of numbered sections)."""
     columns = sum(1 for _, line in lines if _COLUMNS.search(line))
     sections = sum(1 for _, line in lines if _SECTION.match(line))
-    return len(lines) >= 2 and max(columns, sections) * 2 >= len(lines)
+    return (len(lines) >= 2 and max(columns, sections) * 2 >= len(lines)) or _ragged(lines)
+
+
+def _ragged(lines: list[tuple[int, str]]) -> bool:
+    """Lines that do not run to a common width, as code, a file's fields or an address do
+    (hard-wrapped prose fills most of its lines): at least three, no bullets, and fewer than
+    half of them (the last aside) within 75% of the longest."""
+    if len(lines) < 3 or any(_BULLET.match(line) for _, line in lines):
+        return False
+    widths = [indent + len(line) for indent, line in lines]
+    full = sum(1 for w in widths[:-1] if w >= max(widths) * 0.75)
+    return full * 2 < len(lines) - 1
 
 
 def _pre_text(lines: list[tuple[int, str]]) -> str:
