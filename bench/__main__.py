@@ -26,6 +26,7 @@ from bench import (
     images,
     ingestion,
     kube,
+    llm,
     realnode,
     report,
     retrieval,
@@ -53,6 +54,8 @@ FULL: dict[str, Callable[[], object]] = {
     "images": lambda: write_result("images", images.run(repeats=3)),
     "realnode": lambda: write_result("realnode", realnode.run()),
     "streaming": lambda: write_result("streaming", streaming.run(questions=20, documents=20)),
+    # A real model (llama-cpp-python's server, SmolLM2-135M-Instruct; `make llm-server`).
+    "llm": lambda: write_result("llm", llm.run(questions=12, documents=5)),
 }
 SEMANTIC = SemanticEmbedder.name
 #: Opt-in (``--only search_1m``), never in the default run: a million chunks (hashing vectors,
@@ -77,6 +80,7 @@ QUICK: dict[str, Callable[[], object]] = {
     "operator": lambda: write_result("operator", kube.run(repeats=1, many=10, many_repeats=1)),
     "images": lambda: write_result("images", images.run(repeats=1)),
     "streaming": lambda: write_result("streaming", streaming.run(questions=2, documents=3)),
+    "llm": lambda: write_result("llm", llm.run(questions=2, documents=2, max_tokens=16)),
 }  # no realnode: it is the real-pod test tier itself (minutes), run by `make test` anyway
 
 
