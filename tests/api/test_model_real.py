@@ -2,9 +2,10 @@
 SmolLM2-135M-Instruct (tests/support/llamacpp.py), reached by the app over real HTTP as its
 ``LLM_URL``, through the app's own HTTP API.
 
-An ask answered by the model with citations that map to the notebook's passages; a streamed
-turn (``citations``, ``delta``…, ``done``); a reply slower than ``LLM_TIMEOUT_SECONDS`` and a
-reply that cites nothing (``max_tokens`` 1), both replaced by the extracts with a warning; and
+An ask the model answers without citing (this small model never writes ``[n]``), replaced by
+the extracts; a streamed turn (``citations``, ``delta``…, ``done``); a reply slower than
+``LLM_TIMEOUT_SECONDS`` and a reply that cites nothing (``max_tokens`` 1), both replaced by
+the extracts with a warning; and
 the server killed mid-stream, which leaves a ``failed`` turn with what was said and an
 ``error`` event. What a real model cannot be made to do on cue (an exact reply, an error
 status) stays with the stand-in, ``tests/support/llm.py``. One backend (SQLite): the model's
@@ -14,6 +15,7 @@ seconds are the cost here, and the stored turns are the same on PostgreSQL.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -94,22 +96,23 @@ def _events(api: Api, owner: Account, conversation: str) -> Iterator[Iterator[tu
         yield parse()
 
 
-def test_the_model_answers_an_ask_citing_the_passages(
+def test_the_real_models_answer_without_citations_is_replaced_by_the_extracts(
     api: Api, llama_server: LlamaServer, notebook: dict[str, Any]
 ) -> None:
+    """SmolLM2-135M answers the question but writes no ``[n]`` (tried five prompts; see the
+    report in docs/benchmarks.md): every sentence must cite, so none is kept and the ask gets
+    the extracts, saying why. A bigger model's cited answer is the stand-in's test."""
     with _model_api(api, llama_server) as model_api:
         answer = _ask(model_api, notebook["owner"], notebook["nb"])
-    assert answer["mode"] == "llm", answer
-    assert not answer.get("warning"), answer
-    assert "[1]" in answer["answer"]
-    assert answer["citations"], answer
+    assert answer["mode"] == "extractive", answer
+    assert "no sentence of the reply cited a passage" in answer["warning"], answer
+    assert "fifteenth of May" in answer["answer"]
     for citation in answer["citations"]:  # each maps to a passage of the document
         assert citation["document_id"] == notebook["doc"]
-        assert citation["text"].encode() in DOCUMENT
         assert DOCUMENT[citation["start"] : citation["end"]].decode() == citation["text"]
 
 
-def test_a_streamed_turn_from_the_model_ends_done(
+def test_a_streamed_turn_from_the_real_model_ends_done(
     api: Api, llama_server: LlamaServer, notebook: dict[str, Any]
 ) -> None:
     owner = notebook["owner"]
@@ -123,16 +126,15 @@ def test_a_streamed_turn_from_the_model_ends_done(
     assert set(names[1:-1]) == {"delta"}
     assert len(names) > 3  # token by token, not one piece
     assert got[0][1]["citations"][0]["document_id"] == notebook["doc"]
+    said = "".join(d["text"] for n, d in got if n == "delta")
+    assert "Borealis" in said  # the model's own words, streamed
     done = got[-1][1]
     assert done["mode"] == "llm"
     assert done["status"] == "complete"
-    assert done["citations"]
-    said = "".join(d["text"] for n, d in got if n == "delta")
-    assert said.strip()
-    # The stored turn is what was said, its cited sentences kept.
-    first_words = done["answer"].split("[")[0].strip()
-    assert first_words
-    assert first_words in said
+    # The stored turn keeps only what cites a passage (nothing, from this model).
+    kept = [s for s in re.split(r"(?<=[.!?])\s+", done["answer"]) if s]
+    assert all(re.search(r"\[\d+\]", s) for s in kept), done["answer"]
+    assert len(done["citations"]) == len(set(re.findall(r"\[(\d+)\]", done["answer"])))
 
 
 def test_a_model_slower_than_the_timeout_gives_the_extracts(
