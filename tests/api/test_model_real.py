@@ -2,7 +2,7 @@
 SmolLM2-135M-Instruct (tests/support/llamacpp.py), reached by the app over real HTTP as its
 ``LLM_URL``, through the app's own HTTP API.
 
-An ask the model answers without citing (this small model never writes ``[n]``), replaced by
+An ask the model answers without citing (this small model writes no ``[n]`` here), replaced by
 the extracts; a streamed turn (``citations``, ``delta``…, ``done``); a reply slower than
 ``LLM_TIMEOUT_SECONDS`` and a reply that cites nothing (``max_tokens`` 1), both replaced by
 the extracts with a warning; and
@@ -99,9 +99,10 @@ def _events(api: Api, owner: Account, conversation: str) -> Iterator[Iterator[tu
 def test_the_real_models_answer_without_citations_is_replaced_by_the_extracts(
     api: Api, llama_server: LlamaServer, notebook: dict[str, Any]
 ) -> None:
-    """SmolLM2-135M answers the question but writes no ``[n]`` (tried five prompts; see the
-    report in docs/benchmarks.md): every sentence must cite, so none is kept and the ask gets
-    the extracts, saying why. A bigger model's cited answer is the stand-in's test."""
+    """SmolLM2-135M answers this one-passage question right but writes no ``[n]`` (five prompt
+    wordings tried; over several passages it cites now and then: bench/llm.py): every sentence
+    must cite, so none is kept and the ask gets the extracts, saying why. A cited model answer
+    is the stand-in's test (tests/api/test_conversation_stream.py, test_charters.py)."""
     with _model_api(api, llama_server) as model_api:
         answer = _ask(model_api, notebook["owner"], notebook["nb"])
     assert answer["mode"] == "extractive", answer
