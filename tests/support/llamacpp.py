@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def llm_server_install() -> dict[str, str]:
-    """Install the server and the model if needed (``scripts/llm-server``: ~25 min once per
+    """Install the server and the model if needed (``scripts/llm-server``: up to an hour once per
     machine, then instant); ``{"python", "model_path", "model"}``."""
     out = subprocess.run(
         [str(ROOT / "scripts" / "llm-server")], capture_output=True, text=True, check=False
