@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from charterflow.models import Conversation, Message, TurnStatus, utcnow
 from charterflow.retrieval.answer import Answer, answer
 from charterflow.retrieval.embedders import STOP_WORDS, get_embedder, terms
+from charterflow.retrieval.search import Documents
 from charterflow.services import audit
 from charterflow.settings import Settings
 
@@ -105,6 +106,7 @@ def store_turn(
         retrieval_query=retrieval_query,
         answer=result.answer,
         mode=result.mode,
+        model=result.model,
         status=status.value,
         warning=result.warning,
         citations=[asdict(c) for c in result.citations],
@@ -127,8 +129,10 @@ def ask(
     question: str,
     top_k: int,
     user_id: str,
+    documents: Documents = None,
 ) -> Message:
-    """Answer ``question`` as the next turn of ``conversation`` and store it (one commit)."""
+    """Answer ``question`` as the next turn of ``conversation`` and store it (one commit);
+    with ``documents``, from those documents of the notebook only."""
     started = time.perf_counter()
     earlier = recent_turns(db, conversation.id)
     query = rewrite_query(question, earlier)
@@ -140,6 +144,7 @@ def ask(
         query,
         top_k,
         prompt=llm_prompt(question, earlier),
+        documents=documents,
     )
     timings = {"total_ms": (time.perf_counter() - started) * 1000}
     message = store_turn(
