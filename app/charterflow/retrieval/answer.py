@@ -101,7 +101,7 @@ def extractive(
         for j, u in enumerate(us):
             said = hit.text[u.start : u.end]
             sim = float(sims[i][j])
-            if quotes.is_question(said):
+            if u.question:
                 last = _answer_below(hit.text, us, j)
                 if last is None:
                     continue
@@ -153,7 +153,7 @@ def _answer_below(text: str, us: list[quotes.Unit], j: int) -> int | None:
     k = j + 1
     while k < len(us) and k - j <= FAQ_SENTENCES:
         said = text[us[k].start : us[k].end]
-        if quotes.is_question(said) or not us[k].whole:
+        if us[k].question or not us[k].whole:
             break
         if last is not None and us[k].end - us[j + 1].start > FAQ_CHARS:
             break
@@ -175,12 +175,12 @@ def _with_neighbours(piece: _Piece, text: str, us: list[quotes.Unit], question: 
         and not us[first].opens_paragraph
         and quotes.leans_back(said(first))
         and us[first - 1].whole
-        and not quotes.is_question(said(first - 1))
+        and not us[first - 1].question
     ):
         first -= 1
     if quotes.leads_in(said(last)):
         budget, k = LIST_CHARS, last + 1
-        while k < len(us) and k - piece.last <= LIST_ITEMS and not quotes.is_question(said(k)):
+        while k < len(us) and k - piece.last <= LIST_ITEMS and not us[k].question:
             budget -= us[k].end - us[k].start
             if budget < 0:
                 break
@@ -192,7 +192,7 @@ def _with_neighbours(piece: _Piece, text: str, us: list[quotes.Unit], question: 
         and not quotes.has_value(text[us[first].start : us[last].end])
         and last + 1 < len(us)
         and quotes.has_value(said(last + 1))
-        and not quotes.is_question(said(last + 1))
+        and not us[last + 1].question
     ):
         last += 1
     return _Piece(piece.hit, first, last, piece.weight, piece.similarity)

@@ -82,6 +82,8 @@ class Unit:
     whole: bool
     #: A blank line (or the passage's start) comes before it: it starts a paragraph.
     opens_paragraph: bool
+    #: A question, or part of one ("Q: I cannot configure screen. Sed does not work.").
+    question: bool = False
 
 
 def terminal(sentence: str) -> bool:
@@ -118,18 +120,25 @@ def units(text: str, starts_document: bool = True) -> list[Unit]:
         groups.append([i])
     out: list[Unit] = []
     previous_ended = True
+    asking = False  # inside an FAQ's "Q: ..." paragraph
     for n, g in enumerate(groups):
         a, b = spans[g[0]][0], spans[g[-1]][1]
         gap = text[spans[groups[n - 1][-1]][1] : a] if n else text[:a]
         opens = n == 0 or bool(_PARAGRAPH_BREAK.search(gap))
-        starts = previous_ended or opens
+        # Text the splitter left between two spans (a two-letter "If" at a line's end) means
+        # this one starts mid-sentence.
+        starts = (previous_ended or opens) and (n == 0 or not gap.strip())
         if n == 0 and not starts_document and _STARTS_LOWER.match(text[a:b]):
             starts = False
         ended = terminal(text[a:b])
         mark = _ANSWER_MARK.match(text[a:b])
         start = a + mark.end() if mark and mark.end() < b - a else a  # quote the answer itself
         whole = starts and ended and _words(text[start:b]) >= MIN_WORDS
-        out.append(Unit(start, b, g[0], g[-1], whole, opens))
+        if opens or mark:
+            asking = False
+        asking = asking or bool(_QUESTION_MARK.match(text[a:b]))
+        question = asking or is_question(text[a:b])
+        out.append(Unit(start, b, g[0], g[-1], whole, opens, question))
         previous_ended = ended
     return out
 
