@@ -37,7 +37,13 @@ from charterflow.retrieval.citations import Answer
 from charterflow.retrieval.embedders import Embedder, get_embedder, supports, terms, vector_cache
 from charterflow.retrieval.search import search
 from charterflow.retrieval.text import sentences
-from charterflow.services.markdown import MARKER, References, references_section
+from charterflow.services.markdown import (
+    MARKER,
+    References,
+    markers,
+    references_section,
+    without_markers,
+)
 from charterflow.settings import Settings
 
 UNSUPPORTED = "No passage in this notebook's sources supports this section."
@@ -209,9 +215,9 @@ def subject_documents(db: Session, embedder: Embedder, notebook_id: str, subject
 
     Semantic embedders: the documents whose best passage for the subject, plus
     ``TITLE_WEIGHT`` times their title's similarity to it, comes within ``SUBJECT_MARGIN`` of
-    the best document's. Word-overlap vectors rank a
-    long passage low for a one-word subject, so with them a document qualifies if a passage
-    found for the subject shares one of its words. Licence and contact passages never count.
+    the best document's. Word-overlap vectors rank a long passage low for a one-word subject,
+    so with them the documents qualify whose passages found for the subject share at least
+    half as many of its words as the best one's. Licence and contact passages never count.
     """
     topic = _topic(subject)
     wanted = set(terms(topic))
@@ -221,12 +227,15 @@ def subject_documents(db: Session, embedder: Embedder, notebook_id: str, subject
         if _mostly_boilerplate(hit.text):
             continue
         if embedder.lexical:
-            if wanted & set(terms(hit.text)):
-                best[hit.document_id] = 1.0
+            share = len(wanted & set(terms(hit.text))) / max(len(wanted), 1)
+            if share:
+                best[hit.document_id] = max(best.get(hit.document_id, 0.0), share)
         elif supports(embedder, topic, hit.text, hit.similarity):
             best[hit.document_id] = max(best.get(hit.document_id, -1.0), hit.similarity)
             titles[hit.document_id] = hit.document_title
-    if embedder.lexical or len(best) < 2:
+    if embedder.lexical:  # the documents with at least half as many of its words as the most
+        return sorted(d for d, share in best.items() if share * 2 >= max(best.values()))
+    if len(best) < 2:
         return sorted(best)
     # Two documents can both say much about a subject; the one named after it is about it.
     vectors = vector_cache.embed(embedder, [topic, *titles.values()])
@@ -367,6 +376,36 @@ def save(
     apply(charter)
     charter.version += 1
     return record_version(db, charter, user_id, change)
+
+
+def edited_citations(
+    body: str,
+    current: list[dict[str, Any]],
+    policy: Literal["drop_unused", "keep"],
+    given: list[dict[str, Any]] | None = None,
+) -> tuple[str, list[dict[str, Any]]]:
+    """A section's edited text and the citations it keeps (see ``SectionUpdate``).
+
+    ``given`` (a list) replaces ``current``; an empty one also removes the text's ``[n]``
+    (the older ``drop``). Otherwise ``keep`` keeps ``current`` as it is, and ``drop_unused``
+    keeps only the citations the text cites, renumbered in the order it cites them, so no
+    citation the new text does not use reaches the export. ValueError: a ``[n]`` naming no
+    citation.
+    """
+    if given is not None and not given:
+        return without_markers(body), []
+    cited = current if given is None else given
+    unknown = sorted(n for n in markers(body) if not 1 <= n <= len(cited))
+    if unknown:
+        raise ValueError(
+            f"The text cites {', '.join(f'[{n}]' for n in unknown)}, which the section's "
+            f"{len(cited)} citation(s) do not include"
+        )
+    if given is not None or policy == "keep":
+        return body, list(cited)
+    refs = References()
+    text = refs.renumber(body, cited)
+    return text, [dict(c) for c in refs.items]
 
 
 def replace_section(sections: list[dict[str, Any]], new: dict[str, Any]) -> list[dict[str, Any]]:
