@@ -26,6 +26,8 @@ _STARTS_LOWER = re.compile(r"^[a-z]")
 #: A section number ending a span: "2.1.", "Getting started 3.1.", "7." alone.
 _SECTION_NUMBER = re.compile(r"(?:^|\s)\d+(?:\.\d+)+\.?$|^\d+\.$")
 _WORD = re.compile(r"[^\W\d_]{2,}")
+#: A span this short ending with a section number is a heading or a contents line.
+HEADING_WORDS = 6
 #: Words a whole sentence has at least ("Chapter 2." is a heading, not a sentence).
 MIN_WORDS = 3
 #: How an FAQ marks its questions and answers ("Q: ...", "A: ...").
@@ -90,7 +92,10 @@ def terminal(sentence: str) -> bool:
     """Whether ``sentence`` ends as sentences do (., !, ?, : before any closing quote), not with
     a section number ("2.1." before the heading or question it numbers)."""
     stripped = sentence.rstrip()
-    return bool(_TERMINAL.search(stripped)) and not _SECTION_NUMBER.search(stripped)
+    if not _TERMINAL.search(stripped):
+        return False
+    # A number at the end of a short span numbers what follows; "... version 2.03." ends.
+    return not (_SECTION_NUMBER.search(stripped) and _words(stripped) <= HEADING_WORDS)
 
 
 def _words(sentence: str) -> int:
