@@ -249,6 +249,7 @@ def test_a_model_drafts_sections_and_uncited_sentences_are_dropped(
     charter = _draft(api, sources["owner"], sources["nb"], template="sop", title="Harbor SOP")
     scope = charter["sections"][1]
     assert scope["mode"] == "llm"
+    assert scope["model"] == "test-model"
     assert scope["body"] == "Intake happens on paper [1]. Volunteers lose track of food [1]."
     assert len(scope["citations"]) == 1
     asked = [b for path, b in server.requests if path.endswith("/chat/completions")]

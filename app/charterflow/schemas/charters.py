@@ -69,6 +69,7 @@ class SectionOut(BaseModel):
         description="`unsupported`: no passage of the sources supports this section."
     )
     mode: Literal["extractive", "llm"] | None = Field(description="How it was drafted.")
+    model: str | None = Field(None, description="The model that drafted it (`mode: llm`).")
     query: str = Field(description="What retrieval looked for.")
     warning: str | None = None
 
