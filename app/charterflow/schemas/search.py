@@ -21,6 +21,7 @@ class SearchHitOut(BaseModel):
     similarity: float = Field(description="Cosine similarity of passage and query.")
     lexical_rank: int | None
     vector_rank: int | None
+    heading: str | None = Field(None, description="Heading path of the passage, if any.")
 
 
 class SearchOut(BaseModel):
