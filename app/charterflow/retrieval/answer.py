@@ -192,6 +192,7 @@ def _with_neighbours(piece: _Piece, text: str, us: list[quotes.Unit], question: 
         and not quotes.has_value(text[us[first].start : us[last].end])
         and last + 1 < len(us)
         and quotes.has_value(said(last + 1))
+        and us[last + 1].whole  # a sentence, not the next section's number
         and not us[last + 1].question
     ):
         last += 1
@@ -230,6 +231,13 @@ def _merged(
         else:
             if len(kept) < limit and not any(repeats(piece, other) for other in kept):
                 kept.append(piece)
+    # A merge can make a kept piece cover one kept before it from an overlapping passage: the
+    # larger stays (citations are sorted into reading order below anyway).
+    unique: list[_Piece] = []
+    for piece in sorted(kept, key=lambda p: -len(span(p)[3])):
+        if not any(repeats(piece, other) for other in unique):
+            unique.append(piece)
+    kept = [p for p in kept if p in unique]
     first_seen: dict[str, int] = {}
     for n, piece in enumerate(kept):
         first_seen.setdefault(passages[piece.hit].document_id, n)

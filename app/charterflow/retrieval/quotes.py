@@ -28,7 +28,8 @@ _SECTION_NUMBER = re.compile(r"(?:^|\s)\d+(?:\.\d+)+\.?$|^\d+\.$")
 _WORD = re.compile(r"[^\W\d_]{2,}")
 #: A span this short ending with a section number is a heading or a contents line.
 HEADING_WORDS = 6
-#: Words a whole sentence has at least ("Chapter 2." is a heading, not a sentence).
+#: Words a whole sentence has at least, addresses left out ("Chapter 2." is a heading, not a
+#: sentence, nor is "(https://www.debian.org/Bugs/ Reporting) .").
 MIN_WORDS = 3
 #: How an FAQ marks its questions and answers ("Q: ...", "A: ...").
 _QUESTION_MARK = re.compile(r"^\s*(?:Q|Question)\s*[:.)]\s", re.IGNORECASE)
@@ -138,7 +139,7 @@ def units(text: str, starts_document: bool = True) -> list[Unit]:
         ended = terminal(text[a:b])
         mark = _ANSWER_MARK.match(text[a:b])
         start = a + mark.end() if mark and mark.end() < b - a else a  # quote the answer itself
-        whole = starts and ended and _words(text[start:b]) >= MIN_WORDS
+        whole = starts and ended and _words(_URL.sub(" ", text[start:b])) >= MIN_WORDS
         if opens or mark:
             asking = False
         asking = asking or bool(_QUESTION_MARK.match(text[a:b]))
