@@ -187,6 +187,11 @@ def _with_neighbours(piece: _Piece, text: str, us: list[quotes.Unit], question: 
             last, k = k, k + 1
             if quotes.leads_in(said(last)):
                 break
+        # End the list where an item ends a sentence, if one does (not on a cut-off item);
+        # a list of bare items (values, names) is kept whole.
+        ended = [j for j in range(piece.last + 1, last + 1) if quotes.terminal(said(j))]
+        if ended:
+            last = ended[-1]
     elif (
         quotes.wants_value(question)
         and not quotes.has_value(text[us[first].start : us[last].end])
