@@ -26,6 +26,7 @@ from bench import (
     images,
     ingestion,
     kube,
+    qa,
     realnode,
     report,
     retrieval,
@@ -53,6 +54,9 @@ FULL: dict[str, Callable[[], object]] = {
     "images": lambda: write_result("images", images.run(repeats=3)),
     "realnode": lambda: write_result("realnode", realnode.run()),
     "streaming": lambda: write_result("streaming", streaming.run(questions=20, documents=20)),
+    # Real documents through the HTTP API: extractive answers and charters, then model mode
+    # when a model server is there (bench.qa.model_endpoint), "not run" with the reason if not.
+    "qa": lambda: write_result("qa", qa.run()),
 }
 SEMANTIC = SemanticEmbedder.name
 #: Opt-in (``--only search_1m``), never in the default run: a million chunks (hashing vectors,
@@ -77,6 +81,7 @@ QUICK: dict[str, Callable[[], object]] = {
     "operator": lambda: write_result("operator", kube.run(repeats=1, many=10, many_repeats=1)),
     "images": lambda: write_result("images", images.run(repeats=1)),
     "streaming": lambda: write_result("streaming", streaming.run(questions=2, documents=3)),
+    "qa": lambda: write_result("qa", qa.run(limit=3, charters=1)),
 }  # no realnode: it is the real-pod test tier itself (minutes), run by `make test` anyway
 
 
