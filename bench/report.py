@@ -470,6 +470,30 @@ def _hostile(results: Results) -> str:
 SEARCH_SETS = ("search", "search_semantic", "search_1m")
 
 
+def _segmentation(results: Results) -> str:
+    seg = results.get("segmentation")
+    if not seg:
+        return "Not run yet: `python -m bench --only segmentation`."
+    rows = [
+        [
+            r["name"],
+            f"{r['exact_paragraphs']:.1%}",
+            f"{r['boundary_precision']:.3f}",
+            f"{r['boundary_recall']:.3f}",
+            f"{r['chars_per_second'] / 1e6:.2f} M",
+        ]
+        if r.get("installed")
+        else [r["name"], "not installed", "", "", ""]
+        for r in seg["rows"]
+    ]
+    header = ["segmenter", "paragraphs exact", "boundary precision", "boundary recall", "chars/s"]
+    return (
+        f"{seg['paragraphs']} paragraphs ({seg['sentences']} sentences) of the Debian-shipped "
+        "QA corpus as the parsers lay them out (`bench/segmentation.py`; why sentencex: "
+        "bench/analysis.md).\n\n" + _table(header, rows)
+    )
+
+
 def _search(results: Results) -> str:
     found = [_search_set(results[k]) for k in SEARCH_SETS if results.get(k)]
     return "\n\n".join(found) or "_not run_"
@@ -833,6 +857,10 @@ recall against ef_search, ingestion chunks/s against workers, API requests/s.
 ### Hostile input
 
 {_hostile(results)}
+
+### Sentence segmentation
+
+{_segmentation(results)}
 
 ## Search
 

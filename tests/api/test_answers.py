@@ -191,10 +191,10 @@ def test_a_dependent_follow_up_carries_the_topic(api: Api, corpus: dict[str, Any
     owner, nb, ids = corpus["owner"], corpus["nb"], corpus["ids"]
     thread = _thread(api, owner, nb)
     _turn(api, owner, thread, "How should a pull request to zstd be prepared?")
-    follow_up = _turn(api, owner, thread, "And what about its licence agreement?")
+    follow_up = _turn(api, owner, thread, "And what about its license agreement?")
     assert "zstd" in follow_up["retrieval_query"]
     assert follow_up["citations"]
     assert {c["document_id"] for c in follow_up["citations"]} == {ids["zstd-CONTRIBUTING.md"]}
     assert "CLA" in follow_up["answer"]
-    fresh = _turn(api, owner, _thread(api, owner, nb), "And what about its licence agreement?")
-    assert fresh["retrieval_query"] == "And what about its licence agreement?"
+    fresh = _turn(api, owner, _thread(api, owner, nb), "And what about its license agreement?")
+    assert fresh["retrieval_query"] == "And what about its license agreement?"

@@ -2,11 +2,10 @@
 turn shows which model wrote it after ``LLM_MODEL`` changes.
 
 Nullable and without a default: adding it rewrites nothing; turns stored before it (and every
-extractive turn) keep NULL. Numbered 0011 so that 0010 stays free for the parser-version
-expand step being written alongside it; both go before the contract step 0006.
+extractive turn) keep NULL. After 0010 (documents' structure), before the contract step 0006.
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-12-07
 Phase: expand
 """
@@ -17,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011"
-down_revision: str | None = "0009"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
