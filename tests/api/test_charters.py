@@ -4,6 +4,8 @@ section, redrafted, versioned and restored, exported as Markdown with numbered r
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -247,6 +249,7 @@ def test_a_model_drafts_sections_and_uncited_sentences_are_dropped(
     charter = _draft(api, sources["owner"], sources["nb"], template="sop", title="Harbor SOP")
     scope = charter["sections"][1]
     assert scope["mode"] == "llm"
+    assert scope["model"] == "test-model"
     assert scope["body"] == "Intake happens on paper [1]. Volunteers lose track of food [1]."
     assert len(scope["citations"]) == 1
     asked = [b for path, b in server.requests if path.endswith("/chat/completions")]
@@ -265,3 +268,98 @@ def test_a_failing_model_leaves_an_extractive_draft_with_a_warning(
     assert problem["mode"] == "extractive"
     assert problem["status"] == "drafted"
     assert "language model is unavailable" in problem["warning"]
+
+
+def test_an_edit_drops_the_citations_the_text_no_longer_uses_unless_kept(
+    api: Api, sources: dict[str, Any]
+) -> None:
+    owner = sources["owner"]
+    charter = _draft(api, owner, sources["nb"])
+    cid = charter["id"]
+    three = [
+        {**c, "start": c["start"] + n, "end": c["end"] + n}  # three distinct citations
+        for n, c in enumerate([charter["sections"][0]["citations"][0]] * 3)
+    ]
+    url = f"{API}/charters/{cid}/sections/problem"
+    r = api.client.patch(
+        url, json={"body": "A [1], b [2], c [3].", "citations": three}, headers=owner.headers
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["sections"][0]["citations"] == three
+
+    # The default: only what the text still cites, renumbered as it cites them.
+    r = api.client.patch(url, json={"body": "Only c [3], then a [1]."}, headers=owner.headers)
+    assert r.status_code == 200, r.text
+    problem = r.json()["sections"][0]
+    assert problem["body"] == "Only c [1], then a [2]."
+    assert problem["citations"] == [three[2], three[0]]
+    md = api.client.get(f"{API}/charters/{cid}/export", headers=owner.headers).text
+    assert "(see also" not in md.split("## Users")[0]  # nothing unused reaches the export
+
+    r = api.client.patch(
+        url, json={"body": "No citations now.", "citations_policy": "keep"}, headers=owner.headers
+    )
+    assert r.json()["sections"][0]["citations"] == [three[2], three[0]]
+    r = api.client.patch(url, json={"body": "Cites [3]."}, headers=owner.headers)
+    assert r.status_code == 400
+    assert "[3]" in r.json()["detail"]
+    r = api.client.patch(
+        url, json={"body": "x", "citations_policy": "sometimes"}, headers=owner.headers
+    )
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["body", "citations_policy"]
+    r = api.client.patch(url, json={"body": "Plain."}, headers=owner.headers)
+    assert r.json()["sections"][0]["citations"] == []
+
+
+CORPUS = Path(__file__).parent.parent / "fixtures" / "corpus"
+
+
+@pytest.fixture(scope="module")
+def semantic(api: Api) -> Iterator[Api]:
+    """The app with the default (production) embedder, all-MiniLM-L6-v2."""
+    with api.variant(embeddings_provider="semantic") as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def corpus(semantic: Api) -> dict[str, Any]:
+    """Real documents nobody here wrote (tests/fixtures/corpus/README.md)."""
+    owner = semantic.register("Corin")
+    nb = semantic.notebook(owner)
+    ids = {
+        name: semantic.upload(owner, nb["id"], name, (CORPUS / name).read_bytes()).json()["id"]
+        for name in ("screen-FAQ.txt", "zstd-CONTRIBUTING.md", "debian-faq-ch1-2.txt")
+    }
+    docs = wait_settled(semantic, owner, list(ids.values()), timeout=300)
+    assert all(d["status"] == "ready" for d in docs.values()), docs
+    return {"owner": owner, "nb": nb["id"], "ids": ids}
+
+
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.\w")
+
+
+@pytest.mark.parametrize("template", ["sop", "product-charter"])
+def test_a_charter_cites_only_the_documents_about_its_subject(
+    semantic: Api, corpus: dict[str, Any], template: str
+) -> None:
+    charter = _draft(
+        semantic,
+        corpus["owner"],
+        corpus["nb"],
+        template=template,
+        title="Contributing to Zstandard",
+    )
+    cited = [c for s in charter["sections"] for c in s["citations"]]
+    assert cited, charter["sections"]
+    assert {c["document_id"] for c in cited} == {corpus["ids"]["zstd-CONTRIBUTING.md"]}
+    for section in charter["sections"]:
+        if section["status"] == "unsupported":
+            assert (section["body"], section["citations"]) == (UNSUPPORTED, [])
+            continue
+        for c in section["citations"]:
+            text = c["text"].strip()
+            # Whole sentences: one that ends, or one that introduces the list it brings.
+            assert re.search(r"[.!?:][\"')\]`]*$", text) or ":\n" in text, text
+            assert not _EMAIL.search(text)  # no contact lines
+            assert "WITHOUT ANY WARRANTY" not in text

@@ -81,6 +81,7 @@ def test_an_extractive_answer_streams_citations_sentences_then_the_stored_turn(
     assert "".join(d["text"] for n, d in got if n == "delta") == done["answer"]
     assert "fifteenth of May. [1]" in done["answer"]
     assert done["status"] == "complete"
+    assert (done["quoted"], done["model"]) == (True, None)  # verbatim extracts, no model
     assert done["citations"] == cited
     assert 0 < done["timings"]["first_byte_ms"] <= done["timings"]["total_ms"]
     assert _turns(api, owner, conversation) == [done]
@@ -112,6 +113,7 @@ def test_a_model_answer_streams_token_by_token(llm: Any, thread: dict[str, Any])
     name, done = got[-1]
     assert name == "done"
     assert done["mode"] == "llm"
+    assert (done["quoted"], done["model"]) == (False, "test-model")  # stored with the turn
     assert done["answer"] == "The Borealis application is due on the fifteenth of May [1]."
     assert [c["document_id"] for c in done["citations"]] == [thread["doc"]]
     assert _turns(api, owner, conversation)[-1]["status"] == "complete"

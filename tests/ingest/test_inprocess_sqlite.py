@@ -105,7 +105,7 @@ def test_ask_says_so_when_nothing_is_relevant(api: Api, loaded: dict[str, Any]) 
     )
     body = r.json()
     assert body["citations"] == []
-    assert "could not find" in body["answer"]
+    assert body["answer"] == "The sources don't answer this."
 
 
 def test_other_users_cannot_search_or_ask(api: Api, loaded: dict[str, Any]) -> None:
@@ -144,6 +144,7 @@ def test_llm_answers_cite_only_the_passages_it_names(
         )
     body = r.json()
     assert body["mode"] == "llm"
+    assert (body["quoted"], body["model"]) == (False, "test-model")
     assert body["answer"] == "It is 48,000 euros [1]."
     assert len(body["citations"]) == 1
     assert body["citations"][0]["document_id"] == loaded["ids"]["falcon-plan.pdf"]
@@ -162,6 +163,7 @@ def test_llm_failure_falls_back_to_extractive_with_a_warning(
         )
     body = r.json()
     assert body["mode"] == "extractive"
+    assert (body["quoted"], body["model"]) == (True, None)  # the extracts stood in
     assert "unavailable" in body["warning"]
     assert body["citations"][0]["document_id"] == loaded["ids"]["oncall.html"]
     assert "every Tuesday at noon" in body["answer"]

@@ -50,3 +50,38 @@ def test_the_model_sees_the_earlier_questions_only_for_a_follow_up() -> None:
     assert "When is the Borealis grant application due?" in prompt
     assert prompt.endswith("Follow-up question: and its page limit?")
     assert llm_prompt("What is the Falcon budget?", earlier) == "What is the Falcon budget?"
+
+
+def test_a_question_with_a_topic_of_its_own_is_not_a_follow_up() -> None:
+    # Each of these once picked up the earlier topic ("there", "that", "one", "it").
+    for question in (
+        "How do I build a Python package?",
+        "Is there a Java version of zlib?",
+        "Is it possible to build a Python package without setuptools?",
+        "Which files that are in /etc must be kept?",
+        "How does one pronounce Debian?",
+        "What is one of the reasons to choose Debian?",
+        "What does this FAQ cover?",
+        "What is zlib?",
+    ):
+        assert not refers_back(question), question
+        earlier = [_turn("What exit codes does GNU sed return?")]
+        assert rewrite_query(question, earlier) == question
+
+
+def test_follow_ups_that_lean_on_the_conversation() -> None:
+    for question in (
+        "What does that mean?",
+        "How do I do that?",
+        "Which one is faster?",
+        "What else?",
+        "Can they be nested?",
+        "Does the same apply to testing?",
+        "And the maximum?",
+        "What is the default?",
+    ):
+        assert refers_back(question), question
+    earlier = [_turn("What exit codes does GNU sed return?")]
+    assert (
+        rewrite_query("And the maximum?", earlier) == "And the maximum? exit codes GNU sed return"
+    )

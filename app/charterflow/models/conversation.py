@@ -39,6 +39,11 @@ class Conversation(IdMixin, TimestampMixin, Base):
         String(ID_LENGTH), ForeignKey("users.id", ondelete="SET NULL")
     )
 
+    @property
+    def quoted(self) -> bool:
+        """Verbatim extracts of the sources (as ``Answer.quoted``)."""
+        return self.mode == "extractive" and bool(self.citations)
+
 
 class Message(IdMixin, CreatedMixin, Base):
     """One turn: a question and its answer."""
@@ -57,6 +62,8 @@ class Message(IdMixin, CreatedMixin, Base):
     retrieval_query: Mapped[str] = mapped_column(Text, nullable=False)
     answer: Mapped[str] = mapped_column(Text, nullable=False)
     mode: Mapped[str] = mapped_column(String(16), nullable=False)
+    #: The model that wrote the answer (``mode == "llm"``), as ``LLM_MODEL`` named it then.
+    model: Mapped[str | None] = mapped_column(String(200))
     status: Mapped[str] = mapped_column(
         String(16), default=TurnStatus.complete.value, nullable=False
     )
@@ -66,3 +73,8 @@ class Message(IdMixin, CreatedMixin, Base):
     created_by: Mapped[str | None] = mapped_column(
         String(ID_LENGTH), ForeignKey("users.id", ondelete="SET NULL")
     )
+
+    @property
+    def quoted(self) -> bool:
+        """Verbatim extracts of the sources (as ``Answer.quoted``)."""
+        return self.mode == "extractive" and bool(self.citations)

@@ -18,6 +18,8 @@ class Citation:
     end: int
     page: int | None
     score: float
+    #: The heading path of the cited passage (outermost heading first); None if it has none.
+    heading: str | None = None
 
 
 @dataclass
@@ -26,6 +28,13 @@ class Answer:
     mode: Literal["extractive", "llm"]
     citations: list[Citation] = field(default_factory=list)
     warning: str | None = None
+    #: The model that wrote it (``mode == "llm"``); None for extracts.
+    model: str | None = None
+
+    @property
+    def quoted(self) -> bool:
+        """Whether the text is verbatim extracts of the sources (not written by a model)."""
+        return self.mode == "extractive" and bool(self.citations)
 
 
 def cite(hit: Hit, start: int | None = None, end: int | None = None, score: float = 0) -> Citation:
@@ -39,4 +48,5 @@ def cite(hit: Hit, start: int | None = None, end: int | None = None, score: floa
         end=hit.start + e,
         page=hit.page,
         score=round(score or hit.similarity, 4),
+        heading=hit.heading,
     )

@@ -41,6 +41,20 @@ FREQUENCIES_TTL = 60.0
 _frequencies: WeakKeyDictionary[Engine, tuple[float, dict[str, float]]] = WeakKeyDictionary()
 
 
+#: Document ids a search is limited to; None: the whole notebook.
+Documents = list[str] | None
+
+
+def _limited(sql: str, documents: Documents) -> str:
+    """``sql`` (whose chunks are ``c``, scoped by ``c.notebook_id = :nb``) limited to
+    ``documents`` (bound as ``:docs``); as it is when they are None."""
+    scope = "c.notebook_id = :nb"
+    assert scope in sql
+    if documents is None:
+        return sql
+    return sql.replace(scope, f"{scope} AND c.document_id = ANY(:docs)")
+
+
 @dataclass
 class Hit:
     chunk_id: str
@@ -101,7 +115,9 @@ def _vector_literal(vector: np.ndarray) -> str:
     return "[" + ",".join(f"{x:.7g}" for x in vector.tolist()) + "]"
 
 
-def _pg_lexical(db: Session, notebook_id: str, query: str, limit: int) -> list[str]:
+def _pg_lexical(
+    db: Session, notebook_id: str, query: str, limit: int, documents: Documents = None
+) -> list[str]:
     """Chunks with every query term first, then with all terms but one, then with any term.
 
     Matching any term at once lets common words match most of a large notebook, and ranking all
@@ -119,7 +135,7 @@ def _pg_lexical(db: Session, notebook_id: str, query: str, limit: int) -> list[s
     for level, tsquery in enumerate(_tsquery_levels(lexemes, _uncommon(db, lexemes))):
         seen = set(ids)
         pool = LOOSE_LEVEL_POOL if level > 0 else None
-        found = _pg_lexical_match(db, notebook_id, tsquery, limit, pool)
+        found = _pg_lexical_match(db, notebook_id, tsquery, limit, pool, documents)
         ids += [cid for cid in found if cid not in seen][: limit - len(ids)]
         if len(ids) >= limit:
             break
@@ -216,17 +232,23 @@ POOLED_MATCH_SQL = """
 
 
 def _pg_lexical_match(
-    db: Session, notebook_id: str, tsquery: str, limit: int, pool: int | None = None
+    db: Session,
+    notebook_id: str,
+    tsquery: str,
+    limit: int,
+    pool: int | None = None,
+    documents: Documents = None,
 ) -> list[str]:
     """The ``limit`` best matches of ``tsquery``; with ``pool``, of only that many matches."""
-    sql = MATCH_SQL if pool is None else POOLED_MATCH_SQL
-    rows = db.execute(text(sql), {"tq": tsquery, "nb": notebook_id, "k": limit, "pool": pool})
+    sql = _limited(MATCH_SQL if pool is None else POOLED_MATCH_SQL, documents)
+    params = {"tq": tsquery, "nb": notebook_id, "k": limit, "pool": pool, "docs": documents}
+    rows = db.execute(text(sql), params)
     return [r[0] for r in rows]
 
 
 VECTOR_SQL = """
-SELECT id FROM chunks
-WHERE notebook_id = :nb AND embedding_model = :model
+SELECT id FROM chunks c
+WHERE c.notebook_id = :nb AND embedding_model = :model
 ORDER BY embedding::halfvec(384) <=> CAST(:v AS halfvec(384)), id
 LIMIT :k
 """
@@ -239,6 +261,7 @@ def _pg_vector(
     vector: np.ndarray,
     limit: int,
     ef_search: int = HNSW_EF_SEARCH,
+    documents: Documents = None,
 ) -> list[str]:
     """Nearest chunks by cosine distance on the halfvec HNSW index (migration 0005)."""
     # pgvector >= 0.8: keep scanning the HNSW index until enough rows pass the filter.
@@ -250,8 +273,14 @@ def _pg_vector(
     # chunks and picks the scan (36 ms instead of 7); random pages are cheap on SSDs anyway.
     db.execute(text("SELECT set_config('random_page_cost', '1.1', true)"))
     rows = db.execute(
-        text(VECTOR_SQL),
-        {"nb": notebook_id, "model": model, "v": _vector_literal(vector), "k": limit},
+        text(_limited(VECTOR_SQL, documents)),
+        {
+            "nb": notebook_id,
+            "model": model,
+            "v": _vector_literal(vector),
+            "k": limit,
+            "docs": documents,
+        },
     )
     return [r[0] for r in rows]
 
@@ -282,13 +311,20 @@ def bm25_rank(docs: list[tuple[str, str]], query: str, limit: int) -> list[str]:
 
 
 def _sqlite_rankings(
-    db: Session, notebook_id: str, model: str, query: str, vector: np.ndarray, limit: int
+    db: Session,
+    notebook_id: str,
+    model: str,
+    query: str,
+    vector: np.ndarray,
+    limit: int,
+    documents: Documents = None,
 ) -> tuple[list[str], list[str]]:
-    rows = db.execute(
-        select(Chunk.id, Chunk.text, Chunk.embedding, Chunk.embedding_model).where(
-            Chunk.notebook_id == notebook_id
-        )
-    ).all()
+    stmt = select(Chunk.id, Chunk.text, Chunk.embedding, Chunk.embedding_model).where(
+        Chunk.notebook_id == notebook_id
+    )
+    if documents is not None:
+        stmt = stmt.where(Chunk.document_id.in_(documents))
+    rows = db.execute(stmt).all()
     lexical = bm25_rank([(r.id, r.text) for r in rows], query, limit)
     same_model = [r for r in rows if r.embedding_model == model]
     if not same_model:
@@ -299,26 +335,40 @@ def _sqlite_rankings(
 
 
 def rankings(
-    db: Session, embedder: Embedder, notebook_id: str, query: str, limit: int = CANDIDATES
+    db: Session,
+    embedder: Embedder,
+    notebook_id: str,
+    query: str,
+    limit: int = CANDIDATES,
+    documents: Documents = None,
 ) -> tuple[list[str], list[str], np.ndarray]:
     """The lexical and the vector ranking (chunk ids), and the query's vector."""
     vector = vector_cache.embed(embedder, [query])[0]
     if db.get_bind().dialect.name == "postgresql":
-        lexical = _pg_lexical(db, notebook_id, query, limit)
-        semantic = _pg_vector(db, notebook_id, embedder.name, vector, limit)
+        lexical = _pg_lexical(db, notebook_id, query, limit, documents)
+        semantic = _pg_vector(db, notebook_id, embedder.name, vector, limit, documents=documents)
     else:
-        lexical, semantic = _sqlite_rankings(db, notebook_id, embedder.name, query, vector, limit)
+        lexical, semantic = _sqlite_rankings(
+            db, notebook_id, embedder.name, query, vector, limit, documents
+        )
     return lexical, semantic, vector
 
 
 def search(
-    db: Session, embedder: Embedder, notebook_id: str, query: str, limit: int = 10
+    db: Session,
+    embedder: Embedder,
+    notebook_id: str,
+    query: str,
+    limit: int = 10,
+    documents: Documents = None,
 ) -> list[Hit]:
-    """The ``limit`` best chunks of the notebook for ``query``, best first."""
-    if not query.strip():
+    """The ``limit`` best chunks of the notebook for ``query``, best first; with
+    ``documents``, of those documents only ("ask only these", filtered in SQL)."""
+    if not query.strip() or documents == []:
         return []
     how = fusion(embedder)
-    lexical, semantic, vector = rankings(db, embedder, notebook_id, query, max(limit, how.depth))
+    depth = max(limit, how.depth)
+    lexical, semantic, vector = rankings(db, embedder, notebook_id, query, depth, documents)
     fused = rrf(lexical, semantic, k=how.k, weights=(1.0, how.vector_weight))
     best = sorted(fused, key=lambda cid: (-fused[cid], cid))[:limit]
     if not best:

@@ -31,14 +31,26 @@ class CharterUpdate(BaseModel):
     title: Title
 
 
+_Given = Literal["keep", "drop"] | Annotated[list[CitationIn], Field(max_length=100)]
+
+
 class SectionUpdate(BaseModel):
-    """A section's new text, and what becomes of its citations — said explicitly."""
+    """A section's new text, and what becomes of its citations."""
 
     body: _Body = Field(description="The text; `[n]` marks cite the n-th citation.")
-    citations: Literal["keep", "drop"] | Annotated[list[CitationIn], Field(max_length=100)] = Field(
-        description="`keep`: the section keeps its citations (every `[n]` in `body` must name "
-        "one); `drop`: it has none any more (`[n]` marks are removed from `body`); a list: "
-        "these citations replace them."
+    citations_policy: Literal["drop_unused", "keep"] = Field(
+        "drop_unused",
+        description="`drop_unused` (default): the citations the new text no longer cites as "
+        "`[n]` are dropped, the others renumbered in the order the text cites them; `keep`: "
+        "the section keeps all its citations. Either way every `[n]` must name one (400).",
+    )
+    citations: (
+        Literal["keep", "drop"] | Annotated[list[CitationIn], Field(max_length=100)] | None
+    ) = Field(
+        None,
+        description="A list: these citations replace the section's (`[n]` names the n-th; "
+        "`citations_policy` does not apply). Older clients' `keep` (as `citations_policy: "
+        "keep`) and `drop` (no citations, `[n]` marks removed) are still accepted.",
     )
 
 
@@ -57,6 +69,7 @@ class SectionOut(BaseModel):
         description="`unsupported`: no passage of the sources supports this section."
     )
     mode: Literal["extractive", "llm"] | None = Field(description="How it was drafted.")
+    model: str | None = Field(None, description="The model that drafted it (`mode: llm`).")
     query: str = Field(description="What retrieval looked for.")
     warning: str | None = None
 

@@ -9,7 +9,7 @@ from pydantic import AfterValidator, BaseModel, Field
 
 from charterflow.models import TurnStatus
 from charterflow.schemas.common import ORMModel, Title, storable
-from charterflow.schemas.search import CitationOut
+from charterflow.schemas.search import MODEL, QUOTED, CitationOut, DocumentIds
 
 
 class ConversationIn(BaseModel):
@@ -35,6 +35,7 @@ class ConversationOut(ORMModel):
 class MessageIn(BaseModel):
     question: Annotated[str, AfterValidator(storable)] = Field(min_length=1, max_length=2000)
     top_k: int = Field(5, ge=1, le=20, description="Passages to answer from, at most.")
+    document_ids: DocumentIds = None
 
 
 class MessageOut(ORMModel):
@@ -46,6 +47,8 @@ class MessageOut(ORMModel):
     )
     answer: str
     mode: Literal["extractive", "llm"]
+    quoted: bool = Field(description=QUOTED)
+    model: str | None = Field(description=MODEL)
     status: TurnStatus = Field(
         description="`complete`, or `interrupted` / `failed` when a streamed answer was cut "
         "short (the reason is in `warning`)."

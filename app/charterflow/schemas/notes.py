@@ -26,6 +26,9 @@ class CitationIn(BaseModel):
     end: _Offset
     page: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
     score: float = Field(0.0, ge=-1.0, le=1e6)
+    heading: Annotated[str, StringConstraints(max_length=1000), AfterValidator(storable)] | None = (
+        None
+    )
 
 
 class NoteIn(BaseModel):

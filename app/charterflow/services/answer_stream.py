@@ -32,7 +32,8 @@ from charterflow.retrieval.answer import NOT_FOUND, extractive, relevant_passage
 from charterflow.retrieval.citations import Answer, cite
 from charterflow.retrieval.embedders import get_embedder
 from charterflow.retrieval.llm import LLMError, cited_reply, stream_llm
-from charterflow.retrieval.search import Hit
+from charterflow.retrieval.quotes import collapse
+from charterflow.retrieval.search import Documents, Hit
 from charterflow.schemas.conversations import MessageOut
 from charterflow.services.conversations import (
     llm_prompt,
@@ -69,8 +70,10 @@ class _Turn:
         question: str,
         top_k: int,
         user_id: str,
+        documents: Documents = None,
     ) -> None:
         self.request = request
+        self.documents = documents
         self.settings = settings
         self.factory: sessionmaker[Session] = request.app.state.session_factory
         self.conversation_id = conversation_id
@@ -86,7 +89,7 @@ class _Turn:
             earlier = recent_turns(db, conversation.id)
             query = rewrite_query(self.question, earlier)
             relevant = relevant_passages(
-                db, self.embedder, conversation.notebook_id, query, self.top_k
+                db, self.embedder, conversation.notebook_id, query, self.top_k, self.documents
             )
         mode = "llm" if llm.configured(self.settings) else "extractive"
         answered = None
@@ -118,11 +121,21 @@ class _Turn:
             return MessageOut.model_validate(message).model_dump(mode="json")
 
 
+def _written(
+    settings: Settings, content: str, relevant: list[Hit], *, partial: bool = False
+) -> Answer:
+    """What the model streamed, its markers mapped to citations, with the model's name
+    (``partial``: cut short, so its last unfinished sentence is kept)."""
+    result = cited_reply(content, relevant, partial=partial)
+    result.model = settings.llm_model
+    return result
+
+
 def _sentences(result: Answer) -> list[str]:
     """The extractive answer's pieces as streamed: each cited sentence with its marker."""
     if not result.citations:
         return [result.answer]
-    pieces = [f"{c.text} [{n}]" for n, c in enumerate(result.citations, start=1)]
+    pieces = [f"{collapse(c.text)} [{n}]" for n, c in enumerate(result.citations, start=1)]
     return [p if i == 0 else f" {p}" for i, p in enumerate(pieces)]
 
 
@@ -133,9 +146,11 @@ async def stream_turn(
     question: str,
     top_k: int,
     user_id: str,
+    documents: Documents = None,
 ) -> AsyncIterator[str]:
-    """The SSE body of one turn; the turn is stored however the stream ends."""
-    turn = _Turn(request, settings, conversation_id, question, top_k, user_id)
+    """The SSE body of one turn (from ``documents`` only, if given); the turn is stored
+    however the stream ends."""
+    turn = _Turn(request, settings, conversation_id, question, top_k, user_id, documents)
     started = time.perf_counter()
     timings: dict[str, float] = {}
 
@@ -163,10 +178,10 @@ async def stream_turn(
             try:
                 async for piece in stream_llm(settings, prepared.prompt, relevant):
                     yield delta(piece)
-                result = cited_reply("".join(parts), relevant)
+                result = _written(settings, "".join(parts), relevant)
             except LLMError as exc:
                 if parts:
-                    result = cited_reply("".join(parts), relevant, partial=True)
+                    result = _written(settings, "".join(parts), relevant, partial=True)
                     result.warning = (
                         f"The language model stopped mid-answer ({exc}); the answer is incomplete."
                     )
@@ -182,7 +197,9 @@ async def stream_turn(
             for piece in _sentences(result):
                 yield delta(piece)
     except (asyncio.CancelledError, GeneratorExit):  # the client went away: say so in the turn
-        cut = cited_reply("".join(parts), relevant, partial=True) if result is None else result
+        cut = (
+            _written(settings, "".join(parts), relevant, partial=True) if result is None else result
+        )
         cut.warning = "The client disconnected before the answer was complete."
         timings["total_ms"] = elapsed()
         with anyio.CancelScope(shield=True):

@@ -1,8 +1,12 @@
 """Charters drafted from a notebook's sources: templates, section drafts, versions, export.
 
-Each section of a template has a retrieval question and the phrases that name its subject.
-Drafting searches the notebook with the question and keeps the sentences that support it
-(the relevance rule of answers) or name the subject ("The main risk is ..."):
+A charter is about its title (its subject): only the documents about it are drafted from
+(``subject_documents``: those with a passage that supports the title about as well as the best
+one does). Each section of a template has a retrieval question and the phrases that name its
+subject; drafting searches those documents with the title and the question together and keeps
+whole sentences (``retrieval.quotes``) that name the section's subject ("The main risk is
+..."), or else that support the question (the relevance rule of answers). Licence notices,
+contact lines, tables of contents and headings never qualify.
 
 - extractive (default): those sentences, each followed by its citation;
 - ``LLM_URL``: the model writes the section from the passages holding those sentences only;
@@ -23,18 +27,35 @@ from typing import Any, Literal
 from sqlalchemy.orm import Session
 
 from charterflow.models import Charter, CharterVersion
-from charterflow.retrieval import llm
-from charterflow.retrieval.answer import Judge, extractive, model_or_extracts
+from charterflow.retrieval import llm, quotes
+from charterflow.retrieval.answer import (
+    Judge,
+    extractive,
+    model_or_extracts,
+)
 from charterflow.retrieval.citations import Answer
-from charterflow.retrieval.embedders import Embedder, get_embedder, supports
+from charterflow.retrieval.embedders import Embedder, get_embedder, supports, terms, vector_cache
 from charterflow.retrieval.search import search
 from charterflow.retrieval.text import sentences
-from charterflow.services.markdown import MARKER, References, references_section
+from charterflow.services.markdown import (
+    MARKER,
+    References,
+    markers,
+    references_section,
+    without_markers,
+)
 from charterflow.settings import Settings
 
 UNSUPPORTED = "No passage in this notebook's sources supports this section."
 SECTION_CANDIDATES = 12
 SECTION_SENTENCES = 4
+#: Passages searched for the charter's subject, to find the documents about it.
+SUBJECT_CANDIDATES = 20
+#: A document is about the subject if its best passage is this close to the best document's
+#: (all-MiniLM-L6-v2 on the Debian corpus: the subject's own document leads the next by 0.08+).
+SUBJECT_MARGIN = 0.05
+#: How much a document's title counts beside its best passage in telling what it is about.
+TITLE_WEIGHT = 0.5
 
 
 @dataclass(frozen=True)
@@ -167,17 +188,82 @@ def _only_cited_sentences(result: Answer) -> Answer:
     return result
 
 
-def _judge(embedder: Embedder, spec: SectionSpec, query: str, default: bool) -> Judge:
-    """A sentence belongs in the section if it supports the question (as answers are judged)
-    or, for the template's own question, names the section's subject; those rank first (and
-    when there are any, ``draft_section`` keeps only them)."""
+def _judge(embedder: Embedder, spec: SectionSpec, query: str, named: bool) -> Judge:
+    """A sentence belongs in the section if it is no boilerplate (licence, contact, contents)
+    and, with ``named``, names the section's subject ("The main risk is ..."), else supports
+    the section's ``query`` as answers are judged (``supports``, and the answers' sentence
+    bar). ``similarity`` is to the query alone: the passages were found with the subject and
+    the query together, in the subject's documents, so every sentence of them is near the
+    subject; what sets a section's sentences apart is the section's question."""
 
     def judge(sentence: str, similarity: float) -> float | None:
-        if default and spec.mentions(sentence):
+        if quotes.boilerplate(sentence):
+            return None
+        if named:
+            near = embedder.lexical or similarity >= embedder.min_similarity
+            if not near or not spec.mentions(sentence):
+                return None  # ("a tool for this purpose" names no procedure's purpose)
             return 1.0 + similarity
         return similarity if supports(embedder, query, sentence, similarity) else None
 
     return judge
+
+
+def subject_documents(db: Session, embedder: Embedder, notebook_id: str, subject: str) -> list[str]:
+    """The documents of the notebook about ``subject`` (a charter's title, less the words that
+    name a kind of document, such as "SOP" or "charter").
+
+    Semantic embedders: the documents whose best passage for the subject, plus
+    ``TITLE_WEIGHT`` times their title's similarity to it, comes within ``SUBJECT_MARGIN`` of
+    the best document's. Word-overlap vectors rank a long passage low for a one-word subject,
+    so with them the documents qualify whose passages found for the subject share at least
+    half as many of its words as the best one's. Licence and contact passages never count.
+    """
+    topic = _topic(subject)
+    wanted = set(terms(topic))
+    best: dict[str, float] = {}
+    titles: dict[str, str] = {}
+    for hit in search(db, embedder, notebook_id, topic, limit=SUBJECT_CANDIDATES):
+        if _mostly_boilerplate(hit.text):
+            continue
+        if embedder.lexical:
+            share = len(wanted & set(terms(hit.text))) / max(len(wanted), 1)
+            if share:
+                best[hit.document_id] = max(best.get(hit.document_id, 0.0), share)
+        elif supports(embedder, topic, hit.text, hit.similarity):
+            best[hit.document_id] = max(best.get(hit.document_id, -1.0), hit.similarity)
+            titles[hit.document_id] = hit.document_title
+    if embedder.lexical:  # the documents with at least half as many of its words as the most
+        return sorted(d for d, share in best.items() if share * 2 >= max(best.values()))
+    if len(best) < 2:
+        return sorted(best)
+    # Two documents can both say much about a subject; the one named after it is about it.
+    vectors = vector_cache.embed(embedder, [topic, *titles.values()])
+    named = dict(zip(titles, (vectors[1:] @ vectors[0]).tolist(), strict=True))
+    score = {d: sim + TITLE_WEIGHT * named[d] for d, sim in best.items()}
+    top = max(score.values())
+    return sorted(d for d, x in score.items() if x >= top - SUBJECT_MARGIN)
+
+
+#: Words of a title that name the kind of document, not its subject.
+_KINDS = re.compile(
+    r"\b(?:SOPs?|standard operating procedures?|procedures?|product charters?|charters?|"
+    r"drafts?|plans?|briefs?|templates?)\b",
+    re.IGNORECASE,
+)
+
+
+def _topic(subject: str) -> str:
+    """``subject`` without the words naming a kind of document (all of it if nothing is left)."""
+    topic = " ".join(_KINDS.sub(" ", subject).split())
+    return topic if terms(topic) else subject
+
+
+def _mostly_boilerplate(text: str) -> bool:
+    """Whether most of a passage's sentences are licence, contact or contents lines."""
+    spans = quotes.units(text)
+    flagged = sum(1 for u in spans if quotes.boilerplate(text[u.start : u.end]))
+    return bool(spans) and flagged * 2 > len(spans)
 
 
 def draft_section(
@@ -188,19 +274,29 @@ def draft_section(
     spec: SectionSpec,
     charter_title: str,
     query: str | None = None,
+    documents: list[str] | None = None,
 ) -> dict[str, Any]:
-    """One section drafted from the sentences that support its question (or ``query``)."""
+    """One section drafted from the sentences that support its question (or ``query``) about
+    the charter's subject (its title), from the documents on that subject only
+    (``documents``: computed by ``subject_documents`` unless given)."""
     query = query or spec.query
     embedder = get_embedder(settings)
-    hits = search(db, embedder, notebook_id, query, limit=SECTION_CANDIDATES)
-    judge = _judge(embedder, spec, query, default=query == spec.query)
-    result = extractive(embedder, query, hits, SECTION_SENTENCES, judge)
-    if query == spec.query and any(spec.mentions(c.text) for c in result.citations):
-        # Sentences that name the subject outrank mere neighbours in meaning ("excluding
-        # references" is near "what is included?"): keep only those.
-        result.citations = [c for c in result.citations if spec.mentions(c.text)]
-        result.answer = " ".join(f"{c.text} [{n}]" for n, c in enumerate(result.citations, 1))
+    if documents is None:
+        documents = subject_documents(db, embedder, notebook_id, charter_title)
     section: dict[str, Any] = {"key": spec.key, "title": spec.title, "query": query}
+    about = f"{_topic(charter_title)}: {query}"
+    hits = (
+        search(db, embedder, notebook_id, about, limit=SECTION_CANDIDATES, documents=documents)
+        if documents
+        else []
+    )
+    result = None
+    if query == spec.query and spec.keywords:  # sentences naming the subject first
+        named = _judge(embedder, spec, query, named=True)
+        result = extractive(embedder, query, hits, SECTION_SENTENCES, named)
+    if result is None or not result.citations:
+        judge = _judge(embedder, spec, query, named=False)
+        result = extractive(embedder, query, hits, SECTION_SENTENCES, judge)
     if not result.citations:
         return {
             **section,
@@ -208,6 +304,7 @@ def draft_section(
             "citations": [],
             "status": "unsupported",
             "mode": None,
+            "model": None,
             "warning": None,
         }
     # The model sees only the passages holding a sentence that supports the section.
@@ -232,6 +329,7 @@ def draft_section(
         "citations": [asdict(c) for c in result.citations],
         "status": "drafted",
         "mode": result.mode,
+        "model": result.model,
         "warning": result.warning,
     }
 
@@ -239,9 +337,10 @@ def draft_section(
 def draft(
     db: Session, settings: Settings, notebook_id: str, template: Template, title: str
 ) -> list[dict[str, Any]]:
-    """Every section of ``template``, drafted."""
+    """Every section of ``template``, drafted from the documents about ``title``."""
+    documents = subject_documents(db, get_embedder(settings), notebook_id, title)
     return [
-        draft_section(db, settings, notebook_id, template, spec, title)
+        draft_section(db, settings, notebook_id, template, spec, title, documents=documents)
         for spec in template.sections
     ]
 
@@ -277,6 +376,36 @@ def save(
     apply(charter)
     charter.version += 1
     return record_version(db, charter, user_id, change)
+
+
+def edited_citations(
+    body: str,
+    current: list[dict[str, Any]],
+    policy: Literal["drop_unused", "keep"],
+    given: list[dict[str, Any]] | None = None,
+) -> tuple[str, list[dict[str, Any]]]:
+    """A section's edited text and the citations it keeps (see ``SectionUpdate``).
+
+    ``given`` (a list) replaces ``current``; an empty one also removes the text's ``[n]``
+    (the older ``drop``). Otherwise ``keep`` keeps ``current`` as it is, and ``drop_unused``
+    keeps only the citations the text cites, renumbered in the order it cites them, so no
+    citation the new text does not use reaches the export. ValueError: a ``[n]`` naming no
+    citation.
+    """
+    if given is not None and not given:
+        return without_markers(body), []
+    cited = current if given is None else given
+    unknown = sorted(n for n in markers(body) if not 1 <= n <= len(cited))
+    if unknown:
+        raise ValueError(
+            f"The text cites {', '.join(f'[{n}]' for n in unknown)}, which the section's "
+            f"{len(cited)} citation(s) do not include"
+        )
+    if given is not None or policy == "keep":
+        return body, list(cited)
+    refs = References()
+    text = refs.renumber(body, cited)
+    return text, [dict(c) for c in refs.items]
 
 
 def replace_section(sections: list[dict[str, Any]], new: dict[str, Any]) -> list[dict[str, Any]]:

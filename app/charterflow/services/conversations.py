@@ -2,10 +2,12 @@
 
 A follow-up ("and what about its page limit?") names its topic only through the earlier turns,
 so retrieving with it alone finds whatever has a page limit. Without a language model the
-rewrite is deterministic: a question that refers back (a pronoun such as *it*/*its*/*they*,
-an opening *and*/*what about*, or at most one content word) gets the content words of the
-latest question that did not refer back appended to it. The stored turn keeps both the
-question and the ``retrieval_query`` used, so the rewrite is visible and testable.
+rewrite is deterministic: a question that refers back (``refers_back``: a pronoun such as
+*it*/*its*/*they* standing for something said before, an opening *and*/*what about*, no topic
+of its own) gets the content words of the latest question that did not refer back appended
+to it. Any other question is asked as it is, so it finds exactly what it finds in a new
+conversation: an earlier topic never leaks into it. The stored turn keeps both the question
+and the ``retrieval_query`` used, so the rewrite is visible and testable.
 """
 
 from __future__ import annotations
@@ -21,24 +23,73 @@ from sqlalchemy.orm import Session
 from charterflow.models import Conversation, Message, TurnStatus, utcnow
 from charterflow.retrieval.answer import Answer, answer
 from charterflow.retrieval.embedders import STOP_WORDS, get_embedder, terms
+from charterflow.retrieval.search import Documents
 from charterflow.services import audit
 from charterflow.settings import Settings
 
 DEFAULT_TITLE = "New conversation"
 HISTORY_TURNS = 5
 _WORDS = re.compile(r"[^\W_]+(?:[-'][^\W_]+)*")
-_REFERS_BACK = frozenset(
-    """it its it's itself they them their theirs this that these those there he she his her him
-    one ones same former latter else""".split()  # noqa: SIM905 - a readable word list
+#: Words that stand for something said before, wherever they are in the question.
+_PRONOUNS = frozenset(
+    """it its it's itself they them their theirs themselves he she his her him hers this these
+    those former latter""".split()  # noqa: SIM905 - a readable word list
 )
-_OPENERS = ("and ", "but ", "also ", "what about ", "how about ", "then ", "so ")
+#: "it" that stands for nothing ("is it possible to ...", "it is recommended to ...").
+_DUMMY_IT = re.compile(
+    r"\b(?:is|was|isn't|wasn't|would|will) it (?:be )?(?:possible|necessary|safe|true|ok|okay|"
+    r"recommended|better|worth|advisable|allowed|legal|required|a good idea|normal|common)\b|"
+    r"\bit(?: is|'s) (?:possible|necessary|safe|true|ok|okay|recommended|better|worth|advisable|"
+    r"allowed|legal|required|a good idea|normal|common)\b",
+    re.IGNORECASE,
+)
+#: "that", "one", "this" refer back only in these uses ("what does that mean?", "which one?",
+#: "how do I do that?"), not as a conjunction or relative ("the files that ...", "one of the
+#: ...") nor for the documents themselves ("what does this FAQ cover?").
+_BACK_REFERENCES = re.compile(
+    r"^that\b|\bthat\s*[?.!]*$|\bthat\s+(?:mean|means|work|works|happen|happens|apply|"
+    r"applies|one|ones|file|files|option|options|package|command|step|version|case|way|thing|"
+    r"part|directory|field|setting|error|problem|tool)\b|"
+    r"\b(?:which|that|this|the other|another|the same|the first|the second|the last)\s+ones?\b|"
+    r"\bthe same\s*[?.!]*$|\bthe same\s+(?:apply|applies|hold|holds|work|works|go|goes)\b|"
+    r"\b(?:what|anything|something|who|where) else\b",
+    re.IGNORECASE,
+)
+_ABOUT_THE_DOCUMENTS = re.compile(
+    r"\b(?:this|these)\s+(?:documents?|faqs?|guides?|manuals?|standards?|specifications?|"
+    r"specs?|pages?|sections?|chapters?|notebooks?|sources?|files? here)\b",
+    re.IGNORECASE,
+)
+_OPENERS = re.compile(r"^(?:and|but|also|what about|how about)\b", re.IGNORECASE)
+#: A question of one content word leans on the conversation only if that word names a
+#: property of something ("the maximum?", "and the default?"), not a subject ("what is zlib?").
+_PROPERTIES = frozenset(
+    """default maximum minimum max min limit limits size length price cost version versions
+    license licence deadline date author authors owner owners purpose example examples syntax
+    reason reasons difference alternative alternatives format value values type types name
+    number count option options requirement requirements exception exceptions meaning status
+    weight priority order location path""".split()  # noqa: SIM905 - a readable word list
+)
 
 
 def refers_back(question: str) -> bool:
-    """Whether ``question`` leans on an earlier turn for its topic."""
-    lowered = question.strip().lower()
-    words = {w.lower() for w in _WORDS.findall(lowered)}
-    return bool(words & _REFERS_BACK) or lowered.startswith(_OPENERS) or len(terms(question)) <= 1
+    """Whether ``question`` leans on an earlier turn for its topic: it opens with "and" or
+    "what about", has a pronoun standing for something said before ("its page limit", not
+    the "it" of "is it possible"), or has no topic of its own (no content word, or a single
+    one naming a property: "and the maximum?")."""
+    stripped = question.strip()
+    if _OPENERS.match(stripped):
+        return True
+    plain = _ABOUT_THE_DOCUMENTS.sub(" ", _DUMMY_IT.sub(" ", stripped))
+    words = {w.lower() for w in _WORDS.findall(plain)}
+    if words & _PRONOUNS or _BACK_REFERENCES.search(plain):
+        return True
+    content = terms(stripped)
+    return not content or (len(content) == 1 and content[0] in _STEMMED_PROPERTIES)
+
+
+_STEMMED_PROPERTIES = frozenset(t for w in _PROPERTIES for t in terms(w))
+_REFERS_BACK = _PRONOUNS | {"that", "one", "ones", "else", "same"}
 
 
 def _content_words(text: str) -> list[str]:
@@ -105,6 +156,7 @@ def store_turn(
         retrieval_query=retrieval_query,
         answer=result.answer,
         mode=result.mode,
+        model=result.model,
         status=status.value,
         warning=result.warning,
         citations=[asdict(c) for c in result.citations],
@@ -127,8 +179,10 @@ def ask(
     question: str,
     top_k: int,
     user_id: str,
+    documents: Documents = None,
 ) -> Message:
-    """Answer ``question`` as the next turn of ``conversation`` and store it (one commit)."""
+    """Answer ``question`` as the next turn of ``conversation`` and store it (one commit);
+    with ``documents``, from those documents of the notebook only."""
     started = time.perf_counter()
     earlier = recent_turns(db, conversation.id)
     query = rewrite_query(question, earlier)
@@ -140,6 +194,7 @@ def ask(
         query,
         top_k,
         prompt=llm_prompt(question, earlier),
+        documents=documents,
     )
     timings = {"total_ms": (time.perf_counter() - started) * 1000}
     message = store_turn(

@@ -34,8 +34,9 @@ from charterflow.schemas.charters import (
     SectionUpdate,
 )
 from charterflow.schemas.common import Page
+from charterflow.schemas.notes import CitationIn
 from charterflow.services import audit, charters
-from charterflow.services.markdown import download_name, markers, without_markers
+from charterflow.services.markdown import download_name
 
 router = APIRouter(tags=["charters"])
 SectionKey = Annotated[str, Path(max_length=40, description="A section of the template.")]
@@ -55,6 +56,11 @@ def _audit(
         actor_id=user_id,
         **extra,
     )
+
+
+def given_citations(given: str | list[CitationIn]) -> list[dict[str, Any]]:
+    """The citations a client gave for a section: a list, or none for the older ``drop``."""
+    return [] if isinstance(given, str) else [x.model_dump() for x in given]
 
 
 def _section(charter: Charter, key: str) -> tuple[charters.Template, charters.SectionSpec]:
@@ -161,7 +167,7 @@ def delete_charter(
     "/charters/{charter_id}/sections/{key}",
     response_model=CharterOut,
     responses=errors(*AUTHED, 400, 403),
-    summary="Edit one section, keeping or dropping its citations explicitly (editors)",
+    summary="Edit one section; citations it no longer cites are dropped unless kept (editors)",
 )
 def edit_section(
     charter: WritableCharter,
@@ -175,22 +181,16 @@ def edit_section(
 
     def edit(c: Charter) -> None:
         current = next(s for s in c.sections if s["key"] == key)
-        if body.citations == "drop":
-            text, cited = without_markers(body.body), []
-        else:
-            text = body.body
-            cited = (
-                list(current["citations"])
-                if body.citations == "keep"
-                else [x.model_dump() for x in body.citations]
+        given = body.citations
+        try:
+            text, cited = charters.edited_citations(
+                body.body,
+                list(current["citations"]),
+                "keep" if given == "keep" else body.citations_policy,
+                None if given is None or given == "keep" else given_citations(given),
             )
-        unknown = sorted(n for n in markers(text) if not 1 <= n <= len(cited))
-        if unknown:
-            raise HTTPException(
-                status.HTTP_400_BAD_REQUEST,
-                f"The text cites {', '.join(f'[{n}]' for n in unknown)}, which the section's "
-                f"{len(cited)} citation(s) do not include",
-            )
+        except ValueError as exc:
+            raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
         edited = {**current, "body": text.strip(), "citations": cited, "status": "edited"}
         edited["warning"] = None
         c.sections = charters.replace_section(c.sections, edited)

@@ -25,6 +25,7 @@ from charterflow.api.deps import (
     paginate,
 )
 from charterflow.api.errors import AUTHED, errors
+from charterflow.api.routes.search import only_these
 from charterflow.models import Conversation, Message
 from charterflow.schemas.common import Page
 from charterflow.schemas.conversations import (
@@ -191,9 +192,12 @@ async def ask(
     user: CurrentUser,
     settings: AppSettings,
 ) -> Message | StreamingResponse:
+    documents = only_these(db, conversation.notebook_id, body.document_ids)
     if "text/event-stream" in request.headers.get("accept", ""):
         db.close()  # the stream uses sessions of its own, for as long as it lasts
-        events = stream_turn(request, settings, conversation.id, body.question, body.top_k, user.id)
+        events = stream_turn(
+            request, settings, conversation.id, body.question, body.top_k, user.id, documents
+        )
         return StreamingResponse(
             events,
             media_type="text/event-stream",
@@ -208,4 +212,5 @@ async def ask(
         body.question,
         body.top_k,
         user.id,
+        documents,
     )
