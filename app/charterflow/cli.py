@@ -160,6 +160,26 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_verify_email(args: argparse.Namespace) -> int:
+    """Mark an account's email verified (an operator's word, for an instance without SMTP)."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from charterflow.db import make_engine
+    from charterflow.models import User, utcnow
+
+    settings = _settings_or_exit()
+    with Session(make_engine(settings)) as db:
+        user = db.scalar(select(User).where(User.email == args.email.lower()))
+        if user is None:
+            print(f"charterflow verify-email: no account for {args.email}", file=sys.stderr)
+            return 1
+        user.email_verified_at = user.email_verified_at or utcnow()
+        db.commit()
+    print(f"{args.email.lower()}: email verified")
+    return 0
+
+
 def _failed(command: str, exc: Exception, settings: Settings) -> int:
     """Print why ``command`` failed (the password masked, when there is one); exit code 1."""
     from charterflow.ops import LifecycleError
@@ -284,6 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument(
         "--force", action="store_true", help="replace the backup's objects in a non-empty database"
     )
+    verify = add("verify-email", cmd_verify_email)
+    verify.add_argument("email", help="the account's email")
     add("check", cmd_check)
     return parser
 

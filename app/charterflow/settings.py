@@ -294,6 +294,13 @@ class Settings(BaseSettings):
     password_reset_ttl_seconds: int = Field(
         3600, ge=60, description="How long an emailed password-reset link works (once)."
     )
+    email_verification_ttl_seconds: int = Field(
+        3 * 24 * 3600,
+        ge=60,
+        description="How long an emailed link that verifies an account's email works. "
+        "Single sign-on links only to verified accounts; `ADMIN_EMAILS` counts only verified "
+        "emails.",
+    )
     password_reset_rate_limit_per_minute: int = Field(
         3,
         ge=1,

@@ -147,6 +147,19 @@ class Api:
             yield other
 
 
+def verify_email(api: Api, user_id: str) -> None:
+    """Mark a user's email verified, as following the emailed link does (that link itself is
+    tested in test_account_claims.py): what ``ADMIN_EMAILS`` and linking SSO require."""
+    from charterflow.models import User, utcnow
+    from sqlalchemy.orm import Session
+
+    with Session(api.engine) as db:
+        user = db.get(User, user_id)
+        assert user is not None
+        user.email_verified_at = utcnow()
+        db.commit()
+
+
 @contextmanager
 def serve(backend: str, settings: Settings, port: int | None = None) -> Iterator[Api]:
     app = create_app(settings)

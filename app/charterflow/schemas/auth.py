@@ -29,6 +29,10 @@ class UserOut(ORMModel):
     id: str
     email: str
     name: str
+    email_verified: bool = Field(
+        description="The holder proved they own the email (an emailed link, a password reset "
+        "or single sign-on)."
+    )
     created_at: datetime
 
 
@@ -107,3 +111,7 @@ class PasswordResetConfirmIn(BaseModel):
 
 class AcceptedOut(BaseModel):
     detail: str
+
+
+class VerifyEmailIn(BaseModel):
+    token: Annotated[str, StringConstraints(min_length=1, max_length=200)]

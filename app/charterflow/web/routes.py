@@ -65,6 +65,7 @@ PAGE_PREFIXES = (
     "/logout",
     "/admin",
     "/reset-password",
+    "/verify-email",
     "/invitations",
 )
 # Pages list at most this many workspaces, notebooks, documents or members.
