@@ -155,7 +155,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         RequestGuardMiddleware,
         settings=settings,
-        max_body=settings.max_upload_bytes + FORM_OVERHEAD_BYTES,
+        max_body=settings.max_json_bytes,
+        max_upload=settings.max_upload_bytes + FORM_OVERHEAD_BYTES,
     )
     # Added (nearly) last, so outermost: it sees every response, including errors of other
     # middleware.

@@ -87,6 +87,12 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(
         50 * 1024 * 1024, ge=1, description="Largest accepted upload, in bytes (413 above)."
     )
+    max_json_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        description="Largest request body other than an upload (JSON, forms), in bytes: 413 "
+        "above, before any of it is parsed.",
+    )
     url_fetch_allow: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Comma-separated hosts or CIDRs that URL sources may fetch although they "
