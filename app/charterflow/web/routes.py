@@ -41,7 +41,7 @@ from charterflow.api.routes import workspaces as workspace_routes
 from charterflow.models import Role, User, Workspace
 from charterflow.schemas.auth import LoginIn, RegisterIn
 from charterflow.security import InvalidToken, TokenClaims, create_access_token, decode_claims
-from charterflow.services import sessions
+from charterflow.services import api_keys, sessions
 from charterflow.web.session import (
     CSRF_COOKIE,
     CSRF_FIELD,
@@ -194,9 +194,11 @@ def redirect(url: str) -> RedirectResponse:
 
 
 def optional_user(request: Request, db: DbSession, settings: AppSettings) -> User | None:
-    """The user of a valid session cookie, checked exactly as a bearer token is."""
+    """The user of a valid session cookie, checked exactly as a bearer token is. Only a
+    session token (a JWT) is a session: an API key set as the cookie is no one, else a key
+    would pass the pages' rules (which are for people signed in, not for keys)."""
     token = request.cookies.get(SESSION_COOKIE)
-    if not token:
+    if not token or api_keys.is_api_key(token):
         return None
     credentials = HTTPAuthorizationCredentials(scheme="Bearer", credentials=token)
     try:
