@@ -94,6 +94,8 @@ def _serve(settings: Settings, host: str, port: int, workers: int = 1, reload: b
     if warning := listen_warning(settings, host):
         print(warning, file=sys.stderr, flush=True)
 
+    from charterflow.serving import uvicorn_options
+
     uvicorn.run(
         "charterflow.main:create_app",
         factory=True,
@@ -101,10 +103,8 @@ def _serve(settings: Settings, host: str, port: int, workers: int = 1, reload: b
         port=port,
         workers=workers,
         reload=reload,
-        log_config=None,  # our logging configuration, not uvicorn's
-        access_log=False,  # RequestContextMiddleware logs each request once, with its id
-        proxy_headers=False,  # the app trusts FORWARDED_ALLOW_IPS itself (main.create_app)
         timeout_graceful_shutdown=20,
+        **uvicorn_options(settings),
     )
     return 0
 

@@ -239,6 +239,28 @@ class Settings(BaseSettings):
         description="Serve the API's `/metrics` on this port only (`PORT` then answers 404 "
         "there), so an Ingress routing `PORT` never publishes it; unset: on `PORT`.",
     )
+    metrics_public: bool | None = Field(
+        None,
+        description="Without `METRICS_PORT`, serve `/metrics` on `PORT` (which an Ingress "
+        "may publish); unset: in development only, production answers 404 there.",
+    )
+    api_docs: bool | None = Field(
+        None,
+        description="Serve `/docs`, `/redoc` and `/openapi.json`; unset: in development only "
+        "(production answers 404: the API's map is not published by default).",
+    )
+    max_streams_per_user: int = Field(
+        4,
+        ge=1,
+        description="Concurrent answer streams (conversation SSE) one user may hold open per "
+        "API process; 429 past it.",
+    )
+    header_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="A connection must send a whole request head within this many seconds "
+        "(else it is closed): slow-header clients cannot hold connections open.",
+    )
     storage_orphan_min_age_seconds: int = Field(
         6 * 3600,
         ge=600,
@@ -404,6 +426,17 @@ class Settings(BaseSettings):
     @property
     def smtp_enabled(self) -> bool:
         return bool(self.smtp_host)
+
+    @property
+    def metrics_on_port(self) -> bool:
+        """``/metrics`` is served on ``PORT`` (see ``metrics_public``)."""
+        if self.metrics_port:
+            return False
+        return self.metrics_public if self.metrics_public is not None else not self.is_production
+
+    @property
+    def docs_enabled(self) -> bool:
+        return self.api_docs if self.api_docs is not None else not self.is_production
 
     @property
     def is_production(self) -> bool:

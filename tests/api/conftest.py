@@ -21,6 +21,7 @@ import pytest
 import uvicorn
 from charterflow.db import migrate_database as migrated
 from charterflow.main import create_app
+from charterflow.serving import uvicorn_options
 from charterflow.settings import Settings
 from fastapi import FastAPI
 from sqlalchemy import Engine
@@ -49,9 +50,8 @@ class LiveServer:
             app,
             host="127.0.0.1",
             port=self.port,
-            log_config=None,
             lifespan="on",
-            proxy_headers=False,  # as `charterflow serve`: the app applies FORWARDED_ALLOW_IPS
+            **uvicorn_options(app.state.settings),  # as `charterflow serve`
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

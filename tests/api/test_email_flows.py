@@ -140,7 +140,9 @@ def test_an_invitation_arrives_by_email_and_joins_the_workspace(
     # The invitee registers, then accepts; someone else with the link cannot.
     other = mailing.register("Other")
     assert (
-        mailing.client.post(f"{API}/invitations/{token}/accept", headers=other.headers).status_code
+        mailing.client.post(
+            f"{API}/invitations/accept", json={"token": token}, headers=other.headers
+        ).status_code
         == 403
     )
     r = mailing.client.post(
@@ -148,12 +150,16 @@ def test_an_invitation_arrives_by_email_and_joins_the_workspace(
         json={"email": invitee_email, "password": "invitee password", "name": "Invitee"},
     )
     invitee = Account(r.json()["user"], r.json()["access_token"], invitee_email, "invitee password")
-    r = mailing.client.post(f"{API}/invitations/{token}/accept", headers=invitee.headers)
+    r = mailing.client.post(
+        f"{API}/invitations/accept", json={"token": token}, headers=invitee.headers
+    )
     assert r.status_code == 200
     assert r.json() == {"workspace_id": workspace, "role": "editor"}
     members = mailing.client.get(f"{API}/workspaces/{workspace}/members", headers=owner.headers)
     assert {(m["email"], m["role"]) for m in members.json()["items"]} >= {(invitee_email, "editor")}
-    again = mailing.client.post(f"{API}/invitations/{token}/accept", headers=invitee.headers)
+    again = mailing.client.post(
+        f"{API}/invitations/accept", json={"token": token}, headers=invitee.headers
+    )
     assert again.status_code == 404  # single use
     assert token not in _server_log(caplog)
 
@@ -173,7 +179,7 @@ def test_without_smtp_the_owner_sees_the_link(api: Api) -> None:
         stored = db.scalar(select(Invitation.token_hash).where(Invitation.id == r.json()["id"]))
     assert stored is not None
     assert token not in stored
-    r = api.client.post(f"{API}/invitations/{token}/accept", headers=invitee.headers)
+    r = api.client.post(f"{API}/invitations/accept", json={"token": token}, headers=invitee.headers)
     assert r.json()["role"] == "viewer"
 
 
@@ -211,7 +217,9 @@ def test_invitations_are_for_owners_and_revocable(api: Api) -> None:
     assert api.client.get(url, headers=owner.headers).json()["total"] == 0
     token = _token_of(created["invite_url"])
     assert (
-        api.client.post(f"{API}/invitations/{token}/accept", headers=stranger.headers).status_code
+        api.client.post(
+            f"{API}/invitations/accept", json={"token": token}, headers=stranger.headers
+        ).status_code
         == 404
     )
 
@@ -230,5 +238,5 @@ def test_an_expired_invitation_cannot_be_accepted(api: Api) -> None:
         row.expires_at = datetime.now(UTC) - timedelta(seconds=1)
         db.commit()
     token = _token_of(created["invite_url"])
-    r = api.client.post(f"{API}/invitations/{token}/accept", headers=invitee.headers)
+    r = api.client.post(f"{API}/invitations/accept", json={"token": token}, headers=invitee.headers)
     assert r.status_code == 404

@@ -42,12 +42,21 @@ class SecurityHeadersMiddleware:
         self.hsts = hsts
         self._api = self._defaults(API_CSP)
         self._docs = self._defaults(DOCS_CSP)
+        # /api/v1 answers carry the caller's data (and sign-in answers their tokens): no
+        # shared or browser cache keeps them, unless a route says otherwise.
+        self._private = [*self._api, (b"cache-control", b"no-store")]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        defaults = self._docs if scope["path"].startswith(DOCS_PATHS) else self._api
+        path = scope["path"]
+        if path.startswith(DOCS_PATHS):
+            defaults = self._docs
+        elif path.startswith("/api/"):
+            defaults = self._private
+        else:
+            defaults = self._api
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -90,7 +90,7 @@
     if (form && !token) form.hidden = true;
     if (form && token) {
       handle(form, async () => {
-        const joined = await api("POST", `/api/v1/invitations/${encodeURIComponent(token)}/accept`);
+        const joined = await api("POST", "/api/v1/invitations/accept", { token });
         sessionStorage.removeItem(KEY);
         location.assign(`/app/workspaces/${encodeURIComponent(joined.workspace_id)}`);
       });
