@@ -38,6 +38,7 @@ from charterflow.schemas.workspaces import (
 )
 from charterflow.security import new_secret_token, token_hash
 from charterflow.services import audit, mail
+from charterflow.services.workspaces import inviter_still_owner
 
 router = APIRouter(tags=["invitations"])
 
@@ -72,7 +73,8 @@ def list_invitations(
     status_code=status.HTTP_201_CREATED,
     response_model=InvitationCreated,
     responses=errors(401, 403, 404, 409),
-    summary="Invite an email to the workspace with a role (owners); emails a single-use link",
+    summary="Invite an email to the workspace with a role (owners, signed in: not with an "
+    "API key); emails a single-use link",
 )
 def create_invitation(
     workspace_id: str,
@@ -81,8 +83,9 @@ def create_invitation(
     background: BackgroundTasks,
     db: DbSession,
     settings: AppSettings,
-    user: CurrentUser,
+    user: SessionUser,
 ) -> object:
+    """A session only, not an API key: a leaked key must not let anyone into a workspace."""
     require_role(db, workspace_id, user, Role.owner)
     enforce_rate_limit(
         request, f"invite:user:{user.id}", settings.register_rate_limit_per_minute * 6
@@ -137,10 +140,10 @@ def create_invitation(
     "/invitations/{invitation_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=errors(401, 403, 404),
-    summary="Revoke a pending invitation (owners of its workspace)",
+    summary="Revoke a pending invitation (owners of its workspace; a session, not a key)",
 )
 def revoke_invitation(
-    invitation_id: str, request: Request, db: DbSession, user: CurrentUser
+    invitation_id: str, request: Request, db: DbSession, user: SessionUser
 ) -> Response:
     invitation = db.get(Invitation, invitation_id) if is_id(invitation_id) else None
     if invitation is None or invitation.accepted_at is not None:
@@ -192,6 +195,7 @@ def accept_invitation(
         invitation is None
         or invitation.accepted_at is not None
         or invitation.expires_at <= utcnow()
+        or not inviter_still_owner(db, invitation)  # removed, demoted or deactivated since
     ):
         raise not_found("Invitation")
     if invitation.email != user.email.lower():

@@ -10,6 +10,7 @@ from charterflow.api.deps import (
     CurrentUser,
     DbSession,
     PageParams,
+    SessionUser,
     is_id,
     not_found,
     paginate,
@@ -28,7 +29,11 @@ from charterflow.schemas.workspaces import (
 )
 from charterflow.services import audit
 from charterflow.services.cleanup import delete_with_documents
-from charterflow.services.workspaces import create_owned_workspace, lock_workspace
+from charterflow.services.workspaces import (
+    create_owned_workspace,
+    lock_workspace,
+    void_invitations,
+)
 
 router = APIRouter(prefix="/workspaces", tags=["workspaces"])
 
@@ -166,7 +171,7 @@ def list_members(
     summary="Add a registered user by email with a role (owners)",
 )
 def add_member(
-    workspace_id: str, body: MemberIn, request: Request, db: DbSession, user: CurrentUser
+    workspace_id: str, body: MemberIn, request: Request, db: DbSession, user: SessionUser
 ) -> MemberOut:
     require_role(db, workspace_id, user, Role.owner)
     invitee = db.scalar(select(User).where(User.email == body.email))
@@ -246,12 +251,13 @@ def update_member(
     body: MemberUpdate,
     request: Request,
     db: DbSession,
-    user: CurrentUser,
+    user: SessionUser,
 ) -> MemberOut:
     require_role(db, workspace_id, user, Role.owner)
     membership = _member(db, workspace_id, user_id)
     if body.role != Role.owner:
         _keep_an_owner(db, membership)
+        void_invitations(db, user_id, workspace_id)  # made with an owner's authority
     membership.role = body.role.value
     audit.record(
         db,
@@ -274,12 +280,13 @@ def update_member(
     summary="Remove a member (owners), or leave (anyone, for themselves)",
 )
 def remove_member(
-    workspace_id: str, user_id: str, request: Request, db: DbSession, user: CurrentUser
+    workspace_id: str, user_id: str, request: Request, db: DbSession, user: SessionUser
 ) -> Response:
     require_role(db, workspace_id, user, Role.viewer if user_id == user.id else Role.owner)
     membership = _member(db, workspace_id, user_id)
     _keep_an_owner(db, membership)
     db.delete(membership)
+    void_invitations(db, user_id, workspace_id)
     audit.record(
         db,
         request,
