@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, EmailStr, Field, StringConstraints, field_validator
 
-from charterflow.schemas.common import Name, ORMModel, Password, storable
+from charterflow.schemas.common import Name, ORMModel, Password, one_line, storable
 
 Email = Annotated[EmailStr, AfterValidator(str.lower)]
 
@@ -56,7 +56,7 @@ class ApiTokenIn(BaseModel):
     @field_validator("name")
     @classmethod
     def _storable(cls, value: str) -> str:
-        return storable(value)
+        return one_line(storable(value))
 
     @field_validator("expires_at")
     @classmethod
