@@ -139,6 +139,21 @@ class Api:
             headers=account.headers,
         )
 
+    def add_member(self, owner: Account, workspace_id: str, member: Account, role: str) -> None:
+        """``member`` joins the workspace: invited by ``owner`` (``POST .../members`` is an
+        invitation), then accepting it (no SMTP here: the link is in the answer)."""
+        r = self.client.post(
+            f"{API}/workspaces/{workspace_id}/members",
+            json={"email": member.email, "role": role},
+            headers=owner.headers,
+        )
+        assert r.status_code == 201, r.text
+        token = str(r.json()["invite_url"]).split("#token=", 1)[1]
+        r = self.client.post(
+            f"{API}/invitations/accept", json={"token": token}, headers=member.headers
+        )
+        assert r.status_code == 200, r.text
+
     @contextmanager
     def variant(self, port: int | None = None, **overrides: Any) -> Iterator[Api]:
         """Another app on the same database (and store) with some settings changed."""

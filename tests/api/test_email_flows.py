@@ -186,11 +186,7 @@ def test_without_smtp_the_owner_sees_the_link(api: Api) -> None:
 def test_invitations_are_for_owners_and_revocable(api: Api) -> None:
     owner, editor, stranger = api.register("Owner"), api.register("Editor"), api.register("X")
     workspace = api.personal_workspace(owner)
-    api.client.post(
-        f"{API}/workspaces/{workspace}/members",
-        json={"email": editor.email, "role": "editor"},
-        headers=owner.headers,
-    )
+    api.add_member(owner, workspace, editor, "editor")
     body = {"email": "someone@example.com", "role": "viewer"}
     url = f"{API}/workspaces/{workspace}/invitations"
     assert api.client.post(url, json=body, headers=editor.headers).status_code == 403

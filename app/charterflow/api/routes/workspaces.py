@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request, Response, status
+from fastapi import APIRouter, BackgroundTasks, HTTPException, Request, Response, status
 from sqlalchemy import func, select
 from sqlalchemy.exc import InvalidRequestError
 
 from charterflow.api.deps import (
+    AppSettings,
     CurrentUser,
     DbSession,
     PageParams,
@@ -17,10 +18,13 @@ from charterflow.api.deps import (
     require_role,
 )
 from charterflow.api.errors import AUTHED, errors
-from charterflow.models import AuditEvent, Membership, Role, User, Workspace
+from charterflow.api.routes import invitations
+from charterflow.models import AuditEvent, Membership, Role, Workspace
 from charterflow.schemas.common import Page
 from charterflow.schemas.workspaces import (
     AuditEventOut,
+    InvitationCreated,
+    InvitationIn,
     MemberIn,
     MemberOut,
     MemberUpdate,
@@ -166,38 +170,26 @@ def list_members(
 @router.post(
     "/{workspace_id}/members",
     status_code=status.HTTP_201_CREATED,
-    response_model=MemberOut,
+    response_model=InvitationCreated,
     responses=errors(*AUTHED, 403, 409),
-    summary="Add a registered user by email with a role (owners)",
+    summary="Invite someone by email with a role (owners): they join once they accept",
 )
 def add_member(
-    workspace_id: str, body: MemberIn, request: Request, db: DbSession, user: SessionUser
-) -> MemberOut:
-    require_role(db, workspace_id, user, Role.owner)
-    invitee = db.scalar(select(User).where(User.email == body.email))
-    if invitee is None or not invitee.is_active:  # a deactivated account cannot join
-        raise not_found("User")
-    exists = db.scalar(
-        select(Membership.id).where(
-            Membership.workspace_id == workspace_id, Membership.user_id == invitee.id
-        )
+    workspace_id: str,
+    body: MemberIn,
+    request: Request,
+    background: BackgroundTasks,
+    db: DbSession,
+    settings: AppSettings,
+    user: SessionUser,
+) -> object:
+    """The same as ``POST /workspaces/{id}/invitations``: nobody joins without accepting,
+    and the answer is the same whether or not the email has an account (adding people
+    directly told which emails were registered, and put them in a workspace unasked)."""
+    invite = InvitationIn(email=body.email, role=body.role)
+    return invitations.create_invitation(
+        workspace_id, invite, request, background, db, settings, user
     )
-    if exists is not None:
-        raise HTTPException(status.HTTP_409_CONFLICT, "Already a member")
-    membership = Membership(workspace_id=workspace_id, user_id=invitee.id, role=body.role.value)
-    db.add(membership)
-    audit.record(
-        db,
-        request,
-        "member.add",
-        target_type="user",
-        target_id=invitee.id,
-        workspace_id=workspace_id,
-        actor_id=user.id,
-        role=body.role.value,
-    )
-    db.commit()
-    return _member_out(membership)
 
 
 def _member(db: DbSession, workspace_id: str, user_id: str) -> Membership:
