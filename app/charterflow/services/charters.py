@@ -29,7 +29,7 @@ from charterflow.retrieval.citations import Answer
 from charterflow.retrieval.embedders import Embedder, get_embedder, supports
 from charterflow.retrieval.search import search
 from charterflow.retrieval.text import sentences
-from charterflow.services.markdown import MARKER, References, references_section
+from charterflow.services.markdown import MARKER, References, block, inline, references_section
 from charterflow.settings import Settings
 
 UNSUPPORTED = "No passage in this notebook's sources supports this section."
@@ -289,13 +289,13 @@ def to_markdown(charter: Charter) -> str:
     template = TEMPLATES.get(charter.template)
     refs = References()
     lines = [
-        f"# {charter.title}",
+        f"# {inline(charter.title)}",
         "",
         f"_{template.title if template else charter.template} · version {charter.version}_",
         "",
     ]
     for section in charter.sections:
-        lines += [f"## {section['title']}", ""]
+        lines += [f"## {inline(section['title'])}", ""]
         citations = section.get("citations") or []
         if section.get("status") == "unsupported":
             lines += [f"_{UNSUPPORTED}_", ""]
@@ -308,5 +308,5 @@ def to_markdown(charter: Charter) -> str:
         ]
         if unreferenced:
             body += " (see also " + " ".join(f"[{n}]" for n in unreferenced) + ")"
-        lines += [body, ""]
+        lines += [block(body), ""]
     return "\n".join(lines + references_section(refs.items))
