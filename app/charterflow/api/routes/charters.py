@@ -34,7 +34,7 @@ from charterflow.schemas.charters import (
     SectionUpdate,
 )
 from charterflow.schemas.common import Page
-from charterflow.services import audit, charters
+from charterflow.services import audit, charters, citation_check
 from charterflow.services.markdown import download_name, markers, without_markers
 
 router = APIRouter(tags=["charters"])
@@ -182,7 +182,9 @@ def edit_section(
             cited = (
                 list(current["citations"])
                 if body.citations == "keep"
-                else [x.model_dump() for x in body.citations]
+                else citation_check.resolve(
+                    db, c.notebook_id, [x.model_dump() for x in body.citations]
+                )
             )
         unknown = sorted(n for n in markers(text) if not 1 <= n <= len(cited))
         if unknown:
