@@ -23,6 +23,7 @@ from bench import (
     ask,
     embedding,
     hostile,
+    hostile_http,
     images,
     ingestion,
     kube,
@@ -41,6 +42,7 @@ FULL: dict[str, Callable[[], object]] = {
     "ask": lambda: write_result("ask", ask.run(repeats=3, questions=40)),
     "ingestion": lambda: write_result("ingestion", ingestion.run(documents=200, repeats=3)),
     "hostile": lambda: write_result("hostile", hostile.run()),
+    "hostile_http": lambda: write_result("hostile_http", hostile_http.run()),
     "search": lambda: write_result("search", search.run([10_000, 100_000], queries=40, repeats=3)),
     # The default model's real vectors: the first run embeds the corpus (~35 ms a passage per
     # process, ~1 h for 100k on 2 cores), kept in ~/.cache/charterflow/bench-vectors after.
@@ -69,6 +71,7 @@ QUICK: dict[str, Callable[[], object]] = {
     "ask": lambda: write_result("ask", ask.run(repeats=1, questions=5, chunks=1000)),
     "ingestion": lambda: write_result("ingestion", ingestion.run(documents=10, repeats=1)),
     "hostile": lambda: write_result("hostile", hostile.run(["pdf page tree 300x300"])),
+    "hostile_http": lambda: write_result("hostile_http", hostile_http.run()),
     "search": lambda: write_result("search", search.run([1_000, 2_000], queries=10, repeats=1)),
     "search_semantic": lambda: write_result(
         "search_semantic",
