@@ -27,10 +27,12 @@ from bench import (
     images,
     ingestion,
     kube,
+    qa,
     realnode,
     report,
     retrieval,
     search,
+    segmentation,
     streaming,
 )
 from bench.common import RESULTS, load_average, machine, read_results, write_result
@@ -43,6 +45,7 @@ FULL: dict[str, Callable[[], object]] = {
     "ingestion": lambda: write_result("ingestion", ingestion.run(documents=200, repeats=3)),
     "hostile": lambda: write_result("hostile", hostile.run()),
     "hostile_http": lambda: write_result("hostile_http", hostile_http.run()),
+    "segmentation": lambda: write_result("segmentation", segmentation.run(repeats=20)),
     "search": lambda: write_result("search", search.run([10_000, 100_000], queries=40, repeats=3)),
     # The default model's real vectors: the first run embeds the corpus (~35 ms a passage per
     # process, ~1 h for 100k on 2 cores), kept in ~/.cache/charterflow/bench-vectors after.
@@ -55,6 +58,9 @@ FULL: dict[str, Callable[[], object]] = {
     "images": lambda: write_result("images", images.run(repeats=3)),
     "realnode": lambda: write_result("realnode", realnode.run()),
     "streaming": lambda: write_result("streaming", streaming.run(questions=20, documents=20)),
+    # Real documents through the HTTP API: extractive answers and charters, then model mode
+    # when a model server is there (bench.qa.model_endpoint), "not run" with the reason if not.
+    "qa": lambda: write_result("qa", qa.run()),
 }
 SEMANTIC = SemanticEmbedder.name
 #: Opt-in (``--only search_1m``), never in the default run: a million chunks (hashing vectors,
@@ -72,6 +78,7 @@ QUICK: dict[str, Callable[[], object]] = {
     "ingestion": lambda: write_result("ingestion", ingestion.run(documents=10, repeats=1)),
     "hostile": lambda: write_result("hostile", hostile.run(["pdf page tree 300x300"])),
     "hostile_http": lambda: write_result("hostile_http", hostile_http.run()),
+    "segmentation": lambda: write_result("segmentation", segmentation.run(repeats=1)),
     "search": lambda: write_result("search", search.run([1_000, 2_000], queries=10, repeats=1)),
     "search_semantic": lambda: write_result(
         "search_semantic",
@@ -80,6 +87,7 @@ QUICK: dict[str, Callable[[], object]] = {
     "operator": lambda: write_result("operator", kube.run(repeats=1, many=10, many_repeats=1)),
     "images": lambda: write_result("images", images.run(repeats=1)),
     "streaming": lambda: write_result("streaming", streaming.run(questions=2, documents=3)),
+    "qa": lambda: write_result("qa", qa.run(limit=3, charters=1)),
 }  # no realnode: it is the real-pod test tier itself (minutes), run by `make test` anyway
 
 

@@ -20,9 +20,10 @@ from pathlib import Path
 
 import numpy as np
 import psycopg
+from charterflow.ingest.parsers import PARSER_VERSION
 from charterflow.models import Membership, Notebook, Role, User, Workspace, new_id
 from charterflow.retrieval.embedders import HashingEmbedder, SemanticEmbedder, pack_sentences
-from charterflow.retrieval.text import sentences
+from charterflow.retrieval.text import SEGMENTER_VERSION, sentences
 from charterflow.security import create_access_token
 from charterflow.settings import Settings
 from sqlalchemy import create_engine
@@ -236,17 +237,18 @@ def load_chunks(
             cur.executemany(
                 "INSERT INTO documents (id, workspace_id, notebook_id, title, filename, "
                 "media_type, size_bytes, sha256, storage_key, status, attempts, chunk_count, "
-                "created_at, updated_at) VALUES (%s, %s, %s, %s, %s, 'text/plain', 0, '', %s, "
-                "'ready', 1, %s, now(), now())",
+                "parser_version, created_at, updated_at) VALUES (%s, %s, %s, %s, %s, "
+                "'text/plain', 0, '', %s, 'ready', 1, %s, %s, now(), now())",
                 [
                     (d, owner.workspace_id, owner.notebook_id, f"Source {offset + n}",
-                     f"source-{offset + n}.txt", f"bench/{d}", CHUNKS_PER_DOCUMENT)
+                     f"source-{offset + n}.txt", f"bench/{d}", CHUNKS_PER_DOCUMENT,
+                     PARSER_VERSION)
                     for n, d in enumerate(doc_ids)
                 ],
             )  # fmt: skip
             columns = (
                 'id, document_id, notebook_id, workspace_id, ordinal, text, start, "end", '
-                "embedding, embedding_model, sentence_embeddings, created_at"
+                "embedding, embedding_model, sentence_embeddings, sentence_version, created_at"
             )
             rows = zip(texts, vectors, per_sentence, strict=True)
             with cur.copy(f"COPY chunks ({columns}) FROM STDIN") as copy:
@@ -255,7 +257,8 @@ def load_chunks(
                     copy.write_row(
                         (new_id(), doc_ids[i // CHUNKS_PER_DOCUMENT], owner.notebook_id,
                          owner.workspace_id, ordinal, text, ordinal * 800,
-                         ordinal * 800 + len(text), vector, model, sentence_embeddings, "now")
+                         ordinal * 800 + len(text), vector, model, sentence_embeddings,
+                         SEGMENTER_VERSION if sentence_embeddings else None, "now")
                     )  # fmt: skip
         # pgvector builds the graph in memory while it fits (~1.3 kB a row for this halfvec
         # index: 130 MB at 100k) and much more slowly on disk after: 1 GB is room for ~750k

@@ -89,6 +89,7 @@ def targets(results: Results) -> list[Target]:
         )
     )
     out += _retrieval_targets(results)
+    out += _qa_targets(results)
     op = results.get("operator", {})
     one = op.get("one", {}).get("children_s", {}).get("median")
     out.append(
@@ -177,6 +178,136 @@ def _ask_target(results: Results, one: list[dict[str, Any]]) -> Target:
         else "not run",
         cold / 150 if cold else None,
     )
+
+
+def _qa_targets(results: Results) -> list[Target]:
+    """Issue 24's goals on real documents (``bench.qa``): extractive answers, charters."""
+    qa = results.get("qa", {})
+    goals = qa.get("goals", {})
+    answers = qa.get("answers", {}).get("extractive", {})
+    charters = qa.get("charters", {}).get("extractive", {})
+    out = []
+    for name, section, key, goal_key, default in (
+        ("real documents: key facts + right source (extractive)", answers,
+         "facts_and_source_pct", "facts_and_source_pct", 85.0),
+        ("real documents: charter citations on-subject (extractive)", charters,
+         "on_subject_pct", "charter_on_subject_pct", 80.0),
+        ("real documents: charter citations whole sentences (extractive)", charters,
+         "whole_sentence_pct", "charter_whole_sentence_pct", 95.0),
+    ):  # fmt: skip
+        goal = goals.get(goal_key, default)
+        value = section.get(key)
+        out.append(
+            Target(
+                name,
+                f"≥ {goal:g} %",
+                f"{value:.1f} %" if value is not None else "not run",
+                (goal / value if value else math.inf) if value is not None else None,
+            )
+        )
+    return out
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1f} %"
+
+
+def _qa(results: Results) -> str:
+    qa = results.get("qa")
+    if not qa:
+        return "_not run_"
+    modes = ["extractive", "model"]
+    answers = {m: qa["answers"].get(m, {}) for m in modes}
+    charters = {m: qa["charters"].get(m, {}) for m in modes}
+
+    def cells(section: dict[str, dict[str, Any]], key: str, fmt: Any = _pct) -> list[str]:
+        return [fmt(section[m][key]) if key in section[m] else "not run" for m in modes]
+
+    def ms(value: float) -> str:
+        return f"{value:,.0f} ms"
+
+    def count(value: int) -> str:
+        return f"{value:,}"
+
+    paged = answers["extractive"].get("paged_questions", 0)
+    rows = [
+        ["key facts stated", *cells(answers, "key_facts_pct")],
+        ["right source cited", *cells(answers, "right_source_pct")],
+        ["**key facts + right source** (goal ≥ 85 %)", *cells(answers, "facts_and_source_pct")],
+        [f"right page cited ({paged} PDF questions)", *cells(answers, "right_page_pct")],
+        ["quoted spans that are whole sentences", *cells(answers, "whole_sentence_pct")],
+        ["answers quoting whole sentences only", *cells(answers, "answers_all_whole_pct")],
+        ["quoted spans (not found in the source)", *[
+            f"{a['spans']} ({a['spans_not_found']})" if "spans" in a else "not run"
+            for a in answers.values()
+        ]],
+        ["answers citing nothing", *cells(answers, "uncited_answers", count)],
+        ["ask p50", *cells(answers, "p50_ms", ms)],
+        ["ask p95", *cells(answers, "p95_ms", ms)],
+    ]  # fmt: skip
+    crow = [
+        ["charters drafted (sections)", *[
+            f"{c['charters']} ({c['sections']})" if "charters" in c else "not run"
+            for c in charters.values()
+        ]],
+        ["**citations from the subject document** (goal ≥ 80 %)",
+         *cells(charters, "on_subject_pct")],
+        ["**citations that are whole sentences** (goal ≥ 95 %)",
+         *cells(charters, "whole_sentence_pct")],
+        ["sections unsupported", *[
+            f"{c['unsupported']} ({_pct(c['unsupported_pct'])})" if "unsupported" in c
+            else "not run" for c in charters.values()
+        ]],
+        ["citations (not found in the source)", *[
+            f"{c['citations']} ({c['citations_not_found']})" if "citations" in c else "not run"
+            for c in charters.values()
+        ]],
+        ["draft p50 (whole charter)", *cells(charters, "p50_ms", ms)],
+    ]  # fmt: skip
+    docs = ", ".join(
+        f"`{d['filename']}` ({d['media_type']}, {d['size_bytes'] / 1000:.0f} KB, "
+        f"{d['chunk_count']} chunks)"
+        for d in qa["documents"]
+    )
+    not_run = [
+        f"Model mode: {section['status']}."
+        for section in (answers["model"], charters["model"])
+        if "status" in section
+    ][:1]
+    note = (
+        f"`bench.qa`: {qa['questions']} questions written from {len(qa['documents'])} real "
+        f"documents that no one on the team wrote ({docs}; sources and licences in "
+        "`bench/qa/corpus/SOURCES.md`), asked through the HTTP API of `charterflow dev` "
+        f"(SQLite, all-MiniLM-L6-v2), all in one notebook; ingestion took "
+        f"{qa['ingest_seconds']:.0f} s. A quoted span is a whole sentence when, found in the "
+        "source's own text, it starts at a sentence start and ends at sentence-final "
+        "punctuation or a block end (the definition is in `bench/qa.py`)."
+    )
+    head = ["answers", "extractive", "model"]
+    text = f"{note}\n\n{_table(head, rows)}\n\n{_table(['charters', *modes], crow)}"
+    text += _qa_by_source(answers["extractive"].get("rows", []))
+    return text + ("\n\n" + not_run[0] if not_run else "")
+
+
+def _qa_by_source(rows: list[dict[str, Any]]) -> str:
+    """Extractive answers per document: where the misses are."""
+    if not rows:
+        return ""
+    table = []
+    for source in dict.fromkeys(r["source"] for r in rows):
+        mine = [r for r in rows if r["source"] == source]
+        spans = sum(r["spans"] for r in mine)
+        table.append(
+            [
+                f"`{source}`",
+                str(len(mine)),
+                _pct(100 * sum(r["stated"] and r["right_source"] for r in mine) / len(mine)),
+                _pct(100 * sum(r["right_source"] for r in mine) / len(mine)),
+                _pct(100 * sum(r["whole"] for r in mine) / spans if spans else None),
+            ]
+        )
+    head = ["document (extractive)", "questions", "facts + source", "source", "whole spans"]
+    return "\n\n" + _table(head, table)
 
 
 def _ask(results: Results) -> str:
@@ -365,6 +496,30 @@ def _hostile_http(results: Results) -> str:
 #: Search result sets: the default run (hashing vectors, 10k/100k), the semantic model's real
 #: vectors (``--only search_semantic``), and the opt-in million (``--only search_1m``).
 SEARCH_SETS = ("search", "search_semantic", "search_1m")
+
+
+def _segmentation(results: Results) -> str:
+    seg = results.get("segmentation")
+    if not seg:
+        return "Not run yet: `python -m bench --only segmentation`."
+    rows = [
+        [
+            r["name"],
+            f"{r['exact_paragraphs']:.1%}",
+            f"{r['boundary_precision']:.3f}",
+            f"{r['boundary_recall']:.3f}",
+            f"{r['chars_per_second'] / 1e6:.2f} M",
+        ]
+        if r.get("installed")
+        else [r["name"], "not installed", "", "", ""]
+        for r in seg["rows"]
+    ]
+    header = ["segmenter", "paragraphs exact", "boundary precision", "boundary recall", "chars/s"]
+    return (
+        f"{seg['paragraphs']} paragraphs ({seg['sentences']} sentences) of the Debian-shipped "
+        "QA corpus as the parsers lay them out (`bench/segmentation.py`; why sentencex: "
+        "bench/analysis.md).\n\n" + _table(header, rows)
+    )
 
 
 def _search(results: Results) -> str:
@@ -733,6 +888,10 @@ recall against ef_search, ingestion chunks/s against workers, API requests/s.
 
 {_hostile_http(results)}
 
+### Sentence segmentation
+
+{_segmentation(results)}
+
 ## Search
 
 {_search(results)}
@@ -752,6 +911,10 @@ recall against ef_search, ingestion chunks/s against workers, API requests/s.
 ## Streamed answers
 
 {_streaming(results)}
+
+## Question answering on real documents
+
+{_qa(results)}
 
 ## Retrieval quality
 

@@ -145,16 +145,22 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 
 def cmd_reindex(args: argparse.Namespace) -> int:
-    """Re-embed stored chunks with the configured embeddings provider (after changing it)."""
-    from charterflow.ingest.pipeline import IngestContext, reindex
+    """Parse again documents stored by an older parser; re-embed other models' chunks."""
+    from charterflow.ingest.parsers import PARSER_VERSION
+    from charterflow.ingest.pipeline import IngestContext, backfill_sentences, reindex
+    from charterflow.ingest.reparse import reparse_stale
     from charterflow.logging import configure_logging
 
     settings = _settings_or_exit()
     configure_logging(settings.log_level, settings.effective_log_format)
     ctx = IngestContext.from_settings(settings)
     try:
+        documents = reparse_stale(ctx)
+        print(f"parsed {documents} documents again (parser version {PARSER_VERSION})")
         count = reindex(ctx, everything=args.all)
         print(f"re-embedded {count} chunks with {ctx.embedder.name}")
+        sentences = backfill_sentences(ctx)
+        print(f"stored the sentence vectors of {sentences} chunks")
     finally:
         ctx.close()
     return 0

@@ -176,10 +176,10 @@ def test_a_large_slow_upload_does_not_hold_up_a_small_one(
     release = threading.Event()
     real_parse = pipeline.parse
 
-    def slow_for_large(media_type: str, data: bytes, limits: Limits) -> Any:
+    def slow_for_large(media_type: str, data: bytes, limits: Limits, **kwargs: Any) -> Any:
         if len(data) > 2 * 1024 * 1024:
             release.wait(120)
-        return real_parse(media_type, data, limits)
+        return real_parse(media_type, data, limits, **kwargs)
 
     monkeypatch.setattr(pipeline, "parse", slow_for_large)
     big, small = dev_api.register("Big"), dev_api.register("Small")

@@ -12,13 +12,23 @@ import posixpath
 import re
 import unicodedata
 import zipfile
-from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
+from charterflow.ingest.blocks import (
+    Builder,
+    Extracted,
+    Kind,
+    Piece,
+    Words,
+    clean_lines,
+    join_lines,
+    pdf_blocks,
+    squeeze,
+    text_blocks,
+)
 from charterflow.ingest.errors import BadDocument
 from charterflow.ingest.limits import UNBOUNDED, BoundedReader, Limits, OverLimit
 from charterflow.services import filetypes
@@ -27,6 +37,10 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b\ufeff]")
 _SPACES = re.compile(r"[ \t\xa0]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
 _ASCII = re.compile(r"[\x00-\x7f]")
+#: Bumped whenever parsing or chunking may lay a document out differently: documents stored
+#: under an older version (``documents.parser_version``; NULL before issue 24) are parsed
+#: again by ``charterflow reindex`` and by workers at start (``pipeline.reparse_stale``).
+PARSER_VERSION = 2
 HIDDEN_TAGS = ("script", "style", "noscript", "template", "head", "svg", "iframe", "object")
 
 
@@ -66,20 +80,6 @@ def normalize(text: str, limits: Limits = UNBOUNDED) -> str:
         limits.chars(total)
         lines.append(line)
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
-
-
-@dataclass
-class Extracted:
-    """The document's text; ``page_starts`` are ``(offset, page)`` pairs for paged formats."""
-
-    text: str
-    page_starts: list[tuple[int, int]] = field(default_factory=list)
-
-    def page_at(self, offset: int) -> int | None:
-        if not self.page_starts:
-            return None
-        i = bisect_right([start for start, _ in self.page_starts], offset) - 1
-        return self.page_starts[max(i, 0)][1]
 
 
 def _decode(data: bytes) -> str:
@@ -152,20 +152,40 @@ def _draws_images(page: Any) -> bool:
     return any(x.get_object().get("/Subtype") == "/Image" for x in xobjects.get_object().values())
 
 
-def parse_pdf(data: bytes, limits: Limits = UNBOUNDED) -> Extracted:
+#: Told ``(pages read, pages in all)`` while a paged document is read (document progress).
+OnPage = Callable[[int, int], None]
+
+
+def _no_progress(_done: int, _total: int) -> None:
+    return None
+
+
+def parse_pdf(data: bytes, limits: Limits = UNBOUNDED, on_page: OnPage = _no_progress) -> Extracted:
+    """The pages' text as blocks (``blocks.pdf_blocks``): running headers, footers and page
+    numbers dropped, paragraphs joined across lines and pages, hyphenation undone."""
     from pypdf import PdfReader
     from pypdf.errors import PyPdfError
 
-    pages: list[tuple[int, str]] = []
+    pages: list[list[str]] = []
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted:
             raise BadDocument("the PDF is encrypted")
-        _count_pages(reader, limits)
+        total = _count_pages(reader, limits)
+        chars = 0
         for number, page in enumerate(reader.pages, start=1):
             limits.pages(number)
-            pages.append((number, normalize(page.extract_text() or "", limits)))
-        extracted = _paged(pages, limits)
+            lines = [line for _, line in clean_lines(page.extract_text() or "", limits)]
+            chars += sum(len(line) + 1 for line in lines)
+            limits.chars(chars)
+            pages.append(lines)
+            on_page(number, total)
+        builder = Builder(limits)
+        for number, piece in pdf_blocks(pages):
+            if number != builder.current_page:
+                builder.page(number)
+            builder.add(piece)
+        extracted = builder.build()
         scanned = not extracted.text and pages and all(_draws_images(p) for p in reader.pages)
     except BadDocument:
         raise
@@ -182,7 +202,8 @@ def parse_pdf(data: bytes, limits: Limits = UNBOUNDED) -> Extracted:
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _REL = "{http://schemas.openxmlformats.org/package/2006/relationships}Relationship"
 _OFFICE_DOCUMENT = "/officeDocument"
-_DOCX_TAGS = [f"{_W}{name}" for name in ("p", "t", "tab", "br", "cr", "tc", "tr")]
+_DOCX_TAGS = [f"{_W}{name}" for name in ("p", "t", "tab", "br", "cr", "tc", "tr", "pStyle")]
+_DOCX_HEADING = re.compile(r"(?i)^(?:heading\s?([1-9])|title)$")
 
 
 def _xml_events(reader: BoundedReader, events: tuple[str, ...], tags: list[str]) -> Any:
@@ -212,11 +233,13 @@ def _docx_main_part(archive: zipfile.ZipFile, limits: Limits) -> str:
     return "word/document.xml"
 
 
-def _docx_blocks(reader: BoundedReader, limits: Limits) -> list[str]:
-    """Paragraphs and table rows (cells joined by `` | ``) in document order, streamed: each
-    element is dropped once read, so memory follows the text, not the XML."""
-    blocks: list[str] = []
+def _docx_blocks(reader: BoundedReader, limits: Limits) -> list[Piece]:
+    """Headings (paragraph styles Title, Heading 1-9), paragraphs and table rows (cells
+    joined by `` | ``) in document order, streamed: each element is dropped once read, so
+    memory follows the text, not the XML; empty paragraphs leave nothing."""
+    blocks: list[Piece] = []
     paragraphs: list[list[str]] = []  # open paragraphs (a text box nests one in another)
+    styles: list[str] = []  # their paragraph styles
     cells: list[list[str]] = []  # open table cells: their paragraphs
     rows: list[list[str]] = []  # open table rows: their cells' text
     chars = elements = 0
@@ -225,6 +248,7 @@ def _docx_blocks(reader: BoundedReader, limits: Limits) -> list[str]:
         if event == "start":
             if tag == f"{_W}p":
                 paragraphs.append([])
+                styles.append("")
             elif tag == f"{_W}tc":
                 cells.append([])
             elif tag == f"{_W}tr":
@@ -235,6 +259,8 @@ def _docx_blocks(reader: BoundedReader, limits: Limits) -> list[str]:
             chars += len(text)
             limits.chars(chars)
             paragraphs[-1].append(text)
+        elif tag == f"{_W}pStyle" and styles:
+            styles[-1] = elem.get(f"{_W}val", "")
         elif tag == f"{_W}tab" and paragraphs:
             paragraphs[-1].append("\t")
         elif tag in (f"{_W}br", f"{_W}cr") and paragraphs:
@@ -243,7 +269,12 @@ def _docx_blocks(reader: BoundedReader, limits: Limits) -> list[str]:
             elements += 1
             limits.elements(elements)
             text = "".join(paragraphs.pop())
-            (cells[-1] if cells else blocks).append(text)
+            style = _DOCX_HEADING.match(styles.pop())
+            if cells:
+                cells[-1].append(text)
+            elif text.strip():
+                level = int(style.group(1) or 0) if style else 0
+                blocks.append(Piece(Kind.heading if style else Kind.paragraph, text, level))
         elif tag == f"{_W}tc" and cells:
             elements += 1
             limits.elements(elements)
@@ -252,7 +283,10 @@ def _docx_blocks(reader: BoundedReader, limits: Limits) -> list[str]:
                 rows[-1].append(text)
         elif tag == f"{_W}tr" and rows:
             line = " | ".join(rows.pop())
-            (cells[-1] if cells else blocks).append(line)
+            if cells:
+                cells[-1].append(line)
+            elif line.strip(" |"):
+                blocks.append(Piece(Kind.row, line))
         _drop(elem)
     return blocks
 
@@ -297,8 +331,12 @@ def parse_docx(data: bytes, limits: Limits = UNBOUNDED) -> Extracted:
     decompressed size and ratio are checked as the bytes come out (zip bombs)."""
     with _package(data, "Word document") as archive:
         name = _docx_main_part(archive, limits)
-        blocks = _docx_blocks(_part(archive, name, limits), limits)
-    return Extracted(normalize("\n\n".join(blocks), limits))
+        pieces = _docx_blocks(_part(archive, name, limits), limits)
+    builder = Builder(limits)
+    for piece in pieces:
+        text = " ".join(line for _, line in clean_lines(piece.text, limits) if line)
+        builder.add(Piece(piece.kind, text, piece.level))
+    return builder.build()
 
 
 _R = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
@@ -476,18 +514,15 @@ def parse_epub(data: bytes, limits: Limits = UNBOUNDED) -> Extracted:
                 spine.append(elem.get("idref", ""))
             limits.elements(len(manifest) + len(spine))
             _drop(elem)
-        chapters: list[str] = []
-        total = 0
+        builder = Builder(limits)
         for idref in spine:
             href, media_type = manifest.get(idref, ("", ""))
             if not href or media_type not in _XHTML:
                 continue
             name = posixpath.normpath(posixpath.join(folder, unquote(href)))
-            text = parse_html(_read_all(_part(archive, name, limits)), limits).text
-            total += len(text) + 2
-            limits.chars(total)
-            chapters.append(text)
-    return Extracted(normalize("\n\n".join(chapters), limits))
+            chapter = parse_html(_read_all(_part(archive, name, limits)), limits)
+            builder.extend(Piece(b.kind, b.text, b.level) for b in chapter.blocks)
+    return builder.build()
 
 
 def _decode_bounded(data: bytes, limits: Limits, factor: int = 1) -> str:
@@ -498,22 +533,124 @@ def _decode_bounded(data: bytes, limits: Limits, factor: int = 1) -> str:
     return text
 
 
+#: Elements that make a block of their own; the rest (links, emphasis, spans) run inline.
+_HTML_BLOCKS = frozenset(
+    [
+        "p",
+        "div",
+        "section",
+        "article",
+        "main",
+        "header",
+        "footer",
+        "aside",
+        "blockquote",
+        "ul",
+        "ol",
+        "dl",
+        "dt",
+        "dd",
+        "table",
+        "thead",
+        "tbody",
+        "tfoot",
+        "figure",
+        "figcaption",
+        "caption",
+        "form",
+        "fieldset",
+        "address",
+        "hr",
+        "br",
+        "details",
+        "summary",
+        "center",
+        "body",
+    ]
+)
+_MARK = re.compile("\x02([^\x03]*)\x03")
+
+
+def _mark(tag: Any, name: str) -> None:
+    tag.insert(0, f"\x02{name}\x03")
+    tag.append("\x02/\x03")
+
+
+def _html_pieces(text: str, limits: Limits) -> Iterator[Piece]:
+    """Pieces from the marked text of a page: each marker opens or closes a block kind."""
+    stack = ["b"]
+    buffer: list[str] = []
+
+    def flush() -> Iterator[Piece]:
+        raw = "".join(buffer)
+        buffer.clear()
+        kind = stack[-1]
+        if kind == "pre":  # its headings sit below the page's own (h1-h6)
+            for piece in text_blocks(clean_lines(raw, limits), None):
+                level = piece.level + 6 if piece.kind is Kind.heading else 0
+                yield Piece(piece.kind, piece.text, level)
+            return
+        body = squeeze(" ".join(line for _, line in clean_lines(raw, limits)))
+        if kind == "tr":
+            body = body.strip(" |")
+        if not body:
+            return
+        if kind.startswith("h") and kind[1:].isdigit():
+            yield Piece(Kind.heading, body, int(kind[1:]))
+        else:
+            yield Piece({"li": Kind.item, "tr": Kind.row}.get(kind, Kind.paragraph), body)
+
+    for i, part in enumerate(_MARK.split(text)):
+        if i % 2 == 0:
+            buffer.append(part)
+        elif part == "|":
+            buffer.append(" | ")
+        else:
+            yield from flush()
+            if part == "/":
+                if len(stack) > 1:
+                    stack.pop()
+            elif part == "b" and stack[-1] != "b":
+                stack.append(stack[-1])  # a paragraph inside a list item is the item
+            else:
+                stack.append(part)
+    yield from flush()
+
+
 def parse_html(data: bytes, limits: Limits = UNBOUNDED) -> Extracted:
+    """The visible text as blocks: headings (``h1``-``h6``), paragraphs, list items, table
+    rows (cells joined by `` | ``); a ``<pre>`` is read as plain text (``text_blocks``)."""
     from bs4 import BeautifulSoup
 
-    markup = _decode_bounded(data, limits, factor=4)
+    markup = _decode_bounded(data, limits, factor=4).replace("\x02", "").replace("\x03", "")
     limits.elements(markup.count("<"))  # bounds the tree before it is built
     soup = BeautifulSoup(markup, "html.parser")
     del markup
     title = soup.title.get_text(" ", strip=True) if soup.title else ""
     for tag in soup(HIDDEN_TAGS):
         tag.decompose()
-    for tag in soup.select('[hidden], [aria-hidden="true"]'):
+    for tag in soup.select('[hidden], [aria-hidden="true"], a.headerlink, nav, [role=navigation]'):
         tag.decompose()
     for tag in soup.find_all(style=re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden")):
         tag.decompose()
-    body = soup.get_text("\n")
-    return Extracted(normalize(f"{title}\n\n{body}" if title else body, limits))
+    for tag in soup.find_all(True):
+        name = tag.name
+        if name == "pre":
+            text = tag.get_text()
+            tag.clear()
+            tag.append(f"\x02pre\x03{text}\x02/\x03")
+        elif name in ("h1", "h2", "h3", "h4", "h5", "h6", "li", "tr"):
+            _mark(tag, name)
+        elif name in ("td", "th"):
+            tag.append("\x02|\x03")
+        elif name in _HTML_BLOCKS:
+            _mark(tag, "b")
+    builder = Builder(limits)
+    pieces = list(_html_pieces(soup.get_text(""), limits))
+    if title and not (pieces and squeeze(title) == pieces[0].text):
+        builder.add(Piece(Kind.paragraph, title))
+    builder.extend(pieces)
+    return builder.build()
 
 
 _MD_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
@@ -524,20 +661,111 @@ _MD_RULE = re.compile(r"^\s*([-*_]\s*){3,}$", re.M)
 _HTML_TAG = re.compile(r"<[^>\n]+>")
 
 
+_MD_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
+_MD_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
+_MD_AUTOLINK = re.compile(r"<((?:https?|mailto):[^>\s]+)>")
+_MD_MARKS = re.compile(r"(\*\*|__|~~|`{1,3})")
+_MD_RULE = re.compile(r"^([-*_]\s*){3,}$")
+_MD_HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*#*$")
+_MD_SETEXT = re.compile(r"^(=+|-+)$")
+_MD_FENCE = re.compile(r"^(`{3,}|~{3,})")
+_MD_ITEM = re.compile(r"^(?:[-*+]|\d{1,9}[.)])\s+")
+_MD_TABLE_RULE = re.compile(r"^\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?$")
+_HTML_TAG = re.compile(r"<[^>\n]+>")
+
+
+def _md_inline(line: str) -> str:
+    """A line as the reader sees it: link text without URLs, no emphasis marks or tags."""
+    line = _MD_IMAGE.sub(r"\1", line)
+    line = _MD_LINK.sub(r"\1", line)
+    line = _MD_AUTOLINK.sub(r"\1", line)
+    line = _MD_MARKS.sub("", line)
+    return _HTML_TAG.sub("", line)
+
+
+def _dedent(lines: list[str]) -> str:
+    base = min((len(line) - len(line.lstrip(" ")) for line in lines if line.strip()), default=0)
+    return "\n".join(line[base:] for line in lines)
+
+
+def markdown_blocks(lines: list[tuple[int, str]], words: Words) -> list[Piece]:
+    """Headings (ATX and setext), paragraphs, list items, fenced code and tables."""
+    pieces: list[Piece] = []
+    para: list[str] = []
+    kind = Kind.paragraph
+    code: list[str] | None = None
+    fence = ""
+    table: list[str] = []
+
+    def flush() -> None:
+        nonlocal kind
+        if para:
+            pieces.append(Piece(kind, join_lines(para, words)))
+            para.clear()
+        if table:
+            pieces.append(Piece(Kind.pre, "\n".join(table)))
+            table.clear()
+        kind = Kind.paragraph
+
+    for indent, line in lines:
+        if code is not None:
+            if line.startswith(fence):
+                pieces.append(Piece(Kind.pre, _dedent(code)))
+                code = None
+            else:
+                code.append(" " * indent + line)
+            continue
+        if fenced := _MD_FENCE.match(line):
+            flush()
+            code, fence = [], fenced.group(1)
+            continue
+        while line.startswith(">"):
+            line = line[1:].lstrip()
+        if not line:
+            flush()
+            continue
+        if heading := _MD_HEADING.match(line):
+            flush()
+            pieces.append(Piece(Kind.heading, _md_inline(heading.group(2)), len(heading.group(1))))
+        elif _MD_SETEXT.match(line) and len(para) == 1 and kind is Kind.paragraph:
+            text = para.pop()
+            pieces.append(Piece(Kind.heading, squeeze(text), 1 if line[0] == "=" else 2))
+        elif _MD_RULE.match(line):
+            flush()
+        elif line.startswith("|"):
+            if para:
+                flush()
+            if not _MD_TABLE_RULE.match(line):
+                table.append(squeeze(_md_inline(line).strip("| ")))
+        elif _MD_ITEM.match(line):
+            flush()
+            kind = Kind.item
+            para.append(_md_inline(_MD_ITEM.sub("", line, count=1)))
+        else:
+            if table:
+                flush()
+            para.append(_md_inline(line))
+    if code:
+        pieces.append(Piece(Kind.pre, _dedent(code)))
+    flush()
+    return pieces
+
+
 def parse_markdown(data: bytes, limits: Limits = UNBOUNDED) -> Extracted:
-    """Markdown as the reader sees it: link text without URLs, no heading or emphasis marks."""
-    text = _decode_bounded(data, limits, factor=2)
-    text = _MD_IMAGE.sub(r"\1", text)
-    text = _MD_LINK.sub(r"\1", text)
-    text = _MD_RULE.sub("", text)
-    text = _MD_PREFIX.sub("", text)
-    text = _MD_MARKS.sub("", text)
-    text = _HTML_TAG.sub("", text)
-    return Extracted(normalize(text, limits))
+    """Markdown as the reader sees it, as blocks: link text without URLs, no heading or
+    emphasis marks; headings make the heading path; fenced code keeps its lines."""
+    lines = clean_lines(_decode_bounded(data, limits, factor=2), limits)
+    builder = Builder(limits)
+    builder.extend(markdown_blocks(lines, Words((line for _, line in lines))))
+    return builder.build()
 
 
 def parse_text(data: bytes, limits: Limits = UNBOUNDED) -> Extracted:
-    return Extracted(normalize(_decode_bounded(data, limits), limits))
+    """Plain text as blocks (``blocks.text_blocks``): hard-wrapped lines joined."""
+    lines = clean_lines(_decode_bounded(data, limits), limits)
+    builder = Builder(limits)
+    builder.extend(text_blocks(lines, Words((line for _, line in lines))))
+    return builder.build()
 
 
 def _labelled_rows(rows: list[list[str]], limits: Limits) -> str:
@@ -608,7 +836,9 @@ _KINDS = {
 }
 
 
-def parse(media_type: str, data: bytes, limits: Limits = UNBOUNDED) -> Extracted:
+def parse(
+    media_type: str, data: bytes, limits: Limits = UNBOUNDED, on_page: OnPage = _no_progress
+) -> Extracted:
     """The normalised text of ``data``; ``BadDocument`` when it cannot be read, is empty or
     is over one of ``limits``. Structure too deep for the parser is the file's fault, not a
     passing failure: it is a ``BadDocument`` too, never retried."""
@@ -618,7 +848,10 @@ def parse(media_type: str, data: bytes, limits: Limits = UNBOUNDED) -> Extracted
     kind = _KINDS.get(media_type, "document")
     too_deep = f"the {kind} nests its structure too deeply to be read (a damaged or hostile file)"
     try:
-        extracted = parser(data, limits)
+        if parser is parse_pdf:
+            extracted = parse_pdf(data, limits, on_page)
+        else:
+            extracted = parser(data, limits)
     except RecursionError as exc:
         raise BadDocument(too_deep) from exc
     except BadDocument as exc:  # a library may wrap the RecursionError in its own error

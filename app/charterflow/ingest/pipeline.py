@@ -30,16 +30,17 @@ from charterflow.ingest import metrics
 from charterflow.ingest.chunking import TextChunk, chunk
 from charterflow.ingest.errors import BadDocument, Busy, Deferred, TransientError
 from charterflow.ingest.limits import Limits, time_budget
-from charterflow.ingest.parsers import parse
+from charterflow.ingest.parsers import PARSER_VERSION, parse
 from charterflow.ingest.webpage import URL_MEDIA_TYPE, fetch
 from charterflow.logging import get_logger
-from charterflow.models import Chunk, Document, DocumentStatus, new_id, utcnow
+from charterflow.models import Chunk, Document, DocumentStage, DocumentStatus, new_id, utcnow
 from charterflow.retrieval.embedders import (
     Embedder,
     get_embedder,
     pack_sentences,
     sentence_vectors,
 )
+from charterflow.retrieval.text import SEGMENTER_VERSION
 from charterflow.settings import Settings
 from charterflow.storage import ObjectNotFound, Storage, StorageError, make_storage
 
@@ -47,6 +48,10 @@ log = get_logger("charterflow.ingest")
 #: Test hook: seconds to pause after parsing, so a test can kill a worker mid-document.
 PAUSE_ENV = "CHARTERFLOW_TEST_INGEST_PAUSE_SECONDS"
 MAX_ERROR_CHARS = 500
+#: Passages embedded per call while ingesting; progress is reported after each batch.
+EMBED_BATCH = 64
+#: Seconds between two progress writes while reading pages (the last page is always written).
+PROGRESS_INTERVAL = 0.5
 
 
 class Outcome(StrEnum):
@@ -138,6 +143,9 @@ def claim(ctx: IngestContext, document_id: str) -> int | None:
                 attempts=Document.attempts + 1,
                 lease_expires_at=now + timedelta(seconds=ctx.settings.ingest_lease_seconds),
                 updated_at=now,
+                stage=DocumentStage.reading.value,
+                progress_done=None,
+                progress_total=None,
             )
             .returning(Document.attempts)
         )
@@ -155,6 +163,30 @@ def _fenced(document_id: str, attempt: int) -> list[ColumnElement[bool]]:
         Document.attempts == attempt,
         Document.status == DocumentStatus.processing.value,
     ]
+
+
+class Progress:
+    """Writes the document's stage and progress (fenced: only while the attempt owns it);
+    page counts at most every ``PROGRESS_INTERVAL`` seconds, so a long PDF costs few writes."""
+
+    def __init__(self, ctx: IngestContext, document_id: str, attempt: int) -> None:
+        self.ctx, self.document_id, self.attempt = ctx, document_id, attempt
+        self._last = 0.0
+
+    def stage(
+        self, stage: DocumentStage, done: int | None = None, total: int | None = None
+    ) -> None:
+        with session_scope(self.ctx.session_factory) as db:
+            db.execute(
+                update(Document)
+                .where(*_fenced(self.document_id, self.attempt))
+                .values(stage=stage.value, progress_done=done, progress_total=total)
+            )
+        self._last = time.monotonic()
+
+    def page(self, done: int, total: int) -> None:
+        if done >= total or time.monotonic() - self._last >= PROGRESS_INTERVAL:
+            self.stage(DocumentStage.reading, done, total)
 
 
 @contextmanager
@@ -213,33 +245,67 @@ def _store(
                 lease_expires_at=None,
                 chunk_count=len(pieces),
                 updated_at=now,
+                parser_version=PARSER_VERSION,
+                stage=DocumentStage.ready.value,
+                progress_done=None,
+                progress_total=None,
             )
         ).rowcount
         if not owned:
             db.rollback()
             return False
-        db.execute(delete(Chunk).where(Chunk.document_id == doc.id))
-        db.execute(
-            insert(Chunk),
-            [
-                {
-                    "id": new_id(),
-                    "document_id": doc.id,
-                    "notebook_id": doc.notebook_id,
-                    "workspace_id": doc.workspace_id,
-                    "ordinal": piece.ordinal,
-                    "text": piece.text,
-                    "start": piece.start,
-                    "end": piece.end,
-                    "page": piece.page,
-                    "embedding": vector,
-                    "embedding_model": ctx.embedder.name,
-                    "created_at": now,
-                }
-                for piece, vector in zip(pieces, vectors, strict=True)
-            ],
-        )
+        _replace_chunks(ctx, db, doc, pieces, vectors)
     return True
+
+
+def _replace_chunks(
+    ctx: IngestContext,
+    db: Session,
+    doc: Document,
+    pieces: list[TextChunk],
+    vectors: list[np.ndarray],
+) -> None:
+    now = utcnow()
+    db.execute(delete(Chunk).where(Chunk.document_id == doc.id))
+    if not pieces:
+        return
+    db.execute(
+        insert(Chunk),
+        [
+            {
+                "id": new_id(),
+                "document_id": doc.id,
+                "notebook_id": doc.notebook_id,
+                "workspace_id": doc.workspace_id,
+                "ordinal": piece.ordinal,
+                "text": piece.text,
+                "start": piece.start,
+                "end": piece.end,
+                "page": piece.page,
+                "heading": piece.heading,
+                "embedding": vector,
+                "embedding_model": ctx.embedder.name,
+                "created_at": now,
+            }
+            for piece, vector in zip(pieces, vectors, strict=True)
+        ],
+    )
+
+
+def _embed(
+    ctx: IngestContext, pieces: list[TextChunk], progress: Progress | None
+) -> list[np.ndarray]:
+    """The passages' vectors, in batches, reporting ``embedding`` progress after each."""
+    started = time.perf_counter()
+    vectors: list[np.ndarray] = []
+    if progress is not None:
+        progress.stage(DocumentStage.embedding, 0, len(pieces))
+    for at in range(0, len(pieces), EMBED_BATCH):
+        vectors.extend(ctx.embedder.embed([p.text for p in pieces[at : at + EMBED_BATCH]]))
+        if progress is not None:
+            progress.stage(DocumentStage.embedding, len(vectors), len(pieces))
+    metrics.embedded(len(pieces), time.perf_counter() - started)
+    return vectors
 
 
 def _finish(
@@ -251,6 +317,11 @@ def _finish(
         "status": status.value,
         "error": error[:MAX_ERROR_CHARS],
         "lease_expires_at": None,
+        "stage": (
+            DocumentStage.failed if status == DocumentStatus.failed else DocumentStage.queued
+        ).value,
+        "progress_done": None,
+        "progress_total": None,
     }
     if status == DocumentStatus.failed:
         values["chunk_count"] = 0
@@ -295,17 +366,16 @@ def ingest(ctx: IngestContext, document_id: str) -> Outcome:
             if doc is None:
                 return Outcome.skipped
             limits = Limits.from_settings(ctx.settings)
+            progress = Progress(ctx, document_id, attempt)
             with time_budget(limits.time_budget_seconds):
                 media_type, data = _source(ctx, doc)
-                extracted = parse(media_type, data, limits)
+                extracted = parse(media_type, data, limits, on_page=progress.page)
                 del data
+                progress.stage(DocumentStage.chunking)
                 _test_pause()
                 pieces = chunk(extracted, limits=limits)
                 del extracted
-                embed_started = time.perf_counter()
-                texts = [p.text for p in pieces]
-                vectors = list(ctx.embedder.embed(texts))
-                metrics.embedded(len(pieces), time.perf_counter() - embed_started)
+                vectors = _embed(ctx, pieces, progress)
             if not _store(ctx, doc, attempt, pieces, vectors):
                 log.warning("lost the lease; result discarded", document_id=document_id)
                 return Outcome.skipped
@@ -362,7 +432,14 @@ def _fill_sentences(ctx: IngestContext, *where: ColumnElement[bool], batch: int 
     if not ctx.settings.ingest_sentence_vectors:
         return 0
     embedder = ctx.embedder
-    missing = [Chunk.embedding_model == embedder.name, Chunk.sentence_embeddings.is_(None)]
+    missing = [
+        Chunk.embedding_model == embedder.name,
+        or_(
+            Chunk.sentence_embeddings.is_(None),
+            Chunk.sentence_version.is_(None),
+            Chunk.sentence_version != SEGMENTER_VERSION,
+        ),
+    ]
     done = 0
     last_id = ""
     while True:
@@ -381,7 +458,9 @@ def _fill_sentences(ctx: IngestContext, *where: ColumnElement[bool], batch: int 
                 done += db.execute(
                     update(Chunk)
                     .where(Chunk.id == chunk_id, *missing)
-                    .values(sentence_embeddings=sentence_vectors)
+                    .values(
+                        sentence_embeddings=sentence_vectors, sentence_version=SEGMENTER_VERSION
+                    )
                 ).rowcount
         last_id = rows[-1][0]
 
@@ -427,6 +506,7 @@ def reindex(ctx: IngestContext, *, everything: bool = False, batch: int = 256) -
                         embedding=vector,
                         embedding_model=embedder.name,
                         sentence_embeddings=sentence_vectors,
+                        sentence_version=SEGMENTER_VERSION if sentence_vectors else None,
                     )
                 )
             done += len(rows)

@@ -30,6 +30,7 @@ from charterflow.ingest.pipeline import (
     reindex,
     store_sentences,
 )
+from charterflow.ingest.reparse import reparse_stale
 from charterflow.ingest.sweep import sweep
 from charterflow.logging import configure_logging, get_logger
 from charterflow.retrieval.embedders import provider
@@ -42,8 +43,10 @@ REEMBED_LOCK = 0x6366_7265_656D  # "cfreem"
 
 
 def reembed_stale(ctx: IngestContext) -> int | None:
-    """Re-embed the chunks stored by another embedder (after ``EMBEDDINGS_PROVIDER`` changed),
-    then store the sentence vectors of chunks that lack them (``backfill_sentences``).
+    """Parse again the documents stored under an older parser version (``reparse_stale``),
+    re-embed the chunks stored by another embedder (after ``EMBEDDINGS_PROVIDER`` changed),
+    then store the sentence vectors of chunks that lack them or whose sentences were split
+    by another segmenter version (``backfill_sentences``).
 
     Every worker calls it at start, in the background; on PostgreSQL an advisory lock lets one
     of them do the work and the others return ``None`` at once. Until it is done, search
@@ -52,15 +55,19 @@ def reembed_stale(ctx: IngestContext) -> int | None:
     """
     engine = ctx.engine
     if engine is None or engine.dialect.name != "postgresql":
-        return reindex(ctx) + backfill_sentences(ctx)
+        return _catch_up(ctx)
     with engine.connect() as conn:
         if not conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": REEMBED_LOCK}):
             return None
         try:
-            return reindex(ctx) + backfill_sentences(ctx)
+            return _catch_up(ctx)
         finally:
             conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": REEMBED_LOCK})
             conn.commit()
+
+
+def _catch_up(ctx: IngestContext) -> int:
+    return reparse_stale(ctx) + reindex(ctx) + backfill_sentences(ctx)
 
 
 class _ActorQueue:

@@ -6,7 +6,7 @@ from charterflow.models.base import new_id, utcnow
 from charterflow.models.charter import Charter, CharterVersion
 from charterflow.models.chunk import Chunk
 from charterflow.models.conversation import Conversation, Message, TurnStatus
-from charterflow.models.document import Document, DocumentStatus
+from charterflow.models.document import Document, DocumentStage, DocumentStatus, stage_of
 from charterflow.models.identity import ApiToken, Invitation, PasswordReset
 from charterflow.models.note import Note
 from charterflow.models.notebook import Notebook
@@ -23,6 +23,7 @@ __all__ = [
     "Chunk",
     "Conversation",
     "Document",
+    "DocumentStage",
     "DocumentStatus",
     "Invitation",
     "Membership",
@@ -36,5 +37,6 @@ __all__ = [
     "User",
     "Workspace",
     "new_id",
+    "stage_of",
     "utcnow",
 ]

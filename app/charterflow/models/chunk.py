@@ -98,6 +98,12 @@ class Chunk(IdMixin, CreatedMixin, Base):
     #: (``embeddings.pack_sentences``); NULL for chunks stored before migration 0009 or with
     #: ``INGEST_SENTENCE_VECTORS`` off: answers then embed those sentences when asked.
     sentence_embeddings: Mapped[bytes | None] = mapped_column(LargeBinary)
+    #: ``retrieval.text.SEGMENTER_VERSION`` of the split that ``sentence_embeddings`` follows
+    #: (NULL: the old one, before migration 0010): other versions' vectors are never used.
+    sentence_version: Mapped[int | None] = mapped_column(Integer)
+    #: The headings the passage sits under, outermost first, joined by
+    #: ``ingest.blocks.HEADING_SEPARATOR`` (NULL: under no heading, or parsed before 0010).
+    heading: Mapped[str | None] = mapped_column(Text)
     tsv: Mapped[str | None] = mapped_column(
         TSVectorType(), Computed(f"to_tsvector('{FTS_CONFIG}', text)", persisted=True)
     )

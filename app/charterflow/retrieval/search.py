@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from charterflow.models import Chunk, Document
 from charterflow.retrieval.embedders import Embedder, terms, unpack_sentences, vector_cache
+from charterflow.retrieval.text import SEGMENTER_VERSION
 
 RRF_K = 60
 CANDIDATES = 50
@@ -56,6 +57,9 @@ class Hit:
     #: The vectors of ``retrieval.text.sentences(text)`` stored at ingestion by the embedder that
     #: searched (None: not stored, or by another embedder); ``answer.extractive`` uses them.
     sentence_vectors: np.ndarray | None = None
+    #: The headings the passage sits under, joined by " \u203a " (None: none, or parsed
+    #: before issue 24).
+    heading: str | None = None
 
 
 @dataclass(frozen=True)
@@ -340,7 +344,9 @@ def search(
             continue  # deleted since ranking
         c, title = rows[cid]
         similarity = float(np.dot(fresh.get(cid, c.embedding), vector))
-        stored = c.sentence_embeddings if cid not in fresh else None
+        # Vectors split by another segmenter would be paired with the wrong sentences.
+        current = cid not in fresh and c.sentence_version == SEGMENTER_VERSION
+        stored = c.sentence_embeddings if current else None
         hits.append(
             Hit(
                 chunk_id=c.id,
@@ -355,6 +361,7 @@ def search(
                 lexical_rank=lex_rank.get(cid),
                 vector_rank=vec_rank.get(cid),
                 sentence_vectors=None if stored is None else unpack_sentences(stored),
+                heading=c.heading,
             )
         )
     return hits

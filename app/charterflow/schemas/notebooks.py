@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
-from charterflow.models import DocumentStatus
+from charterflow.models import Document, DocumentStage, DocumentStatus, stage_of
 from charterflow.schemas.common import Description, ORMModel, Title
 
 
@@ -33,6 +34,11 @@ class NotebookOut(ORMModel):
     updated_at: datetime
 
 
+class Progress(BaseModel):
+    done: int = Field(ge=0)
+    total: int = Field(ge=0)
+
+
 class DocumentOut(ORMModel):
     id: str
     workspace_id: str
@@ -49,6 +55,29 @@ class DocumentOut(ORMModel):
     created_by: str | None
     created_at: datetime
     updated_at: datetime
+    stage: DocumentStage = Field(
+        description="What ingestion is doing now: queued, reading, chunking, embedding, then "
+        "ready or failed (the reason in `error`). `status` is the lifecycle."
+    )
+    progress: Progress | None = Field(
+        description="Pages read while reading a paged document, passages embedded while "
+        "embedding; null when there is nothing to count."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _stage(cls, data: Any) -> Any:
+        """A ``Document`` row's stage and progress, as ``models.stage_of`` reads them."""
+        if not isinstance(data, Document):
+            return data
+        stage = stage_of(data)
+        counting = stage in (DocumentStage.reading, DocumentStage.embedding)
+        total = data.progress_total
+        progress = (
+            Progress(done=data.progress_done or 0, total=total) if counting and total else None
+        )
+        fields = {name: getattr(data, name) for name in cls.model_fields if hasattr(data, name)}
+        return {**fields, "stage": stage, "progress": progress}
 
 
 class TextSourceIn(BaseModel):
