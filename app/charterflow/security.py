@@ -160,13 +160,13 @@ def email_verification_token(settings: Settings, user_id: str, email: str, ttl: 
     expires = int(datetime.now(UTC).timestamp()) + ttl
     secret = settings.jwt_secret.get_secret_value()
     mac = _mac(secret, f"{EMAIL_PURPOSE}:{user_id}:{email.lower()}:{expires}")
-    return f"{user_id}.{expires}.{mac}"
+    return f"{user_id}_{expires}_{mac}"  # URL-safe characters only, as links' tokens are
 
 
 def email_verification_subject(settings: Settings, token: str) -> tuple[str, int, str] | None:
     """``(user_id, expires, mac)`` of a well-formed, unexpired token; None otherwise. The
     caller checks the MAC against the user's current email (``email_token_matches``)."""
-    parts = token.split(".")
+    parts = token.split("_")
     if len(parts) != 3 or not parts[1].isdigit():
         return None
     user_id, expires, mac = parts[0], int(parts[1]), parts[2]

@@ -66,12 +66,12 @@ def test_verification_tokens_name_their_user_and_address(api: Api, smtp: SmtpSer
     with api.variant(smtp_host=smtp.host, smtp_port=smtp.port, smtp_starttls=False) as app:
         account = app.register("Checker")
         token = _token_of(smtp.wait_for(account.email, subject=CONFIRM))
-        user_id, expires, mac = token.split(".")
+        user_id, expires, mac = token.split("_")
         other = app.register("Other")
         forged = [
-            f"{other.id}.{expires}.{mac}",  # another user with this MAC
-            f"{user_id}.{int(expires) + 1}.{mac}",  # a longer life
-            f"{user_id}.{expires}.{'0' * len(mac)}",
+            f"{other.id}_{expires}_{mac}",  # another user with this MAC
+            f"{user_id}_{int(expires) + 1}_{mac}",  # a longer life
+            f"{user_id}_{expires}_{'0' * len(mac)}",
             "not-a-token",
         ]
         for bad in forged:
