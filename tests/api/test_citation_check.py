@@ -55,7 +55,7 @@ def test_a_note_cannot_cite_another_workspaces_passage(api: Api, world: dict[str
         json={"title": "Leak", "body": "See [1].", "citations": [_as_citation(world["theirs"])]},
         headers=owner.headers,
     )
-    assert r.status_code == 422, r.text
+    assert r.status_code == 400, r.text
     assert "not name a passage of this notebook" in r.json()["detail"]
 
 
@@ -78,7 +78,7 @@ def test_a_cited_quote_and_title_come_from_the_passage(api: Api, world: dict[str
     r = api.client.patch(
         f"{API}/notes/{note}", json={"citations": [outside]}, headers=owner.headers
     )
-    assert r.status_code == 422, r.text
+    assert r.status_code == 400, r.text
     r = api.client.patch(f"{API}/notes/{note}", json={"citations": [forged]}, headers=owner.headers)
     assert r.json()["citations"][0]["text"] == real["text"]
 
@@ -92,7 +92,7 @@ def test_a_charter_section_edit_resolves_its_citations(api: Api, world: dict[str
     key = charter["sections"][0]["key"]
     url = f"{API}/charters/{charter['id']}/sections/{key}"
     for citations, status in (
-        ([_as_citation(world["theirs"])], 422),
+        ([_as_citation(world["theirs"])], 400),
         ([_as_citation(world["mine"], **FORGED)], 200),
     ):
         edit = {"body": "Intake is on paper [1].", "citations": citations}

@@ -20,7 +20,7 @@ from charterflow.models import Chunk, Document
 
 
 def resolve(db: Session, notebook_id: str, given: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """``given`` rebuilt from the passages they name; 422 for one naming no passage of this
+    """``given`` rebuilt from the passages they name; 400 for one naming no passage of this
     notebook, or a span outside its passage."""
     if not given:
         return []
@@ -63,4 +63,4 @@ def resolve(db: Session, notebook_id: str, given: Sequence[dict[str, Any]]) -> l
 
 
 def _refused(n: int, why: str) -> HTTPException:
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, f"Citation {n} {why}")
+    return HTTPException(status.HTTP_400_BAD_REQUEST, f"Citation {n} {why}")

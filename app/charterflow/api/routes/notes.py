@@ -57,7 +57,7 @@ def list_notes(notebook: ReadableNotebook, db: ReadDb, page: PageParams) -> Page
     "/notebooks/{notebook_id}/notes",
     status_code=status.HTTP_201_CREATED,
     response_model=NoteOut,
-    responses=errors(*AUTHED, 403),
+    responses=errors(*AUTHED, 400, 403),
     summary="Write a note, or save a conversation turn's answer as one (editors)",
 )
 def create_note(
@@ -104,7 +104,7 @@ def get_note(note: ReadableNote) -> Note:
 @router.patch(
     "/notes/{note_id}",
     response_model=NoteOut,
-    responses=errors(*AUTHED, 403),
+    responses=errors(*AUTHED, 400, 403),
     summary="Edit title, body or citations (editors)",
 )
 def update_note(
