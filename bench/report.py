@@ -695,6 +695,35 @@ def _streaming(results: Results) -> str:
     )
 
 
+def _llm(results: Results) -> str:
+    r = results.get("llm")
+    if not r:
+        return "_not run_"
+
+    def cell(stats: dict[str, float] | None) -> str:
+        return f"{stats['p50']:,.0f} ms (p95 {stats['p95']:,.0f})" if stats else "-"
+
+    table = _table(
+        ["model", "ask, whole answer", "streamed: first words", "streamed: done", "by the model"],
+        [
+            [
+                f"{r['model']} ({r['server']})",
+                cell(r["ask_ms"]),
+                cell(r["first_delta_ms"]),
+                cell(r["done_ms"]),
+                f"{r['answered_by_model']}/{r['questions']}",
+            ]
+        ],
+    )
+    return (
+        f"{r['questions']} questions over {r['documents']} documents (`charterflow dev`, SQLite) "
+        f"answered by a real model on this machine, at most {r['max_tokens']} tokens a reply; "
+        f'median (p95). "By the model": answers the model wrote with at least one valid '
+        f"citation (the others fell back to the extracts, with a warning). The server starts in "
+        f"{r['server_start_s']} s.\n\n{table}"
+    )
+
+
 def _realnode(results: Results) -> str:
     r = results.get("realnode")
     if not r:
@@ -911,6 +940,10 @@ recall against ef_search, ingestion chunks/s against workers, API requests/s.
 ## Streamed answers
 
 {_streaming(results)}
+
+## A real model (model mode)
+
+{_llm(results)}
 
 ## Question answering on real documents
 

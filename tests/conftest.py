@@ -14,6 +14,7 @@ from typing import TypeVar
 
 import pytest
 
+from tests.support.llamacpp import LlamaServer
 from tests.support.llm import OpenAICompatible, Reply
 from tests.support.services import PostgresServer, RedisServer, S3Server, scratch_dir
 
@@ -117,3 +118,14 @@ def openai_server() -> Iterator[Callable[[Reply], OpenAICompatible]]:
     yield start
     for server in servers:
         server.__exit__()
+
+
+@pytest.fixture(scope="session")
+def llama_server() -> Iterator[LlamaServer]:
+    """A real OpenAI-compatible server running a real model (llama-cpp-python's server with
+    SmolLM2-135M-Instruct, ``scripts/llm-server``), shared by the run's model-mode tests."""
+    server = start_or_fail(
+        "the llama.cpp model server", lambda: LlamaServer(scratch_dir("llama")).start()
+    )
+    yield server
+    server.stop()

@@ -144,11 +144,33 @@ class Settings(BaseSettings):
     )
     embeddings_model: str | None = Field(None, description="Model name sent to `EMBEDDINGS_URL`.")
     embeddings_api_key: SecretStr | None = Field(None, description="Key for `EMBEDDINGS_URL`.")
+    embeddings_timeout_seconds: float = Field(
+        60,
+        gt=0,
+        description="How long one batch may take at `EMBEDDINGS_URL` before it is "
+        "retried (the ingest's retry loop).",
+    )
     llm_url: str | None = Field(
         None, description="OpenAI-compatible chat completions endpoint; unset: extractive."
     )
     llm_model: str | None = Field(None, description="Model name sent to `LLM_URL`.")
     llm_api_key: SecretStr | None = Field(None, description="Key for `LLM_URL`.")
+    llm_timeout_seconds: float = Field(
+        60,
+        gt=0,
+        description="The most a whole reply from `LLM_URL` may take (a streamed one: the most "
+        "between two pieces); past it, the answer is the quoted extracts, with a warning.",
+    )
+    llm_connect_timeout_seconds: float = Field(
+        10, gt=0, description="How long connecting to `LLM_URL` may take."
+    )
+    llm_max_tokens: int = Field(
+        512,
+        ge=1,
+        le=32768,
+        description="The longest reply asked of the model, in tokens (`max_tokens`); a reply "
+        "cut there keeps only its cited sentences.",
+    )
     worker_threads: int = Field(4, ge=1, le=64, description="Dramatiq threads per worker process.")
     worker_health_port: int = Field(
         9191, ge=1, le=65535, description="Port of the worker's `/health/live` and `/metrics`."

@@ -25,6 +25,8 @@ Manifest = dict[str, Any]
 MAX_JOB_NAME = 63
 # The key of the generated JWT Secret.
 JWT_KEY = "secret"
+# The default key of spec.llm's (and its embeddings') apiKeySecretRef.
+LLM_KEY = "apiKey"
 # spec.deletionPolicy: what `kubectl delete charterflow` takes with it besides the children.
 RETAIN = "Retain"  # the generated JWT Secret stays (as do the database, bucket and backups)
 SNAPSHOT = "Snapshot"  # a final backup runs before the children go; then as Retain
@@ -96,6 +98,10 @@ DEFAULTS: dict[str, Any] = {
             "credentialsSecretRef": {"usernameKey": "username", "passwordKey": "password"},
         }
     },
+    "llm": {
+        "apiKeySecretRef": {"key": LLM_KEY},
+        "embeddings": {"apiKeySecretRef": {"key": LLM_KEY}},
+    },
     "ingress": {"enabled": False, "path": "/"},
     "backup": {
         "enabled": True,
@@ -156,6 +162,10 @@ _ONLY_WITH_PARENT = {
     ("email", "smtp", "credentialsSecretRef"),
     ("database", "tls"),
     ("redis", "tls"),
+    ("llm",),
+    ("llm", "apiKeySecretRef"),
+    ("llm", "embeddings"),
+    ("llm", "embeddings", "apiKeySecretRef"),
 }
 # Defaults that are whole maps: given values replace them rather than merge into them.
 _ATOMIC = {"resources"}
@@ -393,6 +403,23 @@ class CharterFlow:
                 (contract.SMTP_PASSWORD, smtp_creds["passwordKey"]),
             ):
                 refs.append(SecretRef(env, smtp_creds["name"], key, where))
+        refs.extend(self.model_key_refs())
+        return refs
+
+    def model_key_refs(self) -> list[SecretRef]:
+        """The model servers' API keys (``spec.llm``, ``spec.llm.embeddings``), if any."""
+        llm = self.spec.get("llm") or {}
+        refs = []
+        for env, where, ref in (
+            (contract.LLM_API_KEY, "spec.llm.apiKeySecretRef", llm.get("apiKeySecretRef")),
+            (
+                contract.EMBEDDINGS_API_KEY,
+                "spec.llm.embeddings.apiKeySecretRef",
+                (llm.get("embeddings") or {}).get("apiKeySecretRef"),
+            ),
+        ):
+            if ref:
+                refs.append(SecretRef(env, ref["name"], ref["key"], where))
         return refs
 
     def env_secret_refs(self) -> list[EnvSecretRef]:

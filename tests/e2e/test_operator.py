@@ -143,6 +143,20 @@ def test_sample_creates_every_child_and_becomes_ready(
         ({"backup": {"schedule": "every night"}}, "spec.backup.schedule"),
         ({"backup": {"retentionDays": -1}}, "spec.backup.retentionDays"),
         ({"ingress": {"enabled": True}}, "spec.ingress.host"),
+        ({"llm": {"url": "ollama:11434", "model": "llama3.1:8b"}}, "spec.llm.url"),
+        ({"llm": {"url": "http://ollama:11434/v1"}}, "spec.llm.model"),
+        (
+            {"llm": {"url": "http://ollama:11434/v1", "model": "m", "timeoutSeconds": 0}},
+            "spec.llm.timeoutSeconds",
+        ),
+        (
+            {"llm": {"url": "http://o:1/v1", "model": "m", "apiKeySecretRef": {"key": "k"}}},
+            "spec.llm.apiKeySecretRef.name",
+        ),
+        (
+            {"llm": {"url": "http://o:1/v1", "model": "m", "embeddings": {"url": "http://e/v1"}}},
+            "spec.llm.embeddings.model",
+        ),
     ],
 )
 def test_invalid_resources_are_refused(

@@ -71,6 +71,31 @@ def test_values_schema_refuses_a_wrong_type_and_an_unknown_key(helm: Path) -> No
     assert "replicas" in unknown.stderr
 
 
+def test_values_schema_checks_the_instances_llm(helm: Path) -> None:
+    """``instance.spec.llm`` is checked at install with the CRD's schema, naming the field."""
+    base = ["template", "cf", str(CHART), "--set", "instance.enabled=true"]
+    bad = run_helm(helm, *base, "--set", "instance.spec.llm.url=ollama:11434")
+    assert bad.returncode != 0
+    assert "llm" in bad.stderr, bad.stderr
+    assert "url" in bad.stderr, bad.stderr
+    missing = run_helm(helm, *base, "--set", "instance.spec.llm.url=http://ollama:11434/v1")
+    assert missing.returncode != 0
+    assert "model" in missing.stderr, missing.stderr
+    good = render(
+        helm,
+        "instance.enabled=true",
+        "instance.spec.llm.url=http://ollama:11434/v1",
+        "instance.spec.llm.model=llama3.1:8b",
+        "instance.spec.llm.timeoutSeconds=30",
+    )
+    (instance,) = [d for d in good if d["kind"] == "CharterFlow"]
+    assert instance["spec"]["llm"] == {
+        "url": "http://ollama:11434/v1",
+        "model": "llama3.1:8b",
+        "timeoutSeconds": 30,
+    }
+
+
 def test_operator_pod_is_restricted(helm: Path) -> None:
     deployment = next(d for d in render(helm) if d["kind"] == "Deployment")
     pod = deployment["spec"]["template"]["spec"]

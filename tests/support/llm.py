@@ -1,4 +1,7 @@
-"""A tiny OpenAI-compatible HTTP server (embeddings and chat, streamed or not) for tests."""
+"""A STAND-IN for a model server: a tiny OpenAI-compatible HTTP server (embeddings and chat,
+streamed or not) whose replies each test writes, for what a real model cannot be made to do on
+cue (an exact cited reply, an error status, a stream cut after n pieces, a pause on a gate).
+The real model server is ``tests/support/llamacpp.py``."""
 
 from __future__ import annotations
 

@@ -250,13 +250,15 @@ def provider(settings: Settings) -> str:
 
 
 @lru_cache(maxsize=8)
-def _cached(kind: str, url: str | None, model: str | None, key: str | None) -> Embedder:
+def _cached(
+    kind: str, url: str | None, model: str | None, key: str | None, timeout: float = 60
+) -> Embedder:
     if kind == "semantic":
         return SemanticEmbedder()
     if kind == "openai":
         if not url or not model:
             raise RuntimeError("EMBEDDINGS_URL and EMBEDDINGS_MODEL are required for openai")
-        return OpenAIEmbedder(url, model, key)
+        return OpenAIEmbedder(url, model, key, timeout)
     return HashingEmbedder()
 
 
@@ -270,7 +272,13 @@ def supports(embedder: Embedder, question: str, passage: str, similarity: float)
 def get_embedder(settings: Settings) -> Embedder:
     """The embedder the settings choose (one instance per configuration, per process)."""
     key = settings.embeddings_api_key.get_secret_value() if settings.embeddings_api_key else None
-    return _cached(provider(settings), settings.embeddings_url, settings.embeddings_model, key)
+    return _cached(
+        provider(settings),
+        settings.embeddings_url,
+        settings.embeddings_model,
+        key,
+        settings.embeddings_timeout_seconds,
+    )
 
 
 @dataclass

@@ -1,8 +1,10 @@
 """The language-model client: an OpenAI-compatible chat-completions server (Ollama, vLLM,
 llama.cpp's server, hosted APIs) asked to answer from numbered passages only.
 
-Every sentence of a reply must cite a passage as ``[n]``; markers are renumbered to the
-citations returned and markers naming no passage are dropped. Anything the server does wrong
+Every sentence of a reply must cite a passage as ``[n]``: sentences citing none are dropped,
+markers are renumbered to the citations returned and markers naming no passage are dropped; a
+reply left with nothing cited counts as no answer. ``LLM_TIMEOUT_SECONDS`` and
+``LLM_CONNECT_TIMEOUT_SECONDS`` bound how long a model may take. Anything the server does wrong
 (unreachable, an error status, a malformed or empty reply, a stream cut short) is an
 ``LLMError``, so callers fall back to extracts in one way (``answer.model_or_extracts``).
 """
@@ -19,9 +21,12 @@ import httpx
 from charterflow.retrieval.citations import Answer, cite
 from charterflow.retrieval.embedders import endpoint
 from charterflow.retrieval.search import Hit
+from charterflow.retrieval.text import sentences
 from charterflow.settings import Settings
 
 _MARKER = re.compile(r"\[(\d{1,3})\]")
+_LEADING_MARKERS = re.compile(r"(\s*\[\d{1,3}\])+")
+_FINISHED = re.compile(r"([.!?][\"')\]]*|\[\d{1,3}\])\s*$")
 SYSTEM_PROMPT = (
     "You answer questions using ONLY the numbered passages provided. Cite every statement "
     "with the number of the passage that supports it, like [1] or [2]. If the passages do "
@@ -47,11 +52,18 @@ def chat_request(settings: Settings, question: str, passages: list[Hit]) -> dict
     return {
         "model": settings.llm_model,
         "temperature": 0,
+        "max_tokens": settings.llm_max_tokens,
         "messages": [
             {"role": "system", "content": SYSTEM_PROMPT},
             {"role": "user", "content": f"Passages:\n\n{numbered}\n\nQuestion: {question}"},
         ],
     }
+
+
+def timeout(settings: Settings) -> httpx.Timeout:
+    """``LLM_TIMEOUT_SECONDS`` for reading (a whole plain reply, or each streamed piece),
+    ``LLM_CONNECT_TIMEOUT_SECONDS`` for connecting."""
+    return httpx.Timeout(settings.llm_timeout_seconds, connect=settings.llm_connect_timeout_seconds)
 
 
 def llm_headers(settings: Settings) -> dict[str, str]:
@@ -60,9 +72,32 @@ def llm_headers(settings: Settings) -> dict[str, str]:
     return {}
 
 
-def cited_reply(content: str, passages: list[Hit]) -> Answer:
-    """The model's reply with its ``[n]`` renumbered to the citations returned; markers naming
-    no passage are dropped."""
+def _cites(sentence: str, passages: list[Hit]) -> bool:
+    return any(1 <= int(n) <= len(passages) for n in _MARKER.findall(sentence))
+
+
+def cited_reply(content: str, passages: list[Hit], partial: bool = False) -> Answer:
+    """The model's reply with only its sentences that cite a passage, their ``[n]`` renumbered
+    to the citations returned; markers naming no passage are dropped. A marker after the
+    sentence's full stop (``... page 4. [2]``) belongs to that sentence. ``partial``: a reply
+    cut short, whose last, unfinished sentence is kept as said (it may not have reached its
+    marker yet; the turn says it is incomplete)."""
+    content = content.strip()
+    parts: list[str] = []
+    for s, e in sentences(content):
+        piece = content[s:e]
+        lead = _LEADING_MARKERS.match(piece)
+        if parts and lead:  # markers opening a sentence cite the one before (``fifty. [1] Next``)
+            parts[-1] += f" {lead.group(0).strip()}"
+            piece = piece[lead.end() :].strip()
+            if not _MARKER.sub("", piece).strip(" .,;:!?"):
+                parts[-1] += piece
+                continue
+        parts.append(piece)
+    cut = partial and bool(parts) and not _FINISHED.search(parts[-1])
+    content = " ".join(
+        p for i, p in enumerate(parts) if _cites(p, passages) or (cut and i == len(parts) - 1)
+    )
     order: dict[int, int] = {}
 
     def renumber(match: re.Match[str]) -> str:
@@ -72,7 +107,7 @@ def cited_reply(content: str, passages: list[Hit]) -> Answer:
         order.setdefault(n, len(order) + 1)
         return f"[{order[n]}]"
 
-    text = re.sub(r" +([.,;:!?])", r"\1", _MARKER.sub(renumber, content.strip())).strip()
+    text = re.sub(r" +([.,;:!?])", r"\1", _MARKER.sub(renumber, content)).strip()
     citations = [cite(passages[n - 1]) for n in order]
     return Answer(text, "llm", citations)
 
@@ -86,7 +121,7 @@ def ask_llm(settings: Settings, question: str, passages: list[Hit]) -> Answer:
             endpoint(settings.llm_url, "/chat/completions"),
             json=chat_request(settings, question, passages),
             headers=llm_headers(settings),
-            timeout=60,
+            timeout=timeout(settings),
         )
         r.raise_for_status()
         content = str(r.json()["choices"][0]["message"]["content"]).strip()
@@ -94,7 +129,10 @@ def ask_llm(settings: Settings, question: str, passages: list[Hit]) -> Answer:
         raise LLMError(type(exc).__name__) from exc
     if not content:
         raise LLMError("empty reply")
-    return cited_reply(content, passages)
+    answer = cited_reply(content, passages)
+    if not answer.citations:
+        raise LLMError("no sentence of the reply cited a passage")
+    return answer
 
 
 async def stream_llm(settings: Settings, question: str, passages: list[Hit]) -> AsyncIterator[str]:
@@ -110,7 +148,7 @@ async def stream_llm(settings: Settings, question: str, passages: list[Hit]) -> 
     finished = False
     try:
         async with (
-            httpx.AsyncClient(timeout=httpx.Timeout(60, connect=10)) as client,
+            httpx.AsyncClient(timeout=timeout(settings)) as client,
             client.stream("POST", url, json=body, headers=llm_headers(settings)) as response,
         ):
             response.raise_for_status()

@@ -166,7 +166,7 @@ async def stream_turn(
                 result = cited_reply("".join(parts), relevant)
             except LLMError as exc:
                 if parts:
-                    result = cited_reply("".join(parts), relevant)
+                    result = cited_reply("".join(parts), relevant, partial=True)
                     result.warning = (
                         f"The language model stopped mid-answer ({exc}); the answer is incomplete."
                     )
@@ -182,7 +182,7 @@ async def stream_turn(
             for piece in _sentences(result):
                 yield delta(piece)
     except (asyncio.CancelledError, GeneratorExit):  # the client went away: say so in the turn
-        cut = cited_reply("".join(parts), relevant) if result is None else result
+        cut = cited_reply("".join(parts), relevant, partial=True) if result is None else result
         cut.warning = "The client disconnected before the answer was complete."
         timings["total_ms"] = elapsed()
         with anyio.CancelScope(shield=True):

@@ -57,6 +57,30 @@ def config_data(cf: CharterFlow) -> dict[str, str]:
     if s3.get("endpoint"):
         data[contract.S3_ENDPOINT_URL] = s3["endpoint"]
     data.update(identity_config(spec))
+    data.update(model_config(spec))
+    return data
+
+
+def model_config(spec: Mapping[str, Any]) -> dict[str, str]:
+    """The model server's and embeddings server's settings (``spec.llm``; their keys come from
+    Secrets: ``secret_refs``); none without ``spec.llm``, so answers are extracts."""
+    llm, data = spec.get("llm"), {}
+    if not llm:
+        return data
+    data[contract.LLM_URL] = llm["url"]
+    data[contract.LLM_MODEL] = llm["model"]
+    if llm.get("timeoutSeconds"):
+        data[contract.LLM_TIMEOUT_SECONDS] = str(llm["timeoutSeconds"])
+    if llm.get("connectTimeoutSeconds"):
+        data[contract.LLM_CONNECT_TIMEOUT_SECONDS] = str(llm["connectTimeoutSeconds"])
+    if llm.get("maxTokens"):
+        data[contract.LLM_MAX_TOKENS] = str(llm["maxTokens"])
+    embeddings = llm.get("embeddings")
+    if embeddings:
+        data[contract.EMBEDDINGS_URL] = embeddings["url"]
+        data[contract.EMBEDDINGS_MODEL] = embeddings["model"]
+        if embeddings.get("timeoutSeconds"):
+            data[contract.EMBEDDINGS_TIMEOUT_SECONDS] = str(embeddings["timeoutSeconds"])
     return data
 
 

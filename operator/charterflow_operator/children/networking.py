@@ -98,8 +98,9 @@ def dependency_ports(
     cf: CharterFlow, secrets: Mapping[str, Mapping[str, str]]
 ) -> dict[str, list[int]]:
     """Each dependency's TCP ports, from its URL: the database's and Redis's from their Secrets,
-    S3's from ``spec.storage.s3.endpoint`` (else 443), the models' from ``LLM_URL`` and
-    ``EMBEDDINGS_URL`` literal env values (else 443). ``egress.<dependency>.ports`` overrides."""
+    S3's from ``spec.storage.s3.endpoint`` (else 443), the models' from ``spec.llm.url``,
+    ``spec.llm.embeddings.url`` and ``LLM_URL``/``EMBEDDINGS_URL`` literal env values (else
+    443). ``egress.<dependency>.ports`` overrides."""
     spec = cf.spec
     derived: dict[str, list[int]] = {}
     for dependency in ("database", "redis"):
@@ -108,7 +109,11 @@ def dependency_ports(
         derived[dependency] = [_url_port(url, DEFAULT_PORTS[dependency])]
     endpoint = spec["storage"]["s3"].get("endpoint")
     derived["storage"] = [_url_port(endpoint, 443) if endpoint else 443]
-    models = _env_values(cf, ("LLM_URL", "EMBEDDINGS_URL"))
+    llm = spec.get("llm") or {}
+    models = [
+        *(url for url in (llm.get("url"), (llm.get("embeddings") or {}).get("url")) if url),
+        *_env_values(cf, (contract.LLM_URL, contract.EMBEDDINGS_URL)),
+    ]
     derived["models"] = sorted({_url_port(url, 443) for url in models}) or [443]
     egress = spec["networkPolicy"]["egress"]
     return {

@@ -5,6 +5,7 @@ regular expression is checked directly). The API server's own verdicts are in te
 from __future__ import annotations
 
 import copy
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,9 @@ import yaml
 from charterflow_operator import api
 from charterflow_operator.instance import DEFAULTS, referenced_secret_names
 
-from tests.unit.operator.conftest import SAMPLE_PATH, SECRETS_PATH
+from tests.unit.operator.conftest import REPO, SAMPLE_PATH, SECRETS_PATH
+
+CHART_SCHEMA_PATH = REPO / "charts" / "charterflow-operator" / "values.schema.json"
 
 # Kubernetes' own types, passed through unchanged: the API server validates them on the child
 # (an invalid NetworkPolicyPeer fails the apply, which Ready reports as ApplyFailed).
@@ -143,6 +146,15 @@ def test_every_sample_is_valid(validator: jsonschema.Draft7Validator, path: Path
         (("spec", "restore"), {"name": "prod"}, "from"),
         (("spec", "restore"), {"from": ""}, "from"),
         (("spec", "restore"), {"from": "latest", "name": "Not_A_Name"}, "name"),
+        (("spec", "llm"), {"url": "ollama:11434", "model": "m"}, "url"),
+        (("spec", "llm"), {"url": "http://ollama:11434/v1"}, "model"),
+        (("spec", "llm"), {"url": "http://o/v1", "model": "m", "timeoutSeconds": 0}, "timeout"),
+        (
+            ("spec", "llm"),
+            {"url": "http://o/v1", "model": "m", "apiKeySecretRef": {"key": "k"}},
+            "name",
+        ),
+        (("spec", "llm"), {"url": "http://o/v1", "model": "m", "embeddings": {"url": "x"}}, "url"),
     ],
 )
 def test_invalid_values_are_refused(
@@ -252,3 +264,25 @@ def test_name_rule_keeps_every_child_name_valid(crd: dict[str, Any]) -> None:
             assert label.match(child)
     for name in ("1acme", "acme.prod", "Acme", "acme-"):
         assert not re.fullmatch(pattern.group(1), name)
+
+
+def test_the_charts_llm_schema_is_the_crds(schema: dict[str, Any]) -> None:
+    """values.schema.json checks ``instance.spec.llm`` at ``helm install`` with the CRD's own
+    schema (a copy, converted as ``to_jsonschema`` does): the two cannot drift apart."""
+    values = json.loads(CHART_SCHEMA_PATH.read_text())
+    copied = values["properties"]["instance"]["properties"]["spec"]["properties"]["llm"]
+    assert copied == to_jsonschema(schema["properties"]["spec"]["properties"]["llm"])
+
+
+def test_a_full_spec_llm_is_accepted(
+    validator: jsonschema.Draft7Validator, sample: dict[str, Any]
+) -> None:
+    sample["spec"]["llm"] = {
+        "url": "https://api.example.com/v1",
+        "model": "gpt-4o-mini",
+        "apiKeySecretRef": {"name": "charterflow-llm"},
+        "timeoutSeconds": 30,
+        "connectTimeoutSeconds": 5,
+        "embeddings": {"url": "http://embed:8080/v1", "model": "all-minilm", "timeoutSeconds": 9},
+    }
+    assert list(validator.iter_errors(sample)) == []
