@@ -135,3 +135,22 @@ def test_a_password_reset_verifies_the_email_and_voids_the_squatters_keys(
         assert app.client.get(f"{API}/auth/me", headers=squatter.headers).status_code == 401
     with Session(api.engine) as db:
         assert db.scalar(select(User.email_verified_at).where(User.email == victim)) is not None
+
+
+def test_registering_through_the_web_form_also_sends_the_link(api: Api, smtp: SmtpServer) -> None:
+    import re
+
+    import httpx
+
+    with api.variant(smtp_host=smtp.host, smtp_port=smtp.port, smtp_starttls=False) as app:
+        email = f"former-{uuid.uuid4().hex[:8]}@example.com"
+        with httpx.Client(base_url=app.url) as browser:
+            page = browser.get("/register")
+            token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+            assert token is not None
+            form = {"name": "Form", "email": email, "password": "long enough 1"}
+            r = browser.post("/register", data={**form, "csrf_token": token.group(1)})
+            assert r.status_code in (200, 303), r.text
+        assert SmtpServer.link(smtp.wait_for(email, subject=CONFIRM)).startswith(
+            f"{app.settings.app_url}/verify-email#token="
+        )

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, cast
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
+from fastapi import APIRouter, BackgroundTasks, Depends, Form, HTTPException, Request, status
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import RedirectResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials
@@ -323,6 +323,7 @@ def register_page(request: Request, user: MaybeUser) -> Response:
 @router.post("/register")
 def register(
     request: Request,
+    background: BackgroundTasks,
     db: DbSession,
     settings: AppSettings,
     name: Field = "",
@@ -335,7 +336,7 @@ def register(
         return _csrf_refused(request, "register.html", values)
     try:
         body = RegisterIn(name=name, email=email, password=password)
-        created = auth_routes.register(body, request, db, settings)
+        created = auth_routes.register(body, request, background, db, settings)  # emails sent after
     except ValidationError as exc:
         return _form_page(request, "register.html", values, validation_message(exc), 422)
     except HTTPException as exc:
