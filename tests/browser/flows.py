@@ -51,7 +51,7 @@ def drop_file(page: Page, name: str, content: str, media_type: str = "text/plain
 def wait_ready(page: Page, title: str) -> None:
     row = page.locator("#documents .document").filter(has_text=title)
     expect(row).to_have_attribute("data-status", "ready", timeout=INGEST_TIMEOUT_MS)
-    expect(row.locator(".status")).to_have_text("ready")
+    expect(row.locator(".status")).to_have_text("Ready")
 
 
 def csrf_token(page: Page) -> str:

@@ -39,7 +39,6 @@ def test_register_upload_ask_and_open_a_citation(ui: Browsing) -> None:
 
     drop_file(page, "runbook.txt", RUNBOOK)
     upload = page.locator("#uploads .upload").filter(has_text="runbook.txt")
-    expect(upload).to_have_attribute("data-state", "done")
     expect(upload.locator("progress")).to_have_attribute("value", "100")
     expect(page.locator("#documents-empty")).to_be_hidden()
     # An unsupported file, chosen with the file picker, fails with the API's reason (415).
@@ -52,6 +51,11 @@ def test_register_upload_ask_and_open_a_citation(ui: Browsing) -> None:
     expect(rejected).to_have_attribute("data-state", "failed")
     expect(rejected).to_contain_text("Unsupported file")
     wait_ready(page, "runbook")  # the status updates by itself, without a reload
+    # The upload list agrees with the document's real state.
+    expect(upload).to_have_attribute("data-state", "ready")
+    expect(upload.locator(".upload-state")).to_have_text(
+        "Uploaded · Ready: it can be searched and asked about."
+    )
     ui.shot("04-notebook-ready")
 
     page.get_by_label("Question", exact=True).fill("When does the launch window open?")

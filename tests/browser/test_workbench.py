@@ -5,6 +5,7 @@ every page."""
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,7 +56,7 @@ def test_a_thread_with_a_follow_up_is_kept_noted_renamed_and_deleted(ui: Browsin
     expect(first.locator(".turn-question")).to_be_focused()  # focus placed, not lost
     expect(first).to_have_attribute("data-status", "complete", timeout=60_000)
     expect(first.locator(".answer-text")).to_contain_text("fifteenth of May")
-    expect(page.locator("#answer-status")).to_contain_text("Answer: ")
+    expect(page.locator("#answer-status")).to_contain_text("Answer (quoted from your sources): ")
 
     follow_up = _ask(page, "and what about its page limit?")
     expect(follow_up).to_have_attribute("data-status", "complete", timeout=60_000)
@@ -166,8 +167,13 @@ def test_a_web_page_source_and_an_answer_shown_while_it_streams(
     expect(turn.locator(".answer-text")).to_have_text(
         "The Kestrel survey counts nesting pairs every April [1]."
     )
+    # The answer says which mode wrote it (a model, named when the API names it).
+    written = r"[Ww]ritten by (test-model|a language model) from your sources"
+    expect(turn.locator(".answer-mode")).to_have_text(re.compile(f"^{written}$"))
     expect(page.locator("#answer-status")).to_have_text(
-        "Answer: The Kestrel survey counts nesting pairs every April [1]."
+        re.compile(
+            rf"^Answer \({written}\): The Kestrel survey counts nesting pairs every April \[1\]\.$"
+        )
     )
     streaming_ui.audit("the notebook after a streamed answer")
     streaming_ui.watch.assert_clean()
@@ -188,6 +194,7 @@ def test_a_charter_is_drafted_edited_restored_and_exported(ui: Browsing, tmp_pat
     expect(charter.locator('[data-field="meta"]')).to_have_text("Product charter · version 1")
     problem = charter.locator('.charter-section[data-key="problem"]')
     expect(problem.locator(".section-body")).to_contain_text("recorded on paper. [1]")
+    expect(problem.locator(".answer-mode")).to_have_text("Quoted from your sources")
     expect(charter.locator('.charter-section[data-key="success-measures"]')).to_have_attribute(
         "data-status", "unsupported"
     )
@@ -205,8 +212,11 @@ def test_a_charter_is_drafted_edited_restored_and_exported(ui: Browsing, tmp_pat
 
     users = charter.locator('.charter-section[data-key="users"]')
     users.get_by_role("button", name="Edit Users").click()
-    page.get_by_label("Text of Users").fill("Volunteers [1] and coordinators.")
-    users.get_by_label("Keep its citations").uncheck()
+    # The safe choice is the default: citations the new text no longer cites are dropped.
+    page.get_by_label("Text of Users").fill("Volunteers and coordinators.")
+    expect(users.get_by_role("radio", name="Drop the citations the new text")).to_be_checked()
+    expect(users.get_by_role("radio", name="Keep all its citations")).not_to_be_checked()
+    ui.audit("a charter section being edited")
     page.get_by_role("button", name="Save section").click()
     expect(users.locator(".section-body")).to_have_text("Volunteers and coordinators.")
     expect(users.locator(".citations")).to_have_count(0)

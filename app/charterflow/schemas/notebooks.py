@@ -93,3 +93,27 @@ class UrlSourceIn(BaseModel):
         description="An http(s) address; fetched by the worker, private addresses refused.",
     )
     title: Title | None = Field(None, description="Defaults to the address.")
+
+
+class PageStartOut(BaseModel):
+    page: int
+    start: int = Field(description="Offset in the extracted text where the page begins.")
+
+
+class DocumentTextOut(BaseModel):
+    """A window of a document's extracted text: what citations' offsets index into."""
+
+    document_id: str
+    length: int = Field(description="Characters in the whole extracted text.")
+    offset: int = Field(description="Where `text` begins in the whole text.")
+    text: str = Field(description="Blocks (paragraphs, headings, items) separated by a blank line.")
+    clipped_start: bool = Field(
+        description="A passage: its paragraph begins before `offset` (it was clipped)."
+    )
+    clipped_end: bool = Field(description="More of the text (or of the paragraph) follows.")
+    next_offset: int | None = Field(
+        description="The `offset` of the next window; null at the end or for a passage."
+    )
+    pages: list[PageStartOut] = Field(
+        description="Where each page begins, for paged documents (PDF, slides, sheets)."
+    )

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, HTTPException, Request, Response, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 
 from charterflow.api.deps import CurrentUser, DbSession, ReadableDocument, WritableDocument
 from charterflow.api.errors import AUTHED, errors
-from charterflow.models import Document
-from charterflow.schemas.notebooks import DocumentOut
-from charterflow.services import audit
+from charterflow.models import Document, DocumentStatus
+from charterflow.schemas.notebooks import DocumentOut, DocumentTextOut, PageStartOut
+from charterflow.services import audit, document_text
 from charterflow.services.filetypes import ALLOWED
 from charterflow.storage import ObjectNotFound
 
@@ -63,6 +64,67 @@ def download_document(document: ReadableDocument, request: Request) -> Streaming
             "Content-Disposition": disposition,
             "Content-Length": str(document.size_bytes),
         },
+    )
+
+
+TEXT_WINDOW = 20_000
+TEXT_WINDOW_MAX = 100_000
+_Offset = Annotated[int, Query(ge=0, le=10**9)]
+
+
+@router.get(
+    "/{document_id}/text",
+    response_model=DocumentTextOut,
+    responses=errors(*AUTHED, 400, 409),
+    summary="The extracted text (a window of it), or the paragraph around `start`..`end`",
+)
+def get_document_text(
+    document: ReadableDocument,
+    db: DbSession,
+    offset: _Offset = 0,
+    limit: Annotated[int, Query(ge=1, le=TEXT_WINDOW_MAX)] = TEXT_WINDOW,
+    start: _Offset | None = None,
+    end: _Offset | None = None,
+) -> DocumentTextOut:
+    """Without ``start``/``end``: up to ``limit`` characters from ``offset`` (``next_offset``
+    continues). With both: the blank-line-delimited block(s) holding that span, as a
+    citation's paragraph; ``offset`` then says where they begin."""
+    if document.status != DocumentStatus.ready.value:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, f"The document's text is not available ({document.status})"
+        )
+    if (start is None) != (end is None):
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "Give both start and end, or neither")
+    length = document_text.text_length(db, document.id)
+    if start is not None and end is not None:
+        if start > end or end > length:
+            raise HTTPException(
+                status.HTTP_400_BAD_REQUEST,
+                f"start and end must satisfy 0 <= start <= end <= {length} (the text's length)",
+            )
+        found = document_text.passage(db, document.id, start, end, length)
+        next_offset = None
+    else:
+        if offset > length:
+            raise HTTPException(
+                status.HTTP_400_BAD_REQUEST,
+                f"offset is past the end of the text ({length} characters)",
+            )
+        found = document_text.window(db, document.id, offset, limit, length)
+        following = found.offset + len(found.text)
+        next_offset = following if following < length else None
+    return DocumentTextOut(
+        document_id=document.id,
+        length=length,
+        offset=found.offset,
+        text=found.text,
+        clipped_start=found.clipped_start,
+        clipped_end=found.clipped_end,
+        next_offset=next_offset,
+        pages=[
+            PageStartOut(page=page, start=at)
+            for page, at in document_text.page_starts(db, document.id)
+        ],
     )
 
 

@@ -153,6 +153,63 @@
   }
   byId("notes-heading").tabIndex = -1;
 
+  // ---- "ask only these": the sources a question is limited to ------------------------------------
+  // Ready documents as checkboxes; none checked means all of them. The choice holds for the
+  // questions that follow (a thread's, or a new one's) until it is changed.
+  const scope = byId("ask-scope");
+  const choices = field(scope, "choices");
+  const scopeSummary = field(scope, "summary");
+  const titles = new Map(); // document id → title, for the turns' "Asked of" line
+
+  function chosenIds() {
+    return [...choices.querySelectorAll("input:checked")].map((box) => box.value);
+  }
+  function showScopeSummary() {
+    const chosen = chosenIds();
+    const total = choices.children.length;
+    scopeSummary.textContent = chosen.length === 0
+      ? "Answer from all sources"
+      : `Answer only from ${chosen.length} of ${total} source${total === 1 ? "" : "s"}`;
+    field(scope, "none").hidden = total > 0;
+  }
+  function followDocument(doc) {
+    const existing = choices.querySelector(`[data-document-id="${CSS.escape(doc.id)}"]`);
+    if (doc.deleted || doc.status !== "ready") {
+      if (doc.deleted && existing) existing.remove();
+      else if (existing && doc.status !== "ready") existing.remove();
+      showScopeSummary();
+      return;
+    }
+    titles.set(doc.id, doc.title);
+    const item = existing || document.createElement("li");
+    if (!existing) {
+      item.dataset.documentId = doc.id;
+      const label = document.createElement("label");
+      label.className = "checkbox";
+      const box = document.createElement("input");
+      box.type = "checkbox";
+      box.value = doc.id;
+      box.addEventListener("change", showScopeSummary);
+      label.append(box, document.createElement("span"));
+      item.append(label);
+      choices.append(item);
+    }
+    item.querySelector("span").textContent = doc.title;
+    showScopeSummary();
+  }
+  nb.shownDocuments().forEach(followDocument);
+  nb.listeners.push(followDocument);
+  scope.querySelector('[data-action="all"]').addEventListener("click", () => {
+    for (const box of choices.querySelectorAll("input")) box.checked = false;
+    showScopeSummary();
+  });
+
+  function showScope(turn, ids) {
+    const line = field(turn, "scope");
+    line.textContent = ids.length ? `Asked of: ${ids.map((id) => titles.get(id) || "a deleted source").join(", ")}` : "";
+    line.hidden = !ids.length;
+  }
+
   // ---- conversation ------------------------------------------------------------------------------
   const thread = byId("thread");
   const threadEmpty = byId("thread-empty");
@@ -173,10 +230,24 @@
     return turn;
   }
 
+  // Which mode wrote an answer, in words: quoted extracts, or a model's own sentences. Nothing
+  // is said of an answer that cites nothing ("The sources don't answer this.": `quoted` is
+  // false and no model wrote it). A server without `quoted` says it with `mode` alone.
+  function modeLabel(message) {
+    if (!message.citations || message.citations.length === 0) return "";
+    if (message.mode === "llm") return `Written by ${message.model || "a language model"} from your sources`;
+    return message.quoted === false ? "" : "Quoted from your sources";
+  }
+
   function showTurn(turn, message) {
     turn.dataset.status = message.status;
     turn.dataset.messageId = message.id;
+    turn.dataset.mode = message.mode || "";
     field(turn, "answer").textContent = message.answer;
+    const mode = field(turn, "mode");
+    mode.textContent = modeLabel(message);
+    mode.hidden = !mode.textContent;
+    if (Array.isArray(message.document_ids)) showScope(turn, message.document_ids);
     const warning = field(turn, "warning");
     warning.textContent = message.warning || "";
     warning.hidden = !message.warning;
@@ -287,7 +358,7 @@
     return { name, data: data.length ? JSON.parse(data.join("\n")) : null };
   }
 
-  async function streamTurn(turn, question) {
+  async function streamTurn(turn, question, documentIds) {
     let response;
     try {
       response = await fetch(`/api/v1/conversations/${enc(conversationId)}/messages`, {
@@ -298,7 +369,7 @@
           "Content-Type": "application/json",
           "X-CSRF-Token": csrfToken(),
         },
-        body: JSON.stringify({ question }),
+        body: JSON.stringify(documentIds.length ? { question, document_ids: documentIds } : { question }),
       });
     } catch {
       throw new ApiError(0);
@@ -324,7 +395,8 @@
           answer.textContent += event.data.text;
         } else if (event.name === "done") {
           showTurn(turn, event.data);
-          announce.textContent = `Answer: ${event.data.answer}`;
+          const mode = modeLabel(event.data);
+          announce.textContent = `Answer${mode ? ` (${mode.toLowerCase()})` : ""}: ${event.data.answer}`;
         } else if (event.name === "error") {
           if (event.data.turn) showTurn(turn, event.data.turn);
           const warning = field(turn, "warning");
@@ -355,9 +427,11 @@
         started = true;
       }
       const turn = newTurn(question);
+      const documentIds = chosenIds();
+      showScope(turn, documentIds);
       field(turn, "question").focus(); // focus moves to the new turn, explicitly
       announce.textContent = "Answering…";
-      await streamTurn(turn, question);
+      await streamTurn(turn, question, documentIds);
       askForm.elements.question.value = "";
       if (started) {
         await loadConversations(conversationId);
@@ -401,6 +475,13 @@
       el.append(warning);
     }
     el.append(body);
+    const mode = section.status === "drafted" ? modeLabel(section) : "";
+    if (mode) {
+      const label = document.createElement("p");
+      label.className = "answer-mode";
+      label.textContent = mode;
+      el.append(label);
+    }
     if (section.citations.length) {
       const list = document.createElement("ol");
       list.className = "citations";
@@ -436,13 +517,28 @@
     text.id = id;
     text.rows = 5;
     text.value = section.body;
-    const keep = document.createElement("label");
-    keep.className = "checkbox";
-    const box = document.createElement("input");
-    box.type = "checkbox";
-    box.checked = section.citations.length > 0;
-    box.disabled = section.citations.length === 0;
-    keep.append(box, " Keep its citations ([n] marks name them)");
+    // What becomes of the section's citations: the safe choice (drop those the new text no
+    // longer cites with an [n] mark) unless keeping them all is chosen.
+    const policy = document.createElement("fieldset");
+    policy.className = "citations-policy";
+    const legend = document.createElement("legend");
+    legend.textContent = `Citations of ${section.title}`;
+    policy.append(legend);
+    for (const [value, text] of [
+      ["drop_unused", "Drop the citations the new text no longer cites ([n] marks)"],
+      ["keep", "Keep all its citations"],
+    ]) {
+      const option = document.createElement("label");
+      option.className = "checkbox";
+      const radio = document.createElement("input");
+      radio.type = "radio";
+      radio.name = `policy-${section.key}`;
+      radio.value = value;
+      radio.checked = value === "drop_unused";
+      option.append(radio, ` ${text}`);
+      policy.append(option);
+    }
+    policy.disabled = section.citations.length === 0;
     const error = document.createElement("p");
     error.className = "form-error";
     error.setAttribute("role", "alert");
@@ -458,15 +554,24 @@
     const actions = document.createElement("div");
     actions.className = "section-actions";
     actions.append(save, cancel);
-    form.append(label, text, keep, error, actions);
+    form.append(label, text, policy, error, actions);
     cancel.addEventListener("click", () => showCharter(charter, section.key));
     form.addEventListener("submit", async (e) => {
       e.preventDefault();
       try {
-        const updated = await api("PATCH", `/api/v1/charters/${enc(charter.id)}/sections/${enc(section.key)}`, {
-          body: text.value,
-          citations: box.checked ? "keep" : "drop",
-        });
+        const chosen = policy.querySelector("input:checked").value;
+        const url = `/api/v1/charters/${enc(charter.id)}/sections/${enc(section.key)}`;
+        let updated;
+        try {
+          updated = await api("PATCH", url, { body: text.value, citations_policy: chosen });
+        } catch (err) {
+          // A server from before `citations_policy` requires `citations: keep|drop`.
+          if (err.status !== 422 || !/citations/i.test(err.message)) throw err;
+          const marked = /\[\d+\]/.test(text.value);
+          updated = await api("PATCH", url, {
+            body: text.value, citations: chosen === "keep" || marked ? "keep" : "drop",
+          });
+        }
         await showCharter(updated, section.key);
       } catch (err) {
         showError(error, err.message, err.status);
