@@ -23,6 +23,7 @@ from bench import (
     ask,
     embedding,
     hostile,
+    hostile_http,
     images,
     ingestion,
     kube,
@@ -44,6 +45,7 @@ FULL: dict[str, Callable[[], object]] = {
     "ask": lambda: write_result("ask", ask.run(repeats=3, questions=40)),
     "ingestion": lambda: write_result("ingestion", ingestion.run(documents=200, repeats=3)),
     "hostile": lambda: write_result("hostile", hostile.run()),
+    "hostile_http": lambda: write_result("hostile_http", hostile_http.run()),
     "segmentation": lambda: write_result("segmentation", segmentation.run(repeats=20)),
     "search": lambda: write_result("search", search.run([10_000, 100_000], queries=40, repeats=3)),
     # The default model's real vectors: the first run embeds the corpus (~35 ms a passage per
@@ -78,6 +80,7 @@ QUICK: dict[str, Callable[[], object]] = {
     "ask": lambda: write_result("ask", ask.run(repeats=1, questions=5, chunks=1000)),
     "ingestion": lambda: write_result("ingestion", ingestion.run(documents=10, repeats=1)),
     "hostile": lambda: write_result("hostile", hostile.run(["pdf page tree 300x300"])),
+    "hostile_http": lambda: write_result("hostile_http", hostile_http.run()),
     "segmentation": lambda: write_result("segmentation", segmentation.run(repeats=1)),
     "search": lambda: write_result("search", search.run([1_000, 2_000], queries=10, repeats=1)),
     "search_semantic": lambda: write_result(

@@ -465,6 +465,34 @@ def _hostile(results: Results) -> str:
     return f"{note}\n\n{_table(head, rows)}"
 
 
+def _hostile_http(results: Results) -> str:
+    found = results.get("hostile_http")
+    if not found:
+        return "_not run_"
+    bodies, history = found["json_bodies"], found["charter_history"]
+    rows = [
+        [
+            f"{bodies['clients']} parallel {bodies['body_mb']} MB JSON logins",
+            "/".join(str(s) for s in sorted(set(bodies["statuses"]))),
+            f"+{_fmt(bodies['peak_rss_over_idle_mb'], 1)} MB peak RSS over "
+            f"{_fmt(bodies['idle_rss_mb'], 0)} MB idle; /health/live after: "
+            f"{_fmt(bodies['health_live_after_ms'], 1)} ms",
+        ],
+        [
+            f"{history['edits']} edits of a {history['section_bytes']:,}-byte section",
+            "200",
+            f"{history['bytes_per_edit']:,} bytes per edit "
+            f"({history['db_growth_bytes']:,} in all; {history['versions_kept']} versions kept)",
+        ],
+        ["a 2 MB section", str(history["two_mb_section_status"]), "refused unread"],
+    ]
+    note = (
+        "Hostile requests against `charterflow serve` in a process of its own (SQLite, "
+        "default bounds: `MAX_JSON_BYTES` 1 MiB, charters at most 1 MiB and 100 versions)."
+    )
+    return f"{note}\n\n{_table(['request', 'status', 'cost'], rows)}"
+
+
 #: Search result sets: the default run (hashing vectors, 10k/100k), the semantic model's real
 #: vectors (``--only search_semantic``), and the opt-in million (``--only search_1m``).
 SEARCH_SETS = ("search", "search_semantic", "search_1m")
@@ -886,6 +914,8 @@ recall against ef_search, ingestion chunks/s against workers, API requests/s.
 ### Hostile input
 
 {_hostile(results)}
+
+{_hostile_http(results)}
 
 ### Sentence segmentation
 

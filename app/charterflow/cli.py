@@ -94,6 +94,8 @@ def _serve(settings: Settings, host: str, port: int, workers: int = 1, reload: b
     if warning := listen_warning(settings, host):
         print(warning, file=sys.stderr, flush=True)
 
+    from charterflow.serving import uvicorn_options
+
     uvicorn.run(
         "charterflow.main:create_app",
         factory=True,
@@ -101,10 +103,8 @@ def _serve(settings: Settings, host: str, port: int, workers: int = 1, reload: b
         port=port,
         workers=workers,
         reload=reload,
-        log_config=None,  # our logging configuration, not uvicorn's
-        access_log=False,  # RequestContextMiddleware logs each request once, with its id
-        proxy_headers=False,  # the app trusts FORWARDED_ALLOW_IPS itself (main.create_app)
         timeout_graceful_shutdown=20,
+        **uvicorn_options(settings),
     )
     return 0
 
@@ -163,6 +163,26 @@ def cmd_reindex(args: argparse.Namespace) -> int:
         print(f"stored the sentence vectors of {sentences} chunks")
     finally:
         ctx.close()
+    return 0
+
+
+def cmd_verify_email(args: argparse.Namespace) -> int:
+    """Mark an account's email verified (an operator's word, for an instance without SMTP)."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from charterflow.db import make_engine
+    from charterflow.models import User, utcnow
+
+    settings = _settings_or_exit()
+    with Session(make_engine(settings)) as db:
+        user = db.scalar(select(User).where(User.email == args.email.lower()))
+        if user is None:
+            print(f"charterflow verify-email: no account for {args.email}", file=sys.stderr)
+            return 1
+        user.email_verified_at = user.email_verified_at or utcnow()
+        db.commit()
+    print(f"{args.email.lower()}: email verified")
     return 0
 
 
@@ -290,6 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument(
         "--force", action="store_true", help="replace the backup's objects in a non-empty database"
     )
+    verify = add("verify-email", cmd_verify_email)
+    verify.add_argument("email", help="the account's email")
     add("check", cmd_check)
     return parser
 

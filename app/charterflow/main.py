@@ -26,6 +26,7 @@ from charterflow.observability import Metrics, RequestContextMiddleware
 from charterflow.ratelimit import RedisRateLimiter, make_rate_limiter
 from charterflow.retrieval.embedders import preload
 from charterflow.services.sessions import AUTH_EPOCH_KEY, RecentCallers
+from charterflow.services.stream_slots import StreamSlots
 from charterflow.settings import Settings, get_settings
 from charterflow.storage import StorageError, make_storage
 
@@ -105,6 +106,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Document-grounded team workspace: notebooks, sources, cited answers.",
         lifespan=lifespan,
         generate_unique_id_function=openapi.operation_id,
+        **(
+            {}
+            if settings.docs_enabled
+            else {"docs_url": None, "redoc_url": None, "openapi_url": None}
+        ),
     )
     openapi.install(app)
     app.state.settings = settings
@@ -119,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics.business.watch(app.state.session_factory)
     DatabaseMetrics(app.state.metrics.registry, engine)
     app.state.jobs = make_job_queue(settings)
+    app.state.stream_slots = StreamSlots(settings.max_streams_per_user)
     app.state.rate_limiter = make_rate_limiter(app.state.redis)
     # AUTH_CACHE_SECONDS (api.deps.limit_by_ip); with Redis, changes are announced to replicas.
     limiter = app.state.rate_limiter
@@ -150,12 +157,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_age=600,
         )
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.is_production)
-    # Whole request bodies are capped (413) before the app reads them; the upload itself is
-    # checked exactly against MAX_UPLOAD_BYTES while it is hashed.
+    # Whole request bodies are capped (413) before the app reads them: MAX_JSON_BYTES, or
+    # for uploads MAX_UPLOAD_BYTES (checked exactly while the file is hashed) and the form.
     app.add_middleware(
         RequestGuardMiddleware,
         settings=settings,
-        max_body=settings.max_upload_bytes + FORM_OVERHEAD_BYTES,
+        max_body=settings.max_json_bytes,
+        max_upload=settings.max_upload_bytes + FORM_OVERHEAD_BYTES,
     )
     # Added (nearly) last, so outermost: it sees every response, including errors of other
     # middleware.

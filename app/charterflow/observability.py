@@ -60,6 +60,21 @@ def route_template(scope: Scope) -> str:
     return getattr(route, "path_format", None) or getattr(route, "path", None) or "unmatched"
 
 
+#: Where a secret could sit in a path: invitation tokens were once path segments, and an old
+#: link or client may still send them there (issue 26, item 13).
+_SECRET_PATHS = ("/api/v1/invitations/", "/invitations/")
+
+
+def _loggable_path(path: str, route: str) -> str:
+    """The path as logged: a route holding a secret (``{token}``) as its template, and an
+    unmatched path under the invitation prefixes without its segments."""
+    if "{token}" in route:
+        return route
+    if route == "unmatched" and path.startswith(_SECRET_PATHS):
+        return path.split("/invitations/", 1)[0] + "/invitations/…"
+    return path
+
+
 class RequestContextMiddleware:
     """Bind a request id, count and time the request, echo the id, log one line."""
 
@@ -130,8 +145,7 @@ class RequestContextMiddleware:
                 log.info(
                     "request",
                     method=method,
-                    # A path holding a secret (an invitation token) is logged as its template.
-                    path=route if "{token}" in route else scope["path"],
+                    path=_loggable_path(scope["path"], route),
                     route=route,
                     status=status,
                     duration_ms=round(elapsed * 1000, 2),

@@ -87,6 +87,12 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(
         50 * 1024 * 1024, ge=1, description="Largest accepted upload, in bytes (413 above)."
     )
+    max_json_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        description="Largest request body other than an upload (JSON, forms), in bytes: 413 "
+        "above, before any of it is parsed.",
+    )
     url_fetch_allow: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Comma-separated hosts or CIDRs that URL sources may fetch although they "
@@ -255,6 +261,28 @@ class Settings(BaseSettings):
         description="Serve the API's `/metrics` on this port only (`PORT` then answers 404 "
         "there), so an Ingress routing `PORT` never publishes it; unset: on `PORT`.",
     )
+    metrics_public: bool | None = Field(
+        None,
+        description="Without `METRICS_PORT`, serve `/metrics` on `PORT` (which an Ingress "
+        "may publish); unset: in development only, production answers 404 there.",
+    )
+    api_docs: bool | None = Field(
+        None,
+        description="Serve `/docs`, `/redoc` and `/openapi.json`; unset: in development only "
+        "(production answers 404: the API's map is not published by default).",
+    )
+    max_streams_per_user: int = Field(
+        4,
+        ge=1,
+        description="Concurrent answer streams (conversation SSE) one user may hold open per "
+        "API process; 429 past it.",
+    )
+    header_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="A connection must send a whole request head within this many seconds "
+        "(else it is closed): slow-header clients cannot hold connections open.",
+    )
     storage_orphan_min_age_seconds: int = Field(
         6 * 3600,
         ge=600,
@@ -315,6 +343,13 @@ class Settings(BaseSettings):
     )
     password_reset_ttl_seconds: int = Field(
         3600, ge=60, description="How long an emailed password-reset link works (once)."
+    )
+    email_verification_ttl_seconds: int = Field(
+        3 * 24 * 3600,
+        ge=60,
+        description="How long an emailed link that verifies an account's email works. "
+        "Single sign-on links only to verified accounts; `ADMIN_EMAILS` counts only verified "
+        "emails.",
     )
     password_reset_rate_limit_per_minute: int = Field(
         3,
@@ -413,6 +448,17 @@ class Settings(BaseSettings):
     @property
     def smtp_enabled(self) -> bool:
         return bool(self.smtp_host)
+
+    @property
+    def metrics_on_port(self) -> bool:
+        """``/metrics`` is served on ``PORT`` (see ``metrics_public``)."""
+        if self.metrics_port:
+            return False
+        return self.metrics_public if self.metrics_public is not None else not self.is_production
+
+    @property
+    def docs_enabled(self) -> bool:
+        return self.api_docs if self.api_docs is not None else not self.is_production
 
     @property
     def is_production(self) -> bool:

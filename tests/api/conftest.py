@@ -21,6 +21,7 @@ import pytest
 import uvicorn
 from charterflow.db import migrate_database as migrated
 from charterflow.main import create_app
+from charterflow.serving import uvicorn_options
 from charterflow.settings import Settings
 from fastapi import FastAPI
 from sqlalchemy import Engine
@@ -49,9 +50,8 @@ class LiveServer:
             app,
             host="127.0.0.1",
             port=self.port,
-            log_config=None,
             lifespan="on",
-            proxy_headers=False,  # as `charterflow serve`: the app applies FORWARDED_ALLOW_IPS
+            **uvicorn_options(app.state.settings),  # as `charterflow serve`
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -139,12 +139,40 @@ class Api:
             headers=account.headers,
         )
 
+    def add_member(self, owner: Account, workspace_id: str, member: Account, role: str) -> None:
+        """``member`` joins the workspace: invited by ``owner`` (``POST .../members`` is an
+        invitation), then accepting it (no SMTP here: the link is in the answer)."""
+        r = self.client.post(
+            f"{API}/workspaces/{workspace_id}/members",
+            json={"email": member.email, "role": role},
+            headers=owner.headers,
+        )
+        assert r.status_code == 201, r.text
+        token = str(r.json()["invite_url"]).split("#token=", 1)[1]
+        r = self.client.post(
+            f"{API}/invitations/accept", json={"token": token}, headers=member.headers
+        )
+        assert r.status_code == 200, r.text
+
     @contextmanager
     def variant(self, port: int | None = None, **overrides: Any) -> Iterator[Api]:
         """Another app on the same database (and store) with some settings changed."""
         settings = self.settings.model_copy(update=overrides)
         with serve(self.backend, settings, port) as other:
             yield other
+
+
+def verify_email(api: Api, user_id: str) -> None:
+    """Mark a user's email verified, as following the emailed link does (that link itself is
+    tested in test_account_claims.py): what ``ADMIN_EMAILS`` and linking SSO require."""
+    from charterflow.models import User, utcnow
+    from sqlalchemy.orm import Session
+
+    with Session(api.engine) as db:
+        user = db.get(User, user_id)
+        assert user is not None
+        user.email_verified_at = utcnow()
+        db.commit()
 
 
 @contextmanager

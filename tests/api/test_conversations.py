@@ -144,12 +144,7 @@ def test_a_viewer_asks_in_own_conversations_only(api: Api, sources: dict[str, An
     ws = api.client.post(f"{API}/workspaces", json={"name": "Shared"}, headers=owner.headers)
     shared_nb = api.notebook(owner, ws.json()["id"])
     viewer = api.register("Vic")
-    added = api.client.post(
-        f"{API}/workspaces/{ws.json()['id']}/members",
-        json={"email": viewer.email, "role": "viewer"},
-        headers=owner.headers,
-    )
-    assert added.status_code == 201
+    api.add_member(owner, ws.json()["id"], viewer, "viewer")
     mine = _start(api, viewer, shared_nb["id"])
     assert _ask(api, viewer, mine["id"], "Anything about budgets?")["status"] == "complete"
     r = api.client.patch(

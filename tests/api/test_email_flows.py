@@ -40,6 +40,9 @@ def _server_log(caplog: pytest.LogCaptureFixture) -> str:
     return "\n".join(f"{r.getMessage()} {r.__dict__}" for r in records)
 
 
+RESET = "Reset your CharterFlow password"
+
+
 def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
@@ -51,8 +54,7 @@ def test_a_reset_link_arrives_by_email_and_works_once(
     account = mailing.register("Forgetful")
     r = mailing.client.post(f"{API}/auth/password-reset", json={"email": account.email})
     assert r.status_code == 202
-    message = smtp.wait_for(account.email)
-    assert message["Subject"] == "Reset your CharterFlow password"
+    message = smtp.wait_for(account.email, subject=RESET)
     link = SmtpServer.link(message)
     assert link.startswith(f"{mailing.settings.app_url}/reset-password#token=")
     token = _token_of(link)
@@ -80,14 +82,14 @@ def test_unknown_emails_get_the_same_answer_and_no_email(mailing: Api, smtp: Smt
     a = mailing.client.post(f"{API}/auth/password-reset", json={"email": known.email})
     b = mailing.client.post(f"{API}/auth/password-reset", json={"email": unknown})
     assert (a.status_code, a.json()) == (b.status_code, b.json())
-    smtp.wait_for(known.email)
+    smtp.wait_for(known.email, subject=RESET)
     assert smtp.messages_to(unknown) == []
 
 
 def test_bad_or_expired_reset_tokens_are_400(mailing: Api, smtp: SmtpServer) -> None:
     account = mailing.register("Late")
     mailing.client.post(f"{API}/auth/password-reset", json={"email": account.email})
-    token = _token_of(SmtpServer.link(smtp.wait_for(account.email)))
+    token = _token_of(SmtpServer.link(smtp.wait_for(account.email, subject=RESET)))
     with Session(mailing.engine) as db:  # the hour passes
         for row in db.scalars(select(PasswordReset)):
             row.expires_at = datetime.now(UTC) - timedelta(seconds=1)
@@ -138,7 +140,9 @@ def test_an_invitation_arrives_by_email_and_joins_the_workspace(
     # The invitee registers, then accepts; someone else with the link cannot.
     other = mailing.register("Other")
     assert (
-        mailing.client.post(f"{API}/invitations/{token}/accept", headers=other.headers).status_code
+        mailing.client.post(
+            f"{API}/invitations/accept", json={"token": token}, headers=other.headers
+        ).status_code
         == 403
     )
     r = mailing.client.post(
@@ -146,12 +150,16 @@ def test_an_invitation_arrives_by_email_and_joins_the_workspace(
         json={"email": invitee_email, "password": "invitee password", "name": "Invitee"},
     )
     invitee = Account(r.json()["user"], r.json()["access_token"], invitee_email, "invitee password")
-    r = mailing.client.post(f"{API}/invitations/{token}/accept", headers=invitee.headers)
+    r = mailing.client.post(
+        f"{API}/invitations/accept", json={"token": token}, headers=invitee.headers
+    )
     assert r.status_code == 200
     assert r.json() == {"workspace_id": workspace, "role": "editor"}
     members = mailing.client.get(f"{API}/workspaces/{workspace}/members", headers=owner.headers)
     assert {(m["email"], m["role"]) for m in members.json()["items"]} >= {(invitee_email, "editor")}
-    again = mailing.client.post(f"{API}/invitations/{token}/accept", headers=invitee.headers)
+    again = mailing.client.post(
+        f"{API}/invitations/accept", json={"token": token}, headers=invitee.headers
+    )
     assert again.status_code == 404  # single use
     assert token not in _server_log(caplog)
 
@@ -171,18 +179,32 @@ def test_without_smtp_the_owner_sees_the_link(api: Api) -> None:
         stored = db.scalar(select(Invitation.token_hash).where(Invitation.id == r.json()["id"]))
     assert stored is not None
     assert token not in stored
-    r = api.client.post(f"{API}/invitations/{token}/accept", headers=invitee.headers)
+    r = api.client.post(f"{API}/invitations/accept", json={"token": token}, headers=invitee.headers)
     assert r.json()["role"] == "viewer"
+
+
+def test_the_contracts_path_form_accepts_once_and_checks_the_email(api: Api) -> None:
+    """DESIGN §4b's ``POST /invitations/{token}/accept`` keeps working beside the body form."""
+    owner, invitee, other = api.register("Owner"), api.register("Invitee"), api.register("O")
+    workspace = api.personal_workspace(owner)
+    r = api.client.post(
+        f"{API}/workspaces/{workspace}/invitations",
+        json={"email": invitee.email, "role": "editor"},
+        headers=owner.headers,
+    )
+    token = _token_of(r.json()["invite_url"])
+    url = f"{API}/invitations/{token}/accept"
+    assert api.client.post(url, headers=other.headers).status_code == 403
+    r = api.client.post(url, headers=invitee.headers)
+    assert r.status_code == 200
+    assert r.json() == {"workspace_id": workspace, "role": "editor"}
+    assert api.client.post(url, headers=invitee.headers).status_code == 404
 
 
 def test_invitations_are_for_owners_and_revocable(api: Api) -> None:
     owner, editor, stranger = api.register("Owner"), api.register("Editor"), api.register("X")
     workspace = api.personal_workspace(owner)
-    api.client.post(
-        f"{API}/workspaces/{workspace}/members",
-        json={"email": editor.email, "role": "editor"},
-        headers=owner.headers,
-    )
+    api.add_member(owner, workspace, editor, "editor")
     body = {"email": "someone@example.com", "role": "viewer"}
     url = f"{API}/workspaces/{workspace}/invitations"
     assert api.client.post(url, json=body, headers=editor.headers).status_code == 403
@@ -209,7 +231,9 @@ def test_invitations_are_for_owners_and_revocable(api: Api) -> None:
     assert api.client.get(url, headers=owner.headers).json()["total"] == 0
     token = _token_of(created["invite_url"])
     assert (
-        api.client.post(f"{API}/invitations/{token}/accept", headers=stranger.headers).status_code
+        api.client.post(
+            f"{API}/invitations/accept", json={"token": token}, headers=stranger.headers
+        ).status_code
         == 404
     )
 
@@ -228,5 +252,5 @@ def test_an_expired_invitation_cannot_be_accepted(api: Api) -> None:
         row.expires_at = datetime.now(UTC) - timedelta(seconds=1)
         db.commit()
     token = _token_of(created["invite_url"])
-    r = api.client.post(f"{API}/invitations/{token}/accept", headers=invitee.headers)
+    r = api.client.post(f"{API}/invitations/accept", json={"token": token}, headers=invitee.headers)
     assert r.status_code == 404

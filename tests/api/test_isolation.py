@@ -16,12 +16,7 @@ def world(api: Api) -> dict[str, Any]:
     alice, bob, vera = api.register("Alice"), api.register("Bob"), api.register("Vera")
     ws = api.client.post(f"{API}/workspaces", json={"name": "Team"}, headers=alice.headers)
     ws_id = ws.json()["id"]
-    added = api.client.post(
-        f"{API}/workspaces/{ws_id}/members",
-        json={"email": vera.email, "role": "viewer"},
-        headers=alice.headers,
-    )
-    assert added.status_code == 201, added.text
+    api.add_member(alice, ws_id, vera, "viewer")
     nb = api.notebook(alice, ws_id)
     doc = api.upload(alice, nb["id"], "secret.txt", b"the plan").json()
     wait_settled(api, alice, [doc["id"]])  # its text is readable once it is ready
@@ -151,11 +146,7 @@ def test_nothing_changed_for_the_owner(api: Api, world: dict[str, Any]) -> None:
 def test_an_editor_writes_but_does_not_manage(api: Api, world: dict[str, Any]) -> None:
     alice, ws = world["alice"], world["ws"]
     ed = api.register("Eddie")
-    api.client.post(
-        f"{API}/workspaces/{ws}/members",
-        json={"email": ed.email, "role": "editor"},
-        headers=alice.headers,
-    )
+    api.add_member(alice, ws, ed, "editor")
     nb = api.notebook(ed, ws)
     assert api.upload(ed, nb["id"], "n.md", b"# notes").status_code == 202
     r = api.client.patch(f"{API}/notebooks/{nb['id']}", json={"title": "T"}, headers=ed.headers)

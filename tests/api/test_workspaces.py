@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -20,11 +21,9 @@ def test_members_roles_and_the_last_owner_rule(api: Api) -> None:
     assert (ws.json()["name"], ws.json()["role"]) == ("Ops", "owner")
     ws_id = ws.json()["id"]
     members = f"{API}/workspaces/{ws_id}/members"
+    api.add_member(owner, ws_id, other, "editor")
     add = {"email": other.email, "role": "editor"}
-    assert api.client.post(members, json=add, headers=owner.headers).status_code == 201
     assert api.client.post(members, json=add, headers=owner.headers).status_code == 409
-    unknown = {"email": "ghost@example.com", "role": "viewer"}
-    assert api.client.post(members, json=unknown, headers=owner.headers).status_code == 404
     demote_self = api.client.patch(
         f"{members}/{owner.id}", json={"role": "viewer"}, headers=owner.headers
     )
@@ -80,11 +79,7 @@ def test_audit_trail_records_changes_with_actor_target_and_ip(api: Api) -> None:
     ws_id = api.client.post(f"{API}/workspaces", json={"name": "A"}, headers=owner.headers).json()[
         "id"
     ]
-    api.client.post(
-        f"{API}/workspaces/{ws_id}/members",
-        json={"email": member.email, "role": "viewer"},
-        headers=owner.headers,
-    )
+    api.add_member(owner, ws_id, member, "viewer")
     nb = api.notebook(owner, ws_id)
     doc = api.upload(owner, nb["id"], "a.txt", b"a").json()
     api.client.patch(f"{API}/notebooks/{nb['id']}", json={"title": "B"}, headers=owner.headers)
@@ -95,15 +90,17 @@ def test_audit_trail_records_changes_with_actor_target_and_ip(api: Api) -> None:
     actions = [e["action"] for e in page["items"]]
     assert actions == [
         "workspace.create",
-        "member.add",
+        "invitation.create",  # adding a member invites them (issue 26, item 7)
+        "invitation.accept",
         "notebook.create",
         "document.upload",
         "notebook.update",
         "document.delete",
     ]
-    assert page["total"] == 6
-    assert all(e["actor_id"] == owner.id and e["ip"] == "127.0.0.1" for e in page["items"])
-    assert page["items"][1]["target_id"] == member.id
+    assert page["total"] == 7
+    actors = [e["actor_id"] for e in page["items"]]
+    assert actors == [owner.id, owner.id, member.id, *[owner.id] * 4]
+    assert all(e["ip"] == "127.0.0.1" for e in page["items"])
     second = api.client.get(
         f"{API}/workspaces/{ws_id}/audit", params={"limit": 2, "offset": 2}, headers=owner.headers
     ).json()
@@ -134,9 +131,7 @@ def _two_owners(api: Api) -> tuple[Account, Account, str]:
     first, second = api.register("Ann"), api.register("Bob")
     ws_id = api.client.post(f"{API}/workspaces", json={"name": "Duo"}, headers=first.headers)
     ws = ws_id.json()["id"]
-    add = {"email": second.email, "role": "owner"}
-    r = api.client.post(f"{API}/workspaces/{ws}/members", json=add, headers=first.headers)
-    assert r.status_code == 201
+    api.add_member(first, ws, second, "owner")
     return first, second, ws
 
 
@@ -177,12 +172,22 @@ def test_two_owners_leaving_at_once_leave_one_owner(api: Api) -> None:
         assert len(owners) == 1, f"attempt {attempt}: owners {owners}"
 
 
-def test_a_deactivated_user_cannot_be_added(api: Api) -> None:
-    owner, gone = api.register("Keeper"), api.register("Gone")
+def test_adding_a_member_is_an_invitation_with_the_same_answer_for_anyone(api: Api) -> None:
+    """Issue 26, item 7: the answer told registered emails from others (201 or 404), and a
+    registered person appeared in the workspace without accepting."""
+    owner, known, gone = api.register("Keeper"), api.register("Known"), api.register("Gone")
     with Session(api.engine) as db:
         db.execute(update(User).where(User.id == gone.id).values(is_active=False))
         db.commit()
     ws = api.client.post(f"{API}/workspaces", json={"name": "T"}, headers=owner.headers).json()
-    add = {"email": gone.email, "role": "viewer"}
-    r = api.client.post(f"{API}/workspaces/{ws['id']}/members", json=add, headers=owner.headers)
-    assert r.status_code == 404
+    members = f"{API}/workspaces/{ws['id']}/members"
+    answers = {}
+    for email in (known.email, gone.email, f"nobody-{uuid.uuid4().hex[:8]}@example.com"):
+        r = api.client.post(members, json={"email": email, "role": "viewer"}, headers=owner.headers)
+        answers[email] = (r.status_code, tuple(sorted(r.json())))
+    assert len(set(answers.values())) == 1, answers  # registered, deactivated, unknown: alike
+    assert next(iter(answers.values()))[0] == 201
+    listed = api.client.get(members, headers=owner.headers).json()["items"]
+    assert [m["user_id"] for m in listed] == [owner.id]  # nobody joined unasked
+    mine = api.client.get(f"{API}/workspaces", headers=known.headers).json()["items"]
+    assert ws["id"] not in {w["id"] for w in mine}

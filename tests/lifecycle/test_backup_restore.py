@@ -109,12 +109,7 @@ def populated(
     with serve("postgres", settings) as api:
         owner, editor = api.register("Ada"), api.register("Grace")
         notebook = api.notebook(owner)
-        r = api.client.post(
-            f"{API}/workspaces/{notebook['workspace_id']}/members",
-            json={"email": editor.email, "role": "editor"},
-            headers=owner.headers,
-        )
-        assert r.status_code in (200, 201), r.text
+        api.add_member(owner, notebook["workspace_id"], editor, "editor")
         second = api.notebook(editor, notebook["workspace_id"])
         rows = []
         for i, (name, data) in enumerate(FILES.items()):

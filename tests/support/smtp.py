@@ -39,14 +39,25 @@ class SmtpServer:
         self.host = "127.0.0.1"
         self.port = int(controller.port)
 
-    def messages_to(self, address: str) -> list[EmailMessage]:
+    def messages_to(self, address: str, subject: str | None = None) -> list[EmailMessage]:
+        """Messages to ``address`` (with ``subject``, when given), in arrival order."""
         with self.inbox.lock:
-            return [m for m in self.inbox.messages if m["To"] == address]
+            return [
+                m
+                for m in self.inbox.messages
+                if m["To"] == address and subject in (None, m["Subject"])
+            ]
 
-    def wait_for(self, address: str, count: int = 1, timeout: float = 30) -> EmailMessage:
-        """The ``count``-th message to ``address``, once it has arrived."""
-        wait_until(lambda: len(self.messages_to(address)) >= count, timeout, f"email to {address}")
-        return self.messages_to(address)[count - 1]
+    def wait_for(
+        self, address: str, count: int = 1, timeout: float = 30, subject: str | None = None
+    ) -> EmailMessage:
+        """The ``count``-th message to ``address`` (with ``subject``), once it has arrived."""
+        wait_until(
+            lambda: len(self.messages_to(address, subject)) >= count,
+            timeout,
+            f"email to {address}",
+        )
+        return self.messages_to(address, subject)[count - 1]
 
     @staticmethod
     def link(message: EmailMessage) -> str:

@@ -115,9 +115,9 @@ def test_the_report_names_the_machine_the_numbers_and_the_largest_gap() -> None:
     assert "**Largest gap:** search p95 (100k chunks, hashing-v1): 200.0 ms" in page
     assert "Seq Scan on chunks c" in page
     assert page.rstrip().endswith("Why: the lexical query ranks every row.")
-    # cold ask, ingestion, hostile input, operator, images, real pods, streaming, a real model,
-    # real-document QA, retrieval, embedding
-    assert page.count("_not run_") == 11
+    # cold ask, ingestion, hostile input, hostile requests, operator, images, real pods,
+    # streaming, a real model, real-document QA, retrieval, embedding
+    assert page.count("_not run_") == 12
 
 
 def test_the_cold_ask_target_comes_from_bench_ask_with_the_other_path_beside_it() -> None:

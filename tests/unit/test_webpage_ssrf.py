@@ -22,6 +22,16 @@ REFUSED = [
     "http://[fd00:ec2::254]/",  # the IPv6 metadata address (unique local)
     "http://[::ffff:127.0.0.1]/",  # IPv4-mapped loopback
     "http://224.0.0.1/",
+    # IPv6 forms that embed an IPv4 address (issue 26, item 11): each passed before.
+    "http://[64:ff9b::7f00:1]/",  # NAT64 of 127.0.0.1
+    "http://[64:ff9b::a9fe:a9fe]/",  # NAT64 of the metadata address 169.254.169.254
+    "http://[64:ff9b:1::a00:1]/",  # local-use NAT64
+    "http://[2002:7f00:1::]/",  # 6to4 of 127.0.0.1
+    "http://[2002:a9fe:a9fe::1]/",  # 6to4 of 169.254.169.254
+    "http://[::127.0.0.1]/",  # IPv4-compatible
+    "http://[::ffff:0:127.0.0.1]/",  # IPv4-translated
+    "http://[::ffff:0:a00:1]/",  # IPv4-translated 10.0.0.1
+    "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/",  # Teredo
 ]
 
 
@@ -49,3 +59,9 @@ def test_an_allowlist_lets_named_hosts_and_networks_through() -> None:
 
 def test_a_public_address_passes() -> None:
     assert check_url("https://93.184.215.14/", [])[1] == ipaddress.ip_address("93.184.215.14")
+
+
+@pytest.mark.parametrize("url", ["https://[64:ff9b::5db8:d70e]/", "https://[2002:5db8:d70e::1]/"])
+def test_an_embedded_public_ipv4_passes(url: str) -> None:
+    """NAT64 and 6to4 of a public address are judged by that address (93.184.215.14)."""
+    assert check_url(url, [])[0] == url.split("[")[1].split("]")[0]

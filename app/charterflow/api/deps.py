@@ -249,8 +249,12 @@ SessionUser = Annotated[User, Depends(get_session_user)]
 
 
 def is_admin(settings: Settings, user: User) -> bool:
-    """Instance admins: flagged in the database (OIDC admin groups) or listed in ADMIN_EMAILS."""
-    return user.is_admin or user.email.lower() in {e.lower() for e in settings.admin_emails}
+    """Instance admins: flagged in the database (OIDC admin groups) or listed in ADMIN_EMAILS
+    with a verified email (anyone may register an address that is listed but unused)."""
+    return user.is_admin or (
+        user.email_verified_at is not None
+        and user.email.lower() in {e.lower() for e in settings.admin_emails}
+    )
 
 
 def get_admin_user(user: SessionUser, settings: AppSettings) -> User:

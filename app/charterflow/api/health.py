@@ -91,13 +91,18 @@ async def ready(request: Request) -> JSONResponse:
     embedder = getattr(state, "embedder", None)
     results["embeddings"] = embedder.describe() if embedder else {"status": "not_loaded"}
     failed = sorted(n for n, r in results.items() if r["status"] == "error")
+    if state.settings.is_production:
+        # What runs where (storage backend, model, error text) is for operators, not for
+        # anyone who can reach the port: the worker's health port and the logs have it.
+        results = {name: {"status": r["status"]} for name, r in results.items()}
     body = {"status": "error" if failed else "ok", "failed": failed, "checks": results}
     return JSONResponse(body, status_code=503 if failed else 200)
 
 
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
-    if request.app.state.settings.metrics_port:  # served on its own port, never the public one
+    # On METRICS_PORT (never the public one), or here only when allowed (METRICS_PUBLIC).
+    if not request.app.state.settings.metrics_on_port:
         return JSONResponse({"detail": "Not Found"}, status_code=404)
     body = generate_latest(request.app.state.metrics.registry)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -55,10 +55,38 @@ def _allowed(host: str, address: IP, allow: list[str]) -> bool:
     return False
 
 
+#: IPv6 prefixes whose last 32 bits are an IPv4 address that the packet may end up at: NAT64
+#: (RFC 6052), IPv4-translated (RFC 2765), IPv4-compatible (deprecated; RFC 4291).
+_EMBEDS_IPV4_LAST_32 = [
+    ipaddress.IPv6Network("64:ff9b::/96"),
+    ipaddress.IPv6Network("::ffff:0:0:0/96"),
+    ipaddress.IPv6Network("::/96"),
+]
+#: Refused whole: local-use NAT64 (RFC 8215; where the IPv4 sits depends on the local prefix
+#: length) and Teredo (its client address is obfuscated, its server is any IPv4).
+_REFUSED_V6 = [ipaddress.IPv6Network("64:ff9b:1::/48"), ipaddress.IPv6Network("2001::/32")]
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one carries (mapped, 6to4, NAT64, translated, compatible)."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if any(address in net for net in _EMBEDS_IPV4_LAST_32):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
 def _public(address: IP) -> bool:
-    mapped = getattr(address, "ipv4_mapped", None)
-    if mapped is not None:
-        address = mapped
+    """A global unicast address, also once an IPv4 address embedded in an IPv6 one (which
+    Python's ``is_global`` judges by the IPv6 prefix alone) is taken out and judged."""
+    if isinstance(address, ipaddress.IPv6Address):
+        if any(address in net for net in _REFUSED_V6):
+            return False
+        inner = embedded_ipv4(address)
+        if inner is not None:
+            return inner.is_global and not inner.is_multicast
     return address.is_global and not address.is_multicast
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, EmailStr, Field, StringConstraints, field_validator
 
-from charterflow.schemas.common import Name, ORMModel, Password, storable
+from charterflow.schemas.common import Name, ORMModel, Password, one_line, storable
 
 Email = Annotated[EmailStr, AfterValidator(str.lower)]
 
@@ -29,6 +29,10 @@ class UserOut(ORMModel):
     id: str
     email: str
     name: str
+    email_verified: bool = Field(
+        description="The holder proved they own the email (an emailed link, a password reset "
+        "or single sign-on)."
+    )
     created_at: datetime
 
 
@@ -52,7 +56,7 @@ class ApiTokenIn(BaseModel):
     @field_validator("name")
     @classmethod
     def _storable(cls, value: str) -> str:
-        return storable(value)
+        return one_line(storable(value))
 
     @field_validator("expires_at")
     @classmethod
@@ -107,3 +111,7 @@ class PasswordResetConfirmIn(BaseModel):
 
 class AcceptedOut(BaseModel):
     detail: str
+
+
+class VerifyEmailIn(BaseModel):
+    token: Annotated[str, StringConstraints(min_length=1, max_length=200)]

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
 from charterflow.models import Role
 from charterflow.schemas.auth import Email
@@ -80,3 +80,7 @@ class InvitationCreated(InvitationOut):
 class InvitationAcceptedOut(BaseModel):
     workspace_id: str
     role: Role
+
+
+class InvitationAcceptIn(BaseModel):
+    token: Annotated[str, StringConstraints(min_length=1, max_length=200)]

@@ -19,11 +19,14 @@ Every save (draft, title, section edit or redraft, restore) appends a version.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from fastapi import HTTPException, status
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from charterflow.models import Charter, CharterVersion
@@ -40,6 +43,8 @@ from charterflow.retrieval.text import sentences
 from charterflow.services.markdown import (
     MARKER,
     References,
+    block,
+    inline,
     markers,
     references_section,
     without_markers,
@@ -345,10 +350,35 @@ def draft(
     ]
 
 
+#: Bounds on what a charter's history can take (issue 26, item 4): every save stores the
+#: whole charter as a version, so one large charter edited at the rate limit filled the disk.
+MAX_CHARTER_BYTES = 1024 * 1024  # the title and sections, as stored (JSON)
+MAX_VERSIONS = 100  # kept per charter; older ones are deleted as new ones are saved
+
+
+def stored_bytes(charter: Charter) -> int:
+    """What the charter's title and sections take as stored JSON (one version's worth)."""
+    sections = json.dumps(charter.sections, ensure_ascii=False, separators=(",", ":"))
+    return len(charter.title.encode()) + len(sections.encode())
+
+
 def record_version(
     db: Session, charter: Charter, user_id: str | None, change: str
 ) -> CharterVersion:
-    """Keep the charter as it now is as version ``charter.version`` (flushed)."""
+    """Keep the charter as it now is as version ``charter.version`` (flushed); 409 when it
+    is larger than ``MAX_CHARTER_BYTES``. Only the newest ``MAX_VERSIONS`` are kept."""
+    size = stored_bytes(charter)
+    if size > MAX_CHARTER_BYTES:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"The charter would take {size} bytes, more than {MAX_CHARTER_BYTES}; shorten it",
+        )
+    db.execute(
+        delete(CharterVersion).where(
+            CharterVersion.charter_id == charter.id,
+            CharterVersion.number <= charter.version - MAX_VERSIONS,
+        )
+    )
     version = CharterVersion(
         charter_id=charter.id,
         number=charter.version,
@@ -418,13 +448,13 @@ def to_markdown(charter: Charter) -> str:
     template = TEMPLATES.get(charter.template)
     refs = References()
     lines = [
-        f"# {charter.title}",
+        f"# {inline(charter.title)}",
         "",
         f"_{template.title if template else charter.template} · version {charter.version}_",
         "",
     ]
     for section in charter.sections:
-        lines += [f"## {section['title']}", ""]
+        lines += [f"## {inline(section['title'])}", ""]
         citations = section.get("citations") or []
         if section.get("status") == "unsupported":
             lines += [f"_{UNSUPPORTED}_", ""]
@@ -437,5 +467,5 @@ def to_markdown(charter: Charter) -> str:
         ]
         if unreferenced:
             body += " (see also " + " ".join(f"[{n}]" for n in unreferenced) + ")"
-        lines += [body, ""]
+        lines += [block(body), ""]
     return "\n".join(lines + references_section(refs.items))

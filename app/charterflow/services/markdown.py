@@ -1,4 +1,10 @@
-"""Markdown exports: texts whose ``[n]`` markers are followed by numbered references."""
+"""Markdown exports: texts whose ``[n]`` markers are followed by numbered references.
+
+What goes in may come from anyone (a source's text, a third-party page's title, a model's
+answer), and an export is opened in viewers that render HTML and follow links. So every piece
+is made inert here: HTML is escaped, links other than http(s) and mailto lose their target,
+titles are one line (no injected headings) and body lines cannot open a heading.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +14,37 @@ from typing import Any
 
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 MARKER = re.compile(r"\[(\d{1,3})\]")
+_SAFE_SCHEMES = ("http", "https", "mailto")
+# An inline link's target, or a reference definition's, that names a scheme.
+_LINK_TARGET = re.compile(r"(\]\(\s*<?|^\s{0,3}\[[^\]]*\]:\s*<?)([A-Za-z][A-Za-z0-9+.-]*):", re.M)
+
+
+def _escape_html(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _neutralise_links(text: str) -> str:
+    """Links to ``javascript:``, ``data:``, ``file:`` and other schemes lose the scheme."""
+
+    def sub(match: re.Match[str]) -> str:
+        scheme = match.group(2)
+        if scheme.lower() in _SAFE_SCHEMES:
+            return match.group(0)
+        return f"{match.group(1)}#blocked-{scheme.lower()}-"
+
+    return _LINK_TARGET.sub(sub, text)
+
+
+def inline(text: str) -> str:
+    """A title or quote as one inert line of Markdown."""
+    return _neutralise_links(_escape_html(" ".join(str(text).split())))
+
+
+def block(text: str) -> str:
+    """A body as inert Markdown: HTML escaped, unsafe links neutralised, and a line that
+    would open a heading (``# ...``, a fake ``## References``) escaped."""
+    safe = _neutralise_links(_escape_html(str(text)))
+    return re.sub(r"^(\s{0,3})#", r"\1\\#", safe, flags=re.M)
 
 
 def reference(citation: Mapping[str, Any]) -> str:
@@ -16,7 +53,8 @@ def reference(citation: Mapping[str, Any]) -> str:
     quote = " ".join(str(citation.get("text", "")).split())
     if len(quote) > 300:
         quote = quote[:297] + "..."
-    return f"{citation['document_title']}{page}" + (f' — "{quote}"' if quote else "")
+    title = inline(citation["document_title"])
+    return f"{title}{page}" + (f' — "{inline(quote)}"' if quote else "")
 
 
 def references_section(citations: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -30,7 +68,8 @@ def references_section(citations: Sequence[Mapping[str, Any]]) -> list[str]:
 
 def with_references(title: str, body: str, citations: Iterable[Mapping[str, Any]]) -> str:
     """``# title``, the body, then ``## References`` numbered as the body's markers."""
-    return "\n".join([f"# {title}", "", body.strip(), "", *references_section(list(citations))])
+    lines = [f"# {inline(title)}", "", block(body.strip()), ""]
+    return "\n".join([*lines, *references_section(list(citations))])
 
 
 class References:

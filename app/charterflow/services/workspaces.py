@@ -4,10 +4,10 @@ the lock that serialises rules counted over a whole workspace."""
 from __future__ import annotations
 
 from fastapi import Request
-from sqlalchemy import update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from charterflow.models import Membership, Role, User, Workspace, utcnow
+from charterflow.models import Invitation, Membership, Role, User, Workspace, utcnow
 from charterflow.services import audit
 
 
@@ -40,3 +40,32 @@ def lock_workspace(db: Session, workspace_id: str) -> None:
     both databases: PostgreSQL holds the row lock until commit, SQLite its single write
     lock; a second request then counts only once the first has committed."""
     db.execute(update(Workspace).where(Workspace.id == workspace_id).values(updated_at=utcnow()))
+
+
+def void_invitations(db: Session, inviter_id: str, workspace_id: str | None = None) -> int:
+    """Delete the pending invitations ``inviter_id`` made (in ``workspace_id``, or anywhere):
+    an invitation carries its inviter's authority, which ends when they are removed, no
+    longer an owner, or deactivated. The caller commits. Accepting also checks the inviter
+    (``inviter_still_owner``), so one made in the same instant cannot slip through."""
+    stmt = delete(Invitation).where(
+        Invitation.invited_by == inviter_id, Invitation.accepted_at.is_(None)
+    )
+    if workspace_id is not None:
+        stmt = stmt.where(Invitation.workspace_id == workspace_id)
+    return db.execute(stmt).rowcount or 0
+
+
+def inviter_still_owner(db: Session, invitation: Invitation) -> bool:
+    """The invitation's author is an active owner of its workspace (else it is void)."""
+    if invitation.invited_by is None:
+        return False
+    inviter = db.get(User, invitation.invited_by)
+    if inviter is None or not inviter.is_active:
+        return False
+    role = db.scalar(
+        select(Membership.role).where(
+            Membership.workspace_id == invitation.workspace_id,
+            Membership.user_id == inviter.id,
+        )
+    )
+    return role == Role.owner.value

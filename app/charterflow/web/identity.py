@@ -132,6 +132,12 @@ def reset_password_page(request: Request, user: MaybeUser, settings: AppSettings
     )
 
 
+@router.get("/verify-email")
+def verify_email_page(request: Request, user: MaybeUser) -> Response:
+    """Open to everyone: the script sends the link's token to ``POST /auth/verify-email``."""
+    return render(request, "verify_email.html", {"user": user})
+
+
 @router.get("/invitations/accept")
 def accept_invitation_page(request: Request, user: MaybeUser) -> Response:
     """Open to everyone: the script keeps the link's token while its reader signs in."""

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, cast
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
+from fastapi import APIRouter, BackgroundTasks, Depends, Form, HTTPException, Request, status
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import RedirectResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials
@@ -41,7 +41,7 @@ from charterflow.api.routes import workspaces as workspace_routes
 from charterflow.models import Role, User, Workspace
 from charterflow.schemas.auth import LoginIn, RegisterIn
 from charterflow.security import InvalidToken, TokenClaims, create_access_token, decode_claims
-from charterflow.services import sessions
+from charterflow.services import api_keys, sessions
 from charterflow.web.session import (
     CSRF_COOKIE,
     CSRF_FIELD,
@@ -65,6 +65,7 @@ PAGE_PREFIXES = (
     "/logout",
     "/admin",
     "/reset-password",
+    "/verify-email",
     "/invitations",
 )
 # Pages list at most this many workspaces, notebooks, documents or members.
@@ -193,9 +194,11 @@ def redirect(url: str) -> RedirectResponse:
 
 
 def optional_user(request: Request, db: DbSession, settings: AppSettings) -> User | None:
-    """The user of a valid session cookie, checked exactly as a bearer token is."""
+    """The user of a valid session cookie, checked exactly as a bearer token is. Only a
+    session token (a JWT) is a session: an API key set as the cookie is no one, else a key
+    would pass the pages' rules (which are for people signed in, not for keys)."""
     token = request.cookies.get(SESSION_COOKIE)
-    if not token:
+    if not token or api_keys.is_api_key(token):
         return None
     credentials = HTTPAuthorizationCredentials(scheme="Bearer", credentials=token)
     try:
@@ -320,6 +323,7 @@ def register_page(request: Request, user: MaybeUser) -> Response:
 @router.post("/register")
 def register(
     request: Request,
+    background: BackgroundTasks,
     db: DbSession,
     settings: AppSettings,
     name: Field = "",
@@ -332,7 +336,7 @@ def register(
         return _csrf_refused(request, "register.html", values)
     try:
         body = RegisterIn(name=name, email=email, password=password)
-        created = auth_routes.register(body, request, db, settings)
+        created = auth_routes.register(body, request, background, db, settings)  # emails sent after
     except ValidationError as exc:
         return _form_page(request, "register.html", values, validation_message(exc), 422)
     except HTTPException as exc:

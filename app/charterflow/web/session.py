@@ -21,6 +21,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from charterflow.security import token_jti
+from charterflow.services.api_keys import PREFIX as API_KEY_PREFIX
 from charterflow.settings import Settings
 
 SESSION_COOKIE = "cf_session"
@@ -132,7 +133,8 @@ class CookieSessionMiddleware:
         headers = Headers(scope=scope)
         cookies = cookie_parser(headers.get("cookie", ""))
         token = cookies.get(SESSION_COOKIE)
-        if "authorization" in headers or not token:
+        # An API key is never a session: as a cookie it is ignored (the request is anonymous).
+        if "authorization" in headers or not token or token.startswith(API_KEY_PREFIX):
             await self.app(scope, receive, send)
             return
         if scope["method"] not in SAFE_METHODS and not csrf_ok(

@@ -19,6 +19,7 @@ from charterflow.models import User
 from charterflow.schemas.auth import AdminUserOut
 from charterflow.schemas.common import Page
 from charterflow.services import audit
+from charterflow.services.workspaces import void_invitations
 
 router = APIRouter(prefix="/admin", tags=["admin"])
 
@@ -51,6 +52,8 @@ def _set_active(db: DbSession, request: Request, admin: User, user_id: str, acti
     if user.is_active != active:
         user.is_active = active
         end_all_sessions(user)
+        if not active:
+            void_invitations(db, user.id)
         audit.record(
             db,
             request,

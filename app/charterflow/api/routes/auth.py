@@ -37,10 +37,14 @@ from charterflow.schemas.auth import (
     RegisterOut,
     TokenOut,
     UserOut,
+    VerifyEmailIn,
 )
 from charterflow.schemas.common import Page
 from charterflow.security import (
     create_access_token,
+    email_token_matches,
+    email_verification_subject,
+    email_verification_token,
     hash_password,
     needs_rehash,
     new_secret_token,
@@ -89,10 +93,20 @@ def password_login_allowed(settings: AppSettings) -> None:
     responses=errors(403, 409),
     summary="Create an account (and its personal workspace); returns a token",
 )
-def register(body: RegisterIn, request: Request, db: DbSession, settings: AppSettings) -> object:
+def register(
+    body: RegisterIn,
+    request: Request,
+    background: BackgroundTasks,
+    db: DbSession,
+    settings: AppSettings,
+) -> object:
     """Taken emails answer 409 (the form must say so), which tells whether an account exists:
     that probe is rate-limited per client, and costs as long as a registration (the password
-    is hashed first). A uniform answer needs email confirmation, which needs SMTP."""
+    is hashed first). A uniform answer needs email confirmation, which needs SMTP.
+
+    The email starts unverified: with SMTP a link to verify it is sent after the response.
+    Until it is verified, single sign-on does not link to the account and ``ADMIN_EMAILS``
+    does not make it an admin (anyone can type anyone's address)."""
     password_login_allowed(settings)
     enforce_rate_limit(
         request, f"register:ip:{_client(request)}", settings.register_rate_limit_per_minute
@@ -112,7 +126,84 @@ def register(body: RegisterIn, request: Request, db: DbSession, settings: AppSet
     except IntegrityError:  # a concurrent registration won the unique email
         db.rollback()
         raise HTTPException(status.HTTP_409_CONFLICT, "An account with this email exists") from None
+    send_verification(settings, background, user)
     return {"user": user, **_token(settings, user)}
+
+
+def send_verification(settings: AppSettings, background: BackgroundTasks, user: User) -> bool:
+    """Queue the email with the link that verifies ``user``'s address; False without SMTP."""
+    if not settings.smtp_enabled:
+        return False
+    ttl = settings.email_verification_ttl_seconds
+    token = email_verification_token(settings, user.id, user.email, ttl)
+    text = (
+        f"Someone created a CharterFlow account with this address ({user.email}).\n\n"
+        f"If it was you, confirm the address here (the link works for {ttl // 3600} hours):\n"
+        f"{app_link(settings, 'verify-email', token)}\n\n"
+        "If it was not you, do not follow the link: the account then never becomes yours to\n"
+        "share. To take it over, reset its password from the sign-in page.\n"
+    )
+    background.add_task(mail.send, settings, user.email, "Confirm your CharterFlow email", text)
+    return True
+
+
+@router.post(
+    "/verify-email",
+    response_model=UserOut,
+    responses=errors(400),
+    summary="Verify the account's email with the token of an emailed link",
+)
+def verify_email(
+    body: VerifyEmailIn, request: Request, db: DbSession, settings: AppSettings
+) -> object:
+    """No session needed: the token names the user and the email it was sent to (a token
+    for a former address of the account is refused)."""
+    enforce_rate_limit(
+        request, f"verify-email:ip:{_client(request)}", settings.login_rate_limit_per_minute
+    )
+    parsed = email_verification_subject(settings, body.token)
+    user = db.get(User, parsed[0]) if parsed is not None and is_id(parsed[0]) else None
+    if (
+        parsed is None
+        or user is None
+        or not user.is_active
+        or not email_token_matches(settings, user.id, user.email, parsed[1], parsed[2])
+    ):
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "This link is invalid or has expired")
+    if user.email_verified_at is None:
+        user.email_verified_at = utcnow()
+        audit.record(
+            db,
+            request,
+            "user.email_verify",
+            target_type="user",
+            target_id=user.id,
+            actor_id=user.id,
+        )
+        db.commit()
+    return user
+
+
+@router.post(
+    "/verify-email/resend",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=AcceptedOut,
+    responses=errors(401, 403, 409),
+    summary="Email the caller a new link that verifies their address",
+)
+def resend_verification(
+    request: Request, background: BackgroundTasks, settings: AppSettings, user: SessionUser
+) -> object:
+    """409 without SMTP (nothing can be sent) or when the address is verified already."""
+    if user.email_verified_at is not None:
+        raise HTTPException(status.HTTP_409_CONFLICT, "This email is verified already")
+    limit = settings.password_reset_rate_limit_per_minute
+    enforce_rate_limit(request, f"verify-email:user:{user.id}", limit)
+    if not send_verification(settings, background, user):
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, "This CharterFlow sends no email; ask an administrator"
+        )
+    return {"detail": "A link to verify your email has been sent."}
 
 
 @router.post(
@@ -395,6 +486,13 @@ def confirm_password_reset(
         other.used_at = now
     user.password_hash = hash_password(body.new_password)
     end_all_sessions(user)
+    if user.email_verified_at is None:
+        # The link proved the mailbox. Keys made while it was unproven may be an impostor's.
+        user.email_verified_at = now
+        for key in db.scalars(
+            select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+        ):
+            key.revoked_at = now
     audit.record(
         db, request, "auth.password_reset", target_type="user", target_id=user.id, actor_id=user.id
     )

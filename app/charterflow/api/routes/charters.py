@@ -34,8 +34,7 @@ from charterflow.schemas.charters import (
     SectionUpdate,
 )
 from charterflow.schemas.common import Page
-from charterflow.schemas.notes import CitationIn
-from charterflow.services import audit, charters
+from charterflow.services import audit, charters, citation_check
 from charterflow.services.markdown import download_name
 
 router = APIRouter(tags=["charters"])
@@ -56,11 +55,6 @@ def _audit(
         actor_id=user_id,
         **extra,
     )
-
-
-def given_citations(given: str | list[CitationIn]) -> list[dict[str, Any]]:
-    """The citations a client gave for a section: a list, or none for the older ``drop``."""
-    return [] if isinstance(given, str) else [x.model_dump() for x in given]
 
 
 def _section(charter: Charter, key: str) -> tuple[charters.Template, charters.SectionSpec]:
@@ -182,12 +176,17 @@ def edit_section(
     def edit(c: Charter) -> None:
         current = next(s for s in c.sections if s["key"] == key)
         given = body.citations
+        explicit: list[dict[str, Any]] | None = None
+        if isinstance(given, list):  # checked against the notebook's chunks, quotes rebuilt
+            explicit = citation_check.resolve(db, c.notebook_id, [x.model_dump() for x in given])
+        elif given == "drop":
+            explicit = []
         try:
             text, cited = charters.edited_citations(
                 body.body,
                 list(current["citations"]),
                 "keep" if given == "keep" else body.citations_policy,
-                None if given is None or given == "keep" else given_citations(given),
+                explicit,
             )
         except ValueError as exc:
             raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None

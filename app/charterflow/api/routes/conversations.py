@@ -8,7 +8,7 @@ role (403 otherwise). Outside the caller's workspaces everything is 404.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, HTTPException, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
@@ -195,9 +195,19 @@ async def ask(
     documents = only_these(db, conversation.notebook_id, body.document_ids)
     if "text/event-stream" in request.headers.get("accept", ""):
         db.close()  # the stream uses sessions of its own, for as long as it lasts
-        events = stream_turn(
-            request, settings, conversation.id, body.question, body.top_k, user.id, documents
+        events = request.app.state.stream_slots.hold(
+            user.id,
+            stream_turn(
+                request, settings, conversation.id, body.question, body.top_k, user.id, documents
+            ),
         )
+        if events is None:
+            raise HTTPException(
+                status.HTTP_429_TOO_MANY_REQUESTS,
+                f"At most {settings.max_streams_per_user} answers stream at once; "
+                "wait for one to finish",
+                headers={"Retry-After": "5"},
+            )
         return StreamingResponse(
             events,
             media_type="text/event-stream",

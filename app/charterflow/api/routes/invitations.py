@@ -31,12 +31,14 @@ from charterflow.models import Invitation, Membership, Role, User, Workspace, ut
 from charterflow.schemas.common import Page
 from charterflow.schemas.workspaces import (
     InvitationAcceptedOut,
+    InvitationAcceptIn,
     InvitationCreated,
     InvitationIn,
     InvitationOut,
 )
 from charterflow.security import new_secret_token, token_hash
 from charterflow.services import audit, mail
+from charterflow.services.workspaces import inviter_still_owner
 
 router = APIRouter(tags=["invitations"])
 
@@ -71,7 +73,8 @@ def list_invitations(
     status_code=status.HTTP_201_CREATED,
     response_model=InvitationCreated,
     responses=errors(401, 403, 404, 409),
-    summary="Invite an email to the workspace with a role (owners); emails a single-use link",
+    summary="Invite an email to the workspace with a role (owners, signed in: not with an "
+    "API key); emails a single-use link",
 )
 def create_invitation(
     workspace_id: str,
@@ -80,8 +83,9 @@ def create_invitation(
     background: BackgroundTasks,
     db: DbSession,
     settings: AppSettings,
-    user: CurrentUser,
+    user: SessionUser,
 ) -> object:
+    """A session only, not an API key: a leaked key must not let anyone into a workspace."""
     require_role(db, workspace_id, user, Role.owner)
     enforce_rate_limit(
         request, f"invite:user:{user.id}", settings.register_rate_limit_per_minute * 6
@@ -136,10 +140,10 @@ def create_invitation(
     "/invitations/{invitation_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     responses=errors(401, 403, 404),
-    summary="Revoke a pending invitation (owners of its workspace)",
+    summary="Revoke a pending invitation (owners of its workspace; a session, not a key)",
 )
 def revoke_invitation(
-    invitation_id: str, request: Request, db: DbSession, user: CurrentUser
+    invitation_id: str, request: Request, db: DbSession, user: SessionUser
 ) -> Response:
     invitation = db.get(Invitation, invitation_id) if is_id(invitation_id) else None
     if invitation is None or invitation.accepted_at is not None:
@@ -163,16 +167,42 @@ def revoke_invitation(
 
 
 @router.post(
+    "/invitations/accept",
+    response_model=InvitationAcceptedOut,
+    responses=errors(401, 403, 404, 409),
+    summary="Accept an invitation (its token in the body) as the signed-in user it was sent to",
+)
+def accept_invitation(
+    body: InvitationAcceptIn,
+    request: Request,
+    db: DbSession,
+    settings: AppSettings,
+    user: SessionUser,
+) -> object:
+    """Unknown, used, revoked and expired links are all 404. The link is for its email: an
+    account of another email gets 403 (a forwarded link does not let someone else in). The
+    token travels in the body, never in a path that access logs and redirects record."""
+    return _accept(body.token, request, db, settings, user)
+
+
+@router.post(
     "/invitations/{token}/accept",
     response_model=InvitationAcceptedOut,
     responses=errors(401, 403, 404, 409),
-    summary="Accept an invitation as the signed-in user (whose email it was sent to)",
+    summary="Accept an invitation, its token in the path (DESIGN §4b; prefer /invitations/accept)",
+    deprecated=True,
 )
-def accept_invitation(
+def accept_invitation_by_path(
     token: str, request: Request, db: DbSession, settings: AppSettings, user: SessionUser
 ) -> object:
-    """Unknown, used, revoked and expired links are all 404. The link is for its email: an
-    account of another email gets 403 (a forwarded link does not let someone else in)."""
+    """The contract's original form, kept for existing clients. Access logs redact every
+    ``/invitations/`` path (``observability``), so the token is not recorded there either."""
+    return _accept(token, request, db, settings, user)
+
+
+def _accept(
+    token: str, request: Request, db: DbSession, settings: AppSettings, user: SessionUser
+) -> object:
     enforce_rate_limit(
         request, f"invite-accept:user:{user.id}", settings.login_rate_limit_per_minute
     )
@@ -185,6 +215,7 @@ def accept_invitation(
         invitation is None
         or invitation.accepted_at is not None
         or invitation.expires_at <= utcnow()
+        or not inviter_still_owner(db, invitation)  # removed, demoted or deactivated since
     ):
         raise not_found("Invitation")
     if invitation.email != user.email.lower():

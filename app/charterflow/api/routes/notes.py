@@ -24,7 +24,7 @@ from charterflow.api.errors import AUTHED, errors
 from charterflow.models import Conversation, Message, Note
 from charterflow.schemas.common import Page
 from charterflow.schemas.notes import NoteIn, NoteOut, NoteUpdate
-from charterflow.services import audit
+from charterflow.services import audit, citation_check
 from charterflow.services.markdown import download_name, with_references
 
 router = APIRouter(tags=["notes"])
@@ -57,13 +57,13 @@ def list_notes(notebook: ReadableNotebook, db: ReadDb, page: PageParams) -> Page
     "/notebooks/{notebook_id}/notes",
     status_code=status.HTTP_201_CREATED,
     response_model=NoteOut,
-    responses=errors(*AUTHED, 403),
+    responses=errors(*AUTHED, 400, 403),
     summary="Write a note, or save a conversation turn's answer as one (editors)",
 )
 def create_note(
     notebook: WritableNotebook, body: NoteIn, request: Request, db: DbSession, user: CurrentUser
 ) -> Note:
-    citations = [c.model_dump() for c in body.citations]
+    citations = citation_check.resolve(db, notebook.id, [c.model_dump() for c in body.citations])
     title, text = body.title, body.body
     if body.from_message_id is not None:
         message = (
@@ -104,7 +104,7 @@ def get_note(note: ReadableNote) -> Note:
 @router.patch(
     "/notes/{note_id}",
     response_model=NoteOut,
-    responses=errors(*AUTHED, 403),
+    responses=errors(*AUTHED, 400, 403),
     summary="Edit title, body or citations (editors)",
 )
 def update_note(
@@ -112,7 +112,8 @@ def update_note(
 ) -> Note:
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
     if body.citations is not None:  # whole citations, optional fields included
-        changes["citations"] = [c.model_dump() for c in body.citations]
+        given = [c.model_dump() for c in body.citations]
+        changes["citations"] = citation_check.resolve(db, note.notebook_id, given)
     for field, value in changes.items():
         setattr(note, field, value)
     audit.record(

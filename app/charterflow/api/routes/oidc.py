@@ -4,7 +4,10 @@
 comes back (``services.oidc``), then signs the browser in with the session cookie.
 
 Accounts: the first sign-in creates the user, or links to the existing account with the same
-email (the provider must assert ``email_verified``); a deactivated account is refused.
+email (the provider must assert ``email_verified``); a deactivated account is refused. A
+password account links only once its holder verified the email (``email_verified_at``): else
+whoever registered the address first, with their own password, would share the account of
+the address's real owner (409 until it is verified or its password reset by email).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from charterflow.api.deps import AppSettings, DbSession
 from charterflow.api.errors import errors
 from charterflow.api.routes.auth import create_access_token
-from charterflow.models import User
+from charterflow.models import User, utcnow
 from charterflow.security import TokenClaims
 from charterflow.services import audit, oidc, sessions
 from charterflow.services.workspaces import create_owned_workspace
@@ -77,7 +80,12 @@ def oidc_login(
 def _user_for(db: DbSession, request: Request, settings: AppSettings, who: oidc.Identity) -> User:
     user = db.scalar(select(User).where(User.email == who.email))
     if user is None:
-        user = User(email=who.email, name=who.name, password_hash=UNUSABLE_PASSWORD)
+        user = User(
+            email=who.email,
+            name=who.name,
+            password_hash=UNUSABLE_PASSWORD,
+            email_verified_at=utcnow(),
+        )
         db.add(user)
         db.flush()
         audit.record(
@@ -92,6 +100,19 @@ def _user_for(db: DbSession, request: Request, settings: AppSettings, who: oidc.
         create_owned_workspace(db, request, user, f"{who.name}'s workspace", personal=True)
     if not user.is_active:
         raise _fail(oidc.OidcForbidden("This account is deactivated"))
+    if user.email_verified_at is None:
+        if user.has_password:
+            audit.record(
+                db, request, "auth.oidc_link_refused", target_type="user", target_id=user.id
+            )
+            db.commit()
+            raise HTTPException(
+                status.HTTP_409_CONFLICT,
+                "An account with this email exists but its email was never verified. Verify "
+                "it from the emailed link, or reset its password from the sign-in page, then "
+                "sign in with single sign-on again.",
+            )
+        user.email_verified_at = utcnow()
     if settings.oidc_admin_groups:
         user.is_admin = bool(set(who.groups) & set(settings.oidc_admin_groups))
     return user

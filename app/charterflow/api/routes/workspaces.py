@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, Request, Response, status
+from fastapi import APIRouter, BackgroundTasks, HTTPException, Request, Response, status
 from sqlalchemy import func, select
 from sqlalchemy.exc import InvalidRequestError
 
 from charterflow.api.deps import (
+    AppSettings,
     CurrentUser,
     DbSession,
     PageParams,
+    SessionUser,
     is_id,
     not_found,
     paginate,
     require_role,
 )
 from charterflow.api.errors import AUTHED, errors
-from charterflow.models import AuditEvent, Membership, Role, User, Workspace
+from charterflow.api.routes import invitations
+from charterflow.models import AuditEvent, Membership, Role, Workspace
 from charterflow.schemas.common import Page
 from charterflow.schemas.workspaces import (
     AuditEventOut,
+    InvitationCreated,
+    InvitationIn,
     MemberIn,
     MemberOut,
     MemberUpdate,
@@ -28,7 +33,11 @@ from charterflow.schemas.workspaces import (
 )
 from charterflow.services import audit
 from charterflow.services.cleanup import delete_with_documents
-from charterflow.services.workspaces import create_owned_workspace, lock_workspace
+from charterflow.services.workspaces import (
+    create_owned_workspace,
+    lock_workspace,
+    void_invitations,
+)
 
 router = APIRouter(prefix="/workspaces", tags=["workspaces"])
 
@@ -161,38 +170,26 @@ def list_members(
 @router.post(
     "/{workspace_id}/members",
     status_code=status.HTTP_201_CREATED,
-    response_model=MemberOut,
+    response_model=InvitationCreated,
     responses=errors(*AUTHED, 403, 409),
-    summary="Add a registered user by email with a role (owners)",
+    summary="Invite someone by email with a role (owners): they join once they accept",
 )
 def add_member(
-    workspace_id: str, body: MemberIn, request: Request, db: DbSession, user: CurrentUser
-) -> MemberOut:
-    require_role(db, workspace_id, user, Role.owner)
-    invitee = db.scalar(select(User).where(User.email == body.email))
-    if invitee is None or not invitee.is_active:  # a deactivated account cannot join
-        raise not_found("User")
-    exists = db.scalar(
-        select(Membership.id).where(
-            Membership.workspace_id == workspace_id, Membership.user_id == invitee.id
-        )
+    workspace_id: str,
+    body: MemberIn,
+    request: Request,
+    background: BackgroundTasks,
+    db: DbSession,
+    settings: AppSettings,
+    user: SessionUser,
+) -> object:
+    """The same as ``POST /workspaces/{id}/invitations``: nobody joins without accepting,
+    and the answer is the same whether or not the email has an account (adding people
+    directly told which emails were registered, and put them in a workspace unasked)."""
+    invite = InvitationIn(email=body.email, role=body.role)
+    return invitations.create_invitation(
+        workspace_id, invite, request, background, db, settings, user
     )
-    if exists is not None:
-        raise HTTPException(status.HTTP_409_CONFLICT, "Already a member")
-    membership = Membership(workspace_id=workspace_id, user_id=invitee.id, role=body.role.value)
-    db.add(membership)
-    audit.record(
-        db,
-        request,
-        "member.add",
-        target_type="user",
-        target_id=invitee.id,
-        workspace_id=workspace_id,
-        actor_id=user.id,
-        role=body.role.value,
-    )
-    db.commit()
-    return _member_out(membership)
 
 
 def _member(db: DbSession, workspace_id: str, user_id: str) -> Membership:
@@ -246,12 +243,13 @@ def update_member(
     body: MemberUpdate,
     request: Request,
     db: DbSession,
-    user: CurrentUser,
+    user: SessionUser,
 ) -> MemberOut:
     require_role(db, workspace_id, user, Role.owner)
     membership = _member(db, workspace_id, user_id)
     if body.role != Role.owner:
         _keep_an_owner(db, membership)
+        void_invitations(db, user_id, workspace_id)  # made with an owner's authority
     membership.role = body.role.value
     audit.record(
         db,
@@ -274,12 +272,13 @@ def update_member(
     summary="Remove a member (owners), or leave (anyone, for themselves)",
 )
 def remove_member(
-    workspace_id: str, user_id: str, request: Request, db: DbSession, user: CurrentUser
+    workspace_id: str, user_id: str, request: Request, db: DbSession, user: SessionUser
 ) -> Response:
     require_role(db, workspace_id, user, Role.viewer if user_id == user.id else Role.owner)
     membership = _member(db, workspace_id, user_id)
     _keep_an_owner(db, membership)
     db.delete(membership)
+    void_invitations(db, user_id, workspace_id)
     audit.record(
         db,
         request,

@@ -5,7 +5,7 @@ Contract: run once no pod of the previous version searches any more (they order 
 running queries instead of blocking new ones.
 
 Revision ID: 0006
-Revises: 0011
+Revises: 0012
 Create Date: 2026-11-30
 Phase: contract
 """
@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = "0006"
-down_revision: str | None = "0011"
+down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -65,6 +65,19 @@
     });
   }
 
+  // Email verification: the link's token, sent once to the API.
+  const verify = document.getElementById("verify-email");
+  if (verify) {
+    const token = fragmentToken();
+    if (!token) verify.textContent = "This link is incomplete; open it from the email again.";
+    else {
+      api("POST", "/api/v1/auth/verify-email", { token }).then(
+        () => { verify.textContent = "Your email is verified."; },
+        () => { verify.textContent = "This link is invalid or has expired."; },
+      );
+    }
+  }
+
   // Invitations: keep the token in this tab while its reader signs in, then accept.
   const invitation = document.getElementById("invitation");
   if (invitation) {
@@ -77,7 +90,7 @@
     if (form && !token) form.hidden = true;
     if (form && token) {
       handle(form, async () => {
-        const joined = await api("POST", `/api/v1/invitations/${encodeURIComponent(token)}/accept`);
+        const joined = await api("POST", "/api/v1/invitations/accept", { token });
         sessionStorage.removeItem(KEY);
         location.assign(`/app/workspaces/${encodeURIComponent(joined.workspace_id)}`);
       });
