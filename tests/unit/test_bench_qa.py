@@ -14,7 +14,7 @@ import pytest
 from charterflow.services.charters import TEMPLATES
 from pypdf import PdfReader
 
-from bench import qa, report
+from bench import qa, qa_gaps, report
 
 QUESTIONS, CHARTERS = qa.load()
 SOURCES = qa.corpus_sources()
@@ -302,3 +302,40 @@ def test_kept_answers_are_rescored_with_the_current_measures() -> None:
     assert rescored["whole"] == 1
     assert again["answers"]["extractive"]["facts_and_source_pct"] == 100.0
     assert again["charters"]["model"] == {"status": "not run: no model server"}
+
+
+def test_model_mode_takes_the_questions_round_robin_over_the_documents() -> None:
+    order = qa.interleaved(QUESTIONS)
+    assert sorted(q.id for q in order) == sorted(q.id for q in QUESTIONS)
+    first = [q.source for q in order[: len({q.source for q in QUESTIONS})]]
+    assert len(set(first)) == len(first)  # one question of each document before any second
+
+
+def test_a_miss_is_put_down_to_its_cause() -> None:
+    question = qa.Question("x", "a.txt", "Who?", ("alice", "bob"))
+    docs = {
+        "a.txt": [
+            "Nothing here. Alice met Bob. The end.",
+            "Alice came. Bob left.",
+            "Unrelated text.",
+        ]
+    }
+
+    def row(stated: bool, right: bool, *quotes: str) -> dict[str, Any]:
+        citations = [{"document_title": "a", "text": t} for t in quotes]
+        return {"stated": stated, "right_source": right, "citations": citations}
+
+    assert qa_gaps.cause(question, row(True, True, "Alice met Bob."), docs) is None
+    assert qa_gaps.cause(question, row(False, False), docs) == "other document"
+    assert qa_gaps.cause(question, row(True, False), docs) == "facts stated, wrong source"
+    assert qa_gaps.cause(question, row(False, True, "Unrelated text."), docs) == "wrong passage"
+    assert (
+        qa_gaps.cause(question, row(False, True, "Nothing here."), docs)
+        == "key sentence not chosen"
+    )
+    assert (
+        qa_gaps.cause(question, row(False, True, "Alice came."), docs)
+        == "fact split across sentences"
+    )
+    lonely = qa.Question("y", "a.txt", "Who?", ("alice", "carol"))
+    assert qa_gaps.cause(lonely, row(False, True, "Alice came."), docs) == "fact not in one passage"
