@@ -294,7 +294,7 @@ def _qa_model_note(qa: dict[str, Any]) -> str:
     asked, drafted = qa["answers"]["model"], qa["charters"]["model"]
     subjects = qa["charters"]["extractive"].get("charters", 0)
     seen = ", ".join(asked.get("modes_seen", [])) or "none"
-    fell_back = sum(r.get("mode") != "model" for r in asked.get("rows", []))
+    fell_back = sum(r.get("mode") == "extractive" for r in asked.get("rows", []))
     return (
         f"Model mode: {asked.get('model', 'a model server')}; {asked.get('questions', 0)} of "
         f"{qa['questions']} questions ({asked.get('order', 'in file order')}) and "

@@ -339,3 +339,22 @@ def test_a_miss_is_put_down_to_its_cause() -> None:
     )
     lonely = qa.Question("y", "a.txt", "Who?", ("alice", "carol"))
     assert qa_gaps.cause(lonely, row(False, True, "Alice came."), docs) == "fact not in one passage"
+
+
+def test_the_report_says_how_much_of_model_mode_ran_and_how_often_it_fell_back() -> None:
+    model = {
+        "model": "tiny (llama.cpp server)",
+        "order": "round-robin over the documents",
+        "questions": 2,
+        "modes_seen": ["extractive", "llm"],
+        "rows": [{"mode": "llm"}, {"mode": "extractive"}],
+    }
+    qa_result = {
+        "questions": 52,
+        "answers": {"model": model},
+        "charters": {"extractive": {"charters": 8}, "model": {"charters": 3}},
+    }
+    note = report._qa_model_note(qa_result)
+    assert "2 of 52 questions (round-robin over the documents)" in note
+    assert "3 of 8 charters (the rest not started" in note
+    assert "(1 answered with the extracts instead)" in note
