@@ -119,6 +119,25 @@ def test_a_model_answer_streams_token_by_token(llm: Any, thread: dict[str, Any])
     assert _turns(api, owner, conversation)[-1]["status"] == "complete"
 
 
+def test_a_streamed_answer_that_cites_nothing_is_stored_as_the_extracts(
+    llm: Any, thread: dict[str, Any]
+) -> None:
+    """Every sentence must cite: a model that streamed only uncited text has said nothing that
+    can be kept, so the stored turn (``done``, which the page shows) is the quoted extracts."""
+    _server, api = llm(StreamReply(["The application ", "is due soon", "."]))
+    owner = thread["owner"]
+    conversation = _conversation(api, owner, thread["nb"])
+    with _events(api, owner, conversation, "When is the Borealis application due?") as events:
+        got = list(events)
+    name, done = got[-1]
+    assert name == "done"
+    assert (done["mode"], done["quoted"]) == ("extractive", True)
+    assert "cited no passage" in done["warning"]
+    assert "is due soon" not in done["answer"]
+    assert [c["document_id"] for c in done["citations"]] == [thread["doc"]]
+    assert _turns(api, owner, conversation)[-1]["answer"] == done["answer"]
+
+
 def test_a_client_that_disconnects_stops_the_model_and_the_turn_says_so(
     llm: Any, thread: dict[str, Any]
 ) -> None:

@@ -162,12 +162,7 @@ def test_strangers_get_404_and_viewers_read(api: Api, owner: Account, docs: dict
     assert _text(api, stranger, docs["text"]).status_code == 404
     assert _text(api, stranger, "0" * 32).status_code == 404
     viewer = api.register("Vic")
-    added = api.client.post(
-        f"{API}/workspaces/{docs['ws']}/members",
-        json={"email": viewer.email, "role": "viewer"},
-        headers=owner.headers,
-    )
-    assert added.status_code == 201, added.text
+    api.add_member(owner, docs["ws"], viewer, "viewer")
     r = _text(api, viewer, docs["text"], start=0, end=7)
     assert r.status_code == 200
     assert r.json()["text"] == "Harbour operations handbook"

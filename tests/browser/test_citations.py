@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 
-import httpx
 import pytest
 from charterflow.web import vendor
 from playwright.sync_api import Page, expect
@@ -36,12 +35,6 @@ HANDBOOK = "\n\n".join(
     ]
 )
 PARAGRAPH = HANDBOOK.split("\n\n")[4]
-
-
-def _api_declares(url: str, schema: str, field: str) -> bool:
-    """Whether the running API's schema has ``field`` (others build it at the same time)."""
-    schemas = httpx.get(f"{url}/openapi.json").json()["components"]["schemas"]
-    return field in schemas.get(schema, {}).get("properties", {})
 
 
 @pytest.fixture(scope="module")
@@ -92,10 +85,9 @@ def test_a_citation_shows_its_sentence_marked_in_its_paragraph(ui: Browsing) -> 
     expect(dialog.locator(".passage-text p")).to_have_text(PARAGRAPH)
     expect(dialog.locator(".passage-text")).not_to_contain_text("Visitors sign in")
     expect(dialog.locator(".pdf-view")).to_be_hidden()  # a text file has no page to show
-    if _api_declares(ui.app.url, "CitationOut", "heading"):
-        expect(dialog.locator('[data-field="where"]')).to_have_text(
-            "Section: Harbour operations handbook \u203a Moorings"
-        )
+    expect(dialog.locator('[data-field="where"]')).to_have_text(
+        "Section: Harbour operations handbook \u203a Moorings"
+    )
     ui.shot("01-citation-in-its-paragraph")
     ui.audit("the citation view")
 
@@ -263,8 +255,6 @@ def test_ask_only_these_limits_a_question_to_the_chosen_source(ui: Browsing) -> 
     assert sent.value.post_data_json["document_ids"] == [atlas_id]
     expect(turn.locator(".turn-scope")).to_have_text("Asked of: atlas")
     ui.shot("01-asked-of-one-source")
-    if not _api_declares(ui.app.url, "MessageIn", "document_ids"):
-        pytest.skip("this API does not take `document_ids` yet: the request was checked only")
     expect(turn.locator(".citations")).not_to_contain_text("borealis")
 
     # Back to all sources: the same question finds the Borealis deadline.

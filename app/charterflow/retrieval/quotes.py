@@ -4,8 +4,9 @@ Pure functions over a passage's text and the spans ``text.sentences`` gives it. 
 depend on how the splitter works: a span that does not end a sentence (a hard-wrapped line, a
 sentence the splitter cut at an abbreviation) is joined to the spans after it, within its
 paragraph, until one ends with terminal punctuation; what still does not end one (a heading,
-a table row, a list item without a full stop) is a *fragment*, quoted only as the neighbour of
-a whole sentence (the items of a list that a sentence introduces with a colon).
+a list item without a full stop) is a *fragment*, quoted only as the neighbour of
+a whole sentence (the items of a list that a sentence introduces with a colon). A table row
+as the parsers label it ("van: V7; miles: 91234") is a whole fact.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ _STARTS_LOWER = re.compile(r"^[a-z]")
 #: A section number ending a span: "2.1.", "Getting started 3.1.", "7." alone.
 _SECTION_NUMBER = re.compile(r"(?:^|\s)\d+(?:\.\d+)+\.?$|^\d+\.$")
 _WORD = re.compile(r"[^\W\d_]{2,}")
+#: A table row as the parsers label it ("van: V7; miles: 91234", ``parsers._labelled_rows``):
+#: a whole fact by construction, though it ends with no full stop.
+_LABELLED_ROW = re.compile(r"^[^:;\n]{1,80}: [^;\n]+(?:; [^:;\n]{1,80}: [^;\n]+)+$")
 #: A span this short ending with a section number is a heading or a contents line.
 HEADING_WORDS = 6
 #: Words a whole sentence has at least, addresses left out ("Chapter 2." is a heading, not a
@@ -119,6 +123,8 @@ def units(text: str, starts_document: bool = True) -> list[Unit]:
             if (
                 not terminal(text[a:b])
                 and not _PARAGRAPH_BREAK.search(text[b:s])
+                and not _LABELLED_ROW.match(text[a:b])
+                and not _LABELLED_ROW.match(text[s : spans[i][1]])
                 and spans[i][1] - a <= MAX_UNIT_CHARS
             ):
                 g.append(i)
@@ -139,7 +145,8 @@ def units(text: str, starts_document: bool = True) -> list[Unit]:
         ended = terminal(text[a:b])
         mark = _ANSWER_MARK.match(text[a:b])
         start = a + mark.end() if mark and mark.end() < b - a else a  # quote the answer itself
-        whole = starts and ended and _words(_URL.sub(" ", text[start:b])) >= MIN_WORDS
+        row = bool(_LABELLED_ROW.match(text[start:b]))
+        whole = row or (starts and ended and _words(_URL.sub(" ", text[start:b])) >= MIN_WORDS)
         if opens or mark:
             asking = False
         asking = asking or bool(_QUESTION_MARK.match(text[a:b]))

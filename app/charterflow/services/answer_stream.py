@@ -8,7 +8,8 @@ sentence by sentence; LLM answers token by token from the OpenAI-compatible stre
 Nothing half-written is presented as complete: a client that disconnects cancels the
 upstream request and the turn is stored ``interrupted``; a model that fails mid-answer stores
 a ``failed`` turn with what it said so far and why, sent as the ``error`` event. A model that
-fails before its first token is replaced by the extractive answer, with a ``warning``.
+fails before its first token, or whose whole reply cites nothing, is replaced by the extractive
+answer, with a ``warning`` (the stored turn in ``done`` is what the page shows).
 """
 
 from __future__ import annotations
@@ -179,6 +180,9 @@ async def stream_turn(
                 async for piece in stream_llm(settings, prepared.prompt, relevant):
                     yield delta(piece)
                 result = _written(settings, "".join(parts), relevant)
+                if not result.citations:  # every sentence must cite: nothing of it is kept
+                    extracted = await run_in_threadpool(extractive, turn.embedder, query, relevant)
+                    result = unavailable(LLMError("its answer cited no passage"), extracted)
             except LLMError as exc:
                 if parts:
                     result = _written(settings, "".join(parts), relevant, partial=True)

@@ -33,6 +33,7 @@ def resolve(db: Session, notebook_id: str, given: Sequence[dict[str, Any]]) -> l
             Chunk.start,
             Chunk.end,
             Chunk.page,
+            Chunk.heading,
             Document.title,
         )
         .join(Document, Document.id == Chunk.document_id)
@@ -56,6 +57,7 @@ def resolve(db: Session, notebook_id: str, given: Sequence[dict[str, Any]]) -> l
                 "start": start,
                 "end": end,
                 "page": row.page,
+                "heading": row.heading,
                 "score": float(citation.get("score") or 0.0),
             }
         )

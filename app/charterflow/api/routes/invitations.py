@@ -192,6 +192,9 @@ def accept_invitation(
     summary="Accept an invitation, its token in the path (DESIGN §4b; prefer /invitations/accept)",
     deprecated=True,
 )
+# With a trailing slash too: otherwise Starlette answers it with a redirect whose Location
+# repeats the token (to clients, proxies and their logs).
+@router.post("/invitations/{token}/accept/", include_in_schema=False)
 def accept_invitation_by_path(
     token: str, request: Request, db: DbSession, settings: AppSettings, user: SessionUser
 ) -> object:

@@ -561,17 +561,7 @@
       try {
         const chosen = policy.querySelector("input:checked").value;
         const url = `/api/v1/charters/${enc(charter.id)}/sections/${enc(section.key)}`;
-        let updated;
-        try {
-          updated = await api("PATCH", url, { body: text.value, citations_policy: chosen });
-        } catch (err) {
-          // A server from before `citations_policy` requires `citations: keep|drop`.
-          if (err.status !== 422 || !/citations/i.test(err.message)) throw err;
-          const marked = /\[\d+\]/.test(text.value);
-          updated = await api("PATCH", url, {
-            body: text.value, citations: chosen === "keep" || marked ? "keep" : "drop",
-          });
-        }
+        const updated = await api("PATCH", url, { body: text.value, citations_policy: chosen });
         await showCharter(updated, section.key);
       } catch (err) {
         showError(error, err.message, err.status);
