@@ -263,8 +263,12 @@ def _version(db: DbSession, charter: Charter, number: int) -> CharterVersion:
     responses=errors(*AUTHED),
     summary="One saved version, whole",
 )
-def get_version(charter: ReadableCharter, number: VersionNumber, db: DbSession) -> CharterVersion:
-    return _version(db, charter, number)
+def get_version(
+    charter: ReadableCharter, number: VersionNumber, db: DbSession
+) -> CharterVersionOut:
+    found = _version(db, charter, number)
+    summary = CharterVersionSummary.model_validate(found).model_dump()
+    return CharterVersionOut(**summary, sections=charters.whole_sections(db, found))
 
 
 @router.post(
@@ -281,12 +285,13 @@ def restore_version(
     user: CurrentUser,
 ) -> Charter:
     old = _version(db, charter, number)
+    sections = charters.whole_sections(db, old)
 
     def restore(c: Charter) -> None:
         c.title = old.title
-        c.sections = [dict(s) for s in old.sections]
+        c.sections = sections
 
-    charters.save(db, charter, user.id, f"restore:{number}", restore)
+    charters.save(db, charter, user.id, f"restore:{number}", restore, restored=old)
     _audit(db, request, "restore", charter, user.id, version=number)
     db.commit()
     return charter
