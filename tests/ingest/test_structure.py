@@ -231,3 +231,17 @@ def test_a_command_and_its_output_keep_their_lines_in_hard_wrapped_text() -> Non
     assert prose.heading == (
         "5.8. How can I check that I am using a Debian system, and what version it is?",
     )
+
+
+def test_markdown_code_spans_keep_their_angle_brackets() -> None:
+    """zstd's CONTRIBUTING.md names headers as code (`` `<stdlib.h>` ``): they are text, not
+    HTML tags to strip, or the sentence reads "the dependencies allowed are , , ."."""
+    line = (
+        "The only external dependencies allowed are `<assert.h>`, `<stdlib.h>`, "
+        "`<string.h>`, and **nothing** <em>else</em>, see [the guide](https://example.org).\n"
+    )
+    md = parse(filetypes.MARKDOWN, line.encode())
+    assert md.text == (
+        "The only external dependencies allowed are <assert.h>, <stdlib.h>, <string.h>, "
+        "and nothing else, see the guide."
+    )

@@ -14,7 +14,7 @@ import pytest
 from charterflow.services.charters import TEMPLATES
 from pypdf import PdfReader
 
-from bench import qa, report
+from bench import qa, qa_gaps, report
 
 QUESTIONS, CHARTERS = qa.load()
 SOURCES = qa.corpus_sources()
@@ -302,3 +302,59 @@ def test_kept_answers_are_rescored_with_the_current_measures() -> None:
     assert rescored["whole"] == 1
     assert again["answers"]["extractive"]["facts_and_source_pct"] == 100.0
     assert again["charters"]["model"] == {"status": "not run: no model server"}
+
+
+def test_model_mode_takes_the_questions_round_robin_over_the_documents() -> None:
+    order = qa.interleaved(QUESTIONS)
+    assert sorted(q.id for q in order) == sorted(q.id for q in QUESTIONS)
+    first = [q.source for q in order[: len({q.source for q in QUESTIONS})]]
+    assert len(set(first)) == len(first)  # one question of each document before any second
+
+
+def test_a_miss_is_put_down_to_its_cause() -> None:
+    question = qa.Question("x", "a.txt", "Who?", ("alice", "bob"))
+    docs = {
+        "a.txt": [
+            "Nothing here. Alice met Bob. The end.",
+            "Alice came. Bob left.",
+            "Unrelated text.",
+        ]
+    }
+
+    def row(stated: bool, right: bool, *quotes: str) -> dict[str, Any]:
+        citations = [{"document_title": "a", "text": t} for t in quotes]
+        return {"stated": stated, "right_source": right, "citations": citations}
+
+    assert qa_gaps.cause(question, row(True, True, "Alice met Bob."), docs) is None
+    assert qa_gaps.cause(question, row(False, False), docs) == "other document"
+    assert qa_gaps.cause(question, row(True, False), docs) == "facts stated, wrong source"
+    assert qa_gaps.cause(question, row(False, True, "Unrelated text."), docs) == "wrong passage"
+    assert (
+        qa_gaps.cause(question, row(False, True, "Nothing here."), docs)
+        == "key sentence not chosen"
+    )
+    assert (
+        qa_gaps.cause(question, row(False, True, "Alice came."), docs)
+        == "fact split across sentences"
+    )
+    lonely = qa.Question("y", "a.txt", "Who?", ("alice", "carol"))
+    assert qa_gaps.cause(lonely, row(False, True, "Alice came."), docs) == "fact not in one passage"
+
+
+def test_the_report_says_how_much_of_model_mode_ran_and_how_often_it_fell_back() -> None:
+    model = {
+        "model": "tiny (llama.cpp server)",
+        "order": "round-robin over the documents",
+        "questions": 2,
+        "modes_seen": ["extractive", "llm"],
+        "rows": [{"mode": "llm"}, {"mode": "extractive"}],
+    }
+    qa_result = {
+        "questions": 52,
+        "answers": {"model": model},
+        "charters": {"extractive": {"charters": 8}, "model": {"charters": 3}},
+    }
+    note = report._qa_model_note(qa_result)
+    assert "2 of 52 questions (round-robin over the documents)" in note
+    assert "3 of 8 charters (the rest not started" in note
+    assert "(1 answered with the extracts instead)" in note

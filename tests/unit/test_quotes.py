@@ -75,3 +75,13 @@ def test_questions_echoes_and_values() -> None:
     assert quotes.wants_value("What is the default weight of a glob, and the maximum?")
     assert not quotes.wants_value("Why does sed not work?")
     assert quotes.leans_back("This is done by the kernel.")
+
+
+def test_a_sentence_opening_with_the_following_introduces_a_list() -> None:
+    # The FHS (page 25) introduces its table of required directories this way.
+    assert quotes.leads_in(
+        "The following directories, or symbolic links to directories, are required in /usr."
+    )
+    assert quotes.leads_in("GNU sed returns these exit codes:")
+    assert not quotes.leads_in("Data stored in /var/tmp is more persistent than data in /tmp.")
+    assert not quotes.leads_in("Following the release, the branch is merged into dev.")

@@ -655,14 +655,6 @@ def parse_html(data: bytes, limits: Limits = UNBOUNDED) -> Extracted:
 
 _MD_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
 _MD_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
-_MD_PREFIX = re.compile(r"^(\s{0,3}(#{1,6}|>|[-*+]|\d+[.)])\s+)+", re.M)
-_MD_MARKS = re.compile(r"(\*\*|__|~~|`{1,3})")
-_MD_RULE = re.compile(r"^\s*([-*_]\s*){3,}$", re.M)
-_HTML_TAG = re.compile(r"<[^>\n]+>")
-
-
-_MD_IMAGE = re.compile(r"!\[([^\]]*)\]\([^)]*\)")
-_MD_LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
 _MD_AUTOLINK = re.compile(r"<((?:https?|mailto):[^>\s]+)>")
 _MD_MARKS = re.compile(r"(\*\*|__|~~|`{1,3})")
 _MD_RULE = re.compile(r"^([-*_]\s*){3,}$")
@@ -674,8 +666,21 @@ _MD_TABLE_RULE = re.compile(r"^\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?$")
 _HTML_TAG = re.compile(r"<[^>\n]+>")
 
 
+_MD_CODE_SPAN = re.compile(r"(`+)(.+?)\1")
+
+
 def _md_inline(line: str) -> str:
-    """A line as the reader sees it: link text without URLs, no emphasis marks or tags."""
+    """A line as the reader sees it: link text without URLs, no emphasis marks or tags; code
+    spans (`` `<stdlib.h>` ``) keep their text as written, angle brackets and all."""
+    parts: list[str] = []
+    at = 0
+    for code in _MD_CODE_SPAN.finditer(line):
+        parts += [_md_prose(line[at : code.start()]), code.group(2)]
+        at = code.end()
+    return "".join([*parts, _md_prose(line[at:])])
+
+
+def _md_prose(line: str) -> str:
     line = _MD_IMAGE.sub(r"\1", line)
     line = _MD_LINK.sub(r"\1", line)
     line = _MD_AUTOLINK.sub(r"\1", line)

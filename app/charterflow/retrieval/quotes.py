@@ -168,10 +168,15 @@ def echoes(sentence: str, question: str) -> bool:
 
 
 def leads_in(sentence: str) -> bool:
-    """A sentence that introduces what follows it ("GNU sed returns these codes:")."""
+    """A sentence that introduces what follows it ("GNU sed returns these codes:", "The
+    following directories are required in /usr.")."""
     stripped = sentence.rstrip().rstrip(_CLOSERS)
-    return stripped.endswith(":") or bool(
-        re.search(r"\b(?:as follows|the following|following ones)\.?$", stripped, re.IGNORECASE)
+    return (
+        stripped.endswith(":")
+        or bool(
+            re.search(r"\b(?:as follows|the following|following ones)\.?$", stripped, re.IGNORECASE)
+        )
+        or bool(re.match(r"(?:all of )?the following\b", stripped, re.IGNORECASE))
     )
 
 

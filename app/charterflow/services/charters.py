@@ -215,6 +215,21 @@ def _judge(embedder: Embedder, spec: SectionSpec, query: str, named: bool) -> Ju
     return judge
 
 
+def quoted_key(text: str) -> str:
+    """What makes two quotes the same sentence, however they were wrapped or cased."""
+    return quotes.collapse(text).casefold()
+
+
+def _unused(judge: Judge, taken: frozenset[str]) -> Judge:
+    """``judge``, refusing any sentence that a quote in ``taken`` already holds."""
+
+    def unused(sentence: str, similarity: float) -> float | None:
+        key = quoted_key(sentence)
+        return None if any(key in quote for quote in taken) else judge(sentence, similarity)
+
+    return unused
+
+
 def subject_documents(db: Session, embedder: Embedder, notebook_id: str, subject: str) -> list[str]:
     """The documents of the notebook about ``subject`` (a charter's title, less the words that
     name a kind of document, such as "SOP" or "charter").
@@ -281,10 +296,12 @@ def draft_section(
     charter_title: str,
     query: str | None = None,
     documents: list[str] | None = None,
+    taken: frozenset[str] = frozenset(),
 ) -> dict[str, Any]:
     """One section drafted from the sentences that support its question (or ``query``) about
     the charter's subject (its title), from the documents on that subject only
-    (``documents``: computed by ``subject_documents`` unless given)."""
+    (``documents``: computed by ``subject_documents`` unless given), never quoting what
+    ``taken`` holds (what the charter's earlier sections quote, ``quoted_key``)."""
     query = query or spec.query
     embedder = get_embedder(settings)
     if documents is None:
@@ -298,10 +315,10 @@ def draft_section(
     )
     result = None
     if query == spec.query and spec.keywords:  # sentences naming the subject first
-        named = _judge(embedder, spec, query, named=True)
+        named = _unused(_judge(embedder, spec, query, named=True), taken)
         result = extractive(embedder, query, hits, SECTION_SENTENCES, named)
     if result is None or not result.citations:
-        judge = _judge(embedder, spec, query, named=False)
+        judge = _unused(_judge(embedder, spec, query, named=False), taken)
         result = extractive(embedder, query, hits, SECTION_SENTENCES, judge)
     if not result.citations:
         return {
@@ -343,12 +360,19 @@ def draft_section(
 def draft(
     db: Session, settings: Settings, notebook_id: str, template: Template, title: str
 ) -> list[dict[str, Any]]:
-    """Every section of ``template``, drafted from the documents about ``title``."""
+    """Every section of ``template``, drafted from the documents about ``title``. A sentence
+    serves one section only (the first that it supports): otherwise one passage near every
+    section's question ("Purpose", "Scope" and "Steps" alike) fills them all with itself."""
     documents = subject_documents(db, get_embedder(settings), notebook_id, title)
-    return [
-        draft_section(db, settings, notebook_id, template, spec, title, documents=documents)
-        for spec in template.sections
-    ]
+    sections: list[dict[str, Any]] = []
+    taken: frozenset[str] = frozenset()
+    for spec in template.sections:
+        section = draft_section(
+            db, settings, notebook_id, template, spec, title, documents=documents, taken=taken
+        )
+        taken |= {quoted_key(c["text"]) for c in section["citations"]}
+        sections.append(section)
+    return sections
 
 
 #: Bounds on what a charter's history can take (issue 26, item 4): every save stored the
