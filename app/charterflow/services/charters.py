@@ -50,6 +50,7 @@ from charterflow.services.markdown import (
     references_section,
     without_markers,
 )
+from charterflow.services.workspaces import lock_workspace
 from charterflow.settings import Settings
 
 UNSUPPORTED = "No passage in this notebook's sources supports this section."
@@ -511,6 +512,9 @@ def save(
     (PostgreSQL), so concurrent saves apply one after the other to the latest sections and
     never take the same version number. Unchanged sections (and with ``restored``, those
     equal to that version's) refer to the version holding their body."""
+    # The workspace first (the quota check takes it too), then the charter: the order a
+    # workspace's deletion locks them in, so the two never wait on each other.
+    lock_workspace(db, charter.workspace_id)
     db.refresh(charter, with_for_update=True)
     before = [dict(s) for s in charter.sections]
     known: list[tuple[CharterVersion, list[dict[str, Any]]]] = []
