@@ -7,8 +7,10 @@ is the server's alone.
 
 - JSON bodies: four clients each send a 50 MB JSON login at once; with ``MAX_JSON_BYTES``
   they are refused (413) unparsed. Recorded: the server's peak RSS over its idle RSS.
-- Charter history: bytes the database grows per 40-byte section edit, and what a charter
-  larger than ``MAX_CHARTER_BYTES`` gets.
+- Charter history: bytes the database grows (and the versions' stored sections grow) per
+  edit of a 50 kB section, and per 40-byte edit of another section beside it (the attack of
+  item 4: versions share unchanged sections, so the large one is not stored again), and
+  what a charter larger than ``MAX_CHARTER_BYTES`` gets.
 
     python -m bench.hostile_http
 """
@@ -16,6 +18,7 @@ is the server's alone.
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -45,7 +48,21 @@ def _rss_kb(pid: int, field: str) -> int:
 
 
 def _db_bytes(root: Path) -> int:
+    """The database's size once its write-ahead log is checkpointed: what it stores, not the
+    log's churn (each save rewrites the charter row, its pages reused after a checkpoint)."""
+    with sqlite3.connect(root / "app.db") as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return sum(p.stat().st_size for p in root.glob("app.db*"))
+
+
+def _version_bytes(root: Path) -> int:
+    """The bytes of every charter version's title and sections, as stored."""
+    with sqlite3.connect(root / "app.db") as db:
+        row = db.execute(
+            "SELECT coalesce(sum(length(CAST(title AS BLOB)) + length(CAST(sections AS BLOB))), 0)"
+            " FROM charter_versions"
+        ).fetchone()
+    return int(row[0])
 
 
 def _serve(root: Path, port: int) -> subprocess.Popen[bytes]:
@@ -111,22 +128,36 @@ def _charter_history(client: httpx.Client, root: Path) -> dict[str, Any]:
     )
     body = {"template": "product-charter", "title": "Harbor"}
     charter = client.post(f"{API}/notebooks/{nb}/charters", json=body, headers=headers).json()
-    key = charter["sections"][0]["key"]
+    key, other = (charter["sections"][i]["key"] for i in (0, 1))
     url = f"{API}/charters/{charter['id']}/sections/{key}"
     big = {"body": "word " * 9_999, "citations": "drop"}  # ~50 kB, the largest body allowed
     assert client.patch(url, json=big, headers=headers).status_code == 200
-    before = _db_bytes(root)
     edits = 25
+    # The attack of item 4: tiny edits of another section beside the large one.
+    before, stored = _db_bytes(root), _version_bytes(root)
+    for n in range(edits):
+        edit = {"body": f"A forty-byte edit of a section, no {n:04d}.", "citations": "drop"}
+        r = client.patch(url.replace(f"/{key}", f"/{other}"), json=edit, headers=headers)
+        assert r.status_code == 200
+    beside = _db_bytes(root) - before
+    beside_versions = _version_bytes(root) - stored
+    # Edits of the large section itself: each version holds its new text.
+    before, stored = _db_bytes(root), _version_bytes(root)
     for n in range(edits):
         edit = {"body": f"{'word ' * 9_990}edit {n:04d}.", "citations": "drop"}
         assert client.patch(url, json=edit, headers=headers).status_code == 200
     grown = _db_bytes(root) - before
+    grown_versions = _version_bytes(root) - stored
     huge = {"body": "x" * 2 * MB, "citations": "drop"}
     return {
         "section_bytes": len(big["body"]),
         "edits": edits,
+        "beside_db_growth_bytes": beside,
+        "beside_bytes_per_edit": round(beside / edits),
+        "beside_version_bytes_per_edit": round(beside_versions / edits),
         "db_growth_bytes": grown,
         "bytes_per_edit": round(grown / edits),
+        "version_bytes_per_edit": round(grown_versions / edits),
         "two_mb_section_status": client.patch(url, json=huge, headers=headers).status_code,
         "versions_kept": client.get(
             f"{API}/charters/{charter['id']}/versions", headers=headers

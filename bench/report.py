@@ -498,16 +498,27 @@ def _hostile_http(results: Results) -> str:
             f"{_fmt(bodies['health_live_after_ms'], 1)} ms",
         ],
         [
+            f"{history['edits']} 40-byte edits of another section beside a "
+            f"{history['section_bytes']:,}-byte one",
+            "200",
+            f"{history.get('beside_bytes_per_edit', 0):,} bytes per edit "
+            f"({history.get('beside_db_growth_bytes', 0):,} in all; versions: "
+            f"{history.get('beside_version_bytes_per_edit', 0):,} bytes per edit)",
+        ],
+        [
             f"{history['edits']} edits of a {history['section_bytes']:,}-byte section",
             "200",
             f"{history['bytes_per_edit']:,} bytes per edit "
-            f"({history['db_growth_bytes']:,} in all; {history['versions_kept']} versions kept)",
+            f"({history['db_growth_bytes']:,} in all; versions: "
+            f"{history.get('version_bytes_per_edit', 0):,} bytes per edit; "
+            f"{history['versions_kept']} versions kept)",
         ],
         ["a 2 MB section", str(history["two_mb_section_status"]), "refused unread"],
     ]
     note = (
         "Hostile requests against `charterflow serve` in a process of its own (SQLite, "
-        "default bounds: `MAX_JSON_BYTES` 1 MiB, charters at most 1 MiB and 100 versions)."
+        "default bounds: `MAX_JSON_BYTES` 1 MiB, charters at most 1 MiB and 100 versions; "
+        "versions share the sections they did not change)."
     )
     return f"{note}\n\n{_table(['request', 'status', 'cost'], rows)}"
 

@@ -119,7 +119,8 @@ class Settings(BaseSettings):
     workspace_quota_bytes: int = Field(
         10 * 1024**3,
         ge=0,
-        description="Stored bytes of uploads per workspace; an upload past it is 409. 0: none.",
+        description="Stored bytes per workspace: uploads, notes, charters and their versions; "
+        "an upload or a note or charter save past it is 409. 0: none.",
     )
     workspace_quota_documents: int = Field(
         10_000, ge=0, description="Documents per workspace; an upload past it is 409. 0: none."

@@ -31,8 +31,8 @@ def charter(api: Api) -> dict[str, Any]:
     return {"owner": owner, "charter": r.json()}
 
 
-def _edit(api: Api, c: dict[str, Any], text: str) -> Any:
-    key = c["charter"]["sections"][0]["key"]
+def _edit(api: Api, c: dict[str, Any], text: str, section: int = 0) -> Any:
+    key = c["charter"]["sections"][section]["key"]
     return api.client.patch(
         f"{API}/charters/{c['charter']['id']}/sections/{key}",
         json={"body": text, "citations": "drop"},
@@ -72,3 +72,69 @@ def test_a_charter_past_its_size_bound_is_refused(
     with Session(api.engine) as db:  # nothing stored
         assert db.scalar(select(func.count()).select_from(CharterVersion)) == before
     assert _edit(api, charter, "Short again.").status_code == 200
+
+
+def _stored(api: Api, charter_id: str) -> dict[int, list[dict[str, Any]]]:
+    with Session(api.engine) as db:
+        rows = db.scalars(select(CharterVersion).where(CharterVersion.charter_id == charter_id))
+        return {v.number: v.sections for v in rows}
+
+
+def _bodies(stored: dict[int, list[dict[str, Any]]], key: str) -> int:
+    """How many versions hold the body of section ``key`` (not a reference to it)."""
+    return sum(1 for entries in stored.values() for e in entries if e["key"] == key and "body" in e)
+
+
+def test_edits_beside_a_large_section_store_it_once(api: Api, charter: dict[str, Any]) -> None:
+    """The attack of item 4: one large section, then many tiny edits of another. Each
+    version stored the large one again; now the versions after it refer to the one that
+    holds it, and reading or restoring any version still gives whole sections."""
+    c, headers = charter["charter"], charter["owner"].headers
+    big, small = (c["sections"][i]["key"] for i in (0, 1))
+    large = "word " * 9_999  # ~50 kB, the largest body allowed
+    r = _edit(api, charter, large)
+    assert r.status_code == 200, r.text
+    first = r.json()["version"]
+    for n in range(10):
+        assert _edit(api, charter, f"Tiny edit {n}.", section=1).status_code == 200
+    stored = _stored(api, c["id"])
+    newer = {n: e for n, e in stored.items() if n >= first}
+    assert len(newer) == 11
+    assert _bodies(newer, big) == 1  # held by the version that set it, referred to after
+    assert _bodies(newer, small) == 10  # each edit's own text
+    url = f"{API}/charters/{c['id']}/versions"
+    last = api.client.get(f"{url}/{first + 10}", headers=headers).json()
+    assert [s["key"] for s in last["sections"]] == [s["key"] for s in c["sections"]]
+    assert last["sections"][0]["body"] == large.strip()
+    assert last["sections"][1]["body"] == "Tiny edit 9."
+    assert all(s["title"] and "citations" in s for s in last["sections"])
+    # Restoring a version before the large edit brings back its whole sections, and
+    # restoring back refers to the stored large body instead of storing it again.
+    before = api.client.get(f"{url}/{first - 1}", headers=headers).json()
+    r = api.client.post(f"{url}/{first - 1}/restore", headers=headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["sections"] == before["sections"]
+    r = api.client.post(f"{url}/{first + 10}/restore", headers=headers)
+    assert r.status_code == 200, r.text
+    assert r.json()["sections"][0]["body"] == large.strip()
+    stored = _stored(api, c["id"])
+    assert _bodies({n: e for n, e in stored.items() if n >= first}, big) == 1
+
+
+def test_pruning_keeps_the_bodies_later_versions_refer_to(
+    api: Api, charter: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The version holding a shared body can be pruned; its body moves to the oldest kept
+    version that referred to it, and every kept version still reads whole."""
+    monkeypatch.setattr(charters, "MAX_VERSIONS", 3)
+    c, headers = charter["charter"], charter["owner"].headers
+    assert _edit(api, charter, "The body that stays.").status_code == 200
+    for n in range(5):
+        assert _edit(api, charter, f"Other edit {n}.", section=1).status_code == 200
+    stored = _stored(api, c["id"])
+    assert len(stored) == 3
+    assert _bodies(stored, c["sections"][0]["key"]) == 1
+    for number in stored:
+        got = api.client.get(f"{API}/charters/{c['id']}/versions/{number}", headers=headers)
+        assert got.status_code == 200, got.text
+        assert got.json()["sections"][0]["body"] == "The body that stays."

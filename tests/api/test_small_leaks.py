@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from charterflow.db import migrate_database as migrated
 
-from tests.api.conftest import API, Api, backend_settings, serve
+from tests.api.conftest import API, Api, backend_settings, serve, verify_email
 from tests.api.test_conversations import BOREALIS
 from tests.ingest.conftest import wait_settled
 from tests.support.llm import OpenAICompatible, Reply, StreamReply
@@ -60,7 +61,7 @@ def test_production_publishes_no_metrics_docs_or_readiness_details(
     pg_server: PostgresServer | None, s3_server: S3Server, tmp_path: Path
 ) -> None:
     """Production needs PostgreSQL, so this runs once, on PostgreSQL + S3."""
-    base = backend_settings("postgres", tmp_path, pg_server, s3_server)
+    base = migrated(backend_settings("postgres", tmp_path, pg_server, s3_server))
     prod = base.model_copy(update={"charterflow_env": "production"})
     with serve("postgres", prod) as app:
         for path in ("/metrics", "/docs", "/redoc", "/openapi.json"):
@@ -68,6 +69,23 @@ def test_production_publishes_no_metrics_docs_or_readiness_details(
         ready = app.client.get("/health/ready").json()
         assert ready["checks"]["storage"] == {"status": "ok"}  # no backend name
         assert set(ready["checks"]["embeddings"]) == {"status"}  # no model name
+        # A user who is no admin, a key and a bad token see the statuses only.
+        who = app.register("Operator")
+        made = app.client.post(f"{API}/auth/tokens", json={"name": "ops"}, headers=who.headers)
+        assert made.status_code == 201, made.text
+        key = made.json()["token"]
+        for token in (who.token, key, "not-a-token"):
+            seen = app.client.get("/health/ready", headers={"Authorization": f"Bearer {token}"})
+            assert seen.json()["checks"]["storage"] == {"status": "ok"}, token[:4]
+    admins = prod.model_copy(update={"admin_emails": [who.email]})
+    verify_email(app, who.user["id"])  # ADMIN_EMAILS counts for a verified email only
+    with serve("postgres", admins) as app:
+        seen = app.client.get("/health/ready", headers=who.headers).json()["checks"]
+        assert seen["storage"]["backend"] == "s3"
+        assert "latency_ms" in seen["database"]
+        assert {"status"} < set(seen["embeddings"])  # which embedder answers searches
+        key_seen = app.client.get("/health/ready", headers={"Authorization": f"Bearer {key}"})
+        assert key_seen.json()["checks"]["storage"] == {"status": "ok"}  # keys: no details
     opened = prod.model_copy(update={"metrics_public": True, "api_docs": True})
     with serve("postgres", opened) as app:
         for path in ("/metrics", "/docs", "/openapi.json"):

@@ -6,11 +6,15 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from fastapi.security import HTTPAuthorizationCredentials
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
+
+from charterflow.api.deps import authenticate, is_admin
+from charterflow.services import api_keys
 
 router = APIRouter(tags=["operations"])
 
@@ -58,7 +62,8 @@ def _describe(exc: Exception) -> str:
 
 @router.get(
     "/health/ready",
-    summary="Every dependency answers (database, redis, storage); 503 names the one that fails",
+    summary="Every dependency answers (database, redis, storage); 503 names the one that fails "
+    "(in production, the details only for an instance admin's session token)",
 )
 async def ready(request: Request) -> JSONResponse:
     state = request.app.state
@@ -91,12 +96,34 @@ async def ready(request: Request) -> JSONResponse:
     embedder = getattr(state, "embedder", None)
     results["embeddings"] = embedder.describe() if embedder else {"status": "not_loaded"}
     failed = sorted(n for n, r in results.items() if r["status"] == "error")
-    if state.settings.is_production:
+    if state.settings.is_production and not await _admin_caller(request):
         # What runs where (storage backend, model, error text) is for operators, not for
-        # anyone who can reach the port: the worker's health port and the logs have it.
+        # anyone who can reach the port: instance admins, the worker's health port and the
+        # logs have it.
         results = {name: {"status": r["status"]} for name, r in results.items()}
     body = {"status": "error" if failed else "ok", "failed": failed, "checks": results}
     return JSONResponse(body, status_code=503 if failed else 200)
+
+
+async def _admin_caller(request: Request) -> bool:
+    """Whether the request carries the session token (``Authorization: Bearer``, not an API
+    key, as ``/api/v1/admin`` requires) of an instance admin. Anything else, a bad token
+    included, is simply not an admin: probes send none and get the statuses."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token or api_keys.is_api_key(token):
+        return False
+    state = request.app.state
+    credentials = HTTPAuthorizationCredentials(scheme="Bearer", credentials=token)
+
+    def check() -> bool:
+        with state.session_factory() as db:
+            try:
+                user = authenticate(request, db, state.settings, credentials)
+            except HTTPException:
+                return False
+            return is_admin(state.settings, user)
+
+    return await asyncio.to_thread(check)
 
 
 @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)

@@ -1,8 +1,10 @@
 """Charters: structured documents drafted section by section from a notebook's sources.
 
 ``sections`` is the current text (each section's body, its citations and how it came to be);
-every save also appends a ``CharterVersion`` holding the whole charter as saved, so an earlier
-version can be seen and restored (restoring is itself a new version, history is never lost).
+every save also appends a ``CharterVersion`` holding the charter as saved, so an earlier
+version can be seen and restored (restoring is itself a new version). A version stores a
+section it shares with an earlier kept version as ``{"key", "same_as": n}`` (version ``n``
+holds the body); ``services.charters.whole_sections`` reads it whole.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ class Charter(IdMixin, TimestampMixin, Base):
 
 
 class CharterVersion(IdMixin, CreatedMixin, Base):
-    """The charter as one save left it."""
+    """The charter as one save left it (sections shared with an earlier version by reference)."""
 
     __tablename__ = "charter_versions"
     __table_args__ = (UniqueConstraint("charter_id", "number"),)

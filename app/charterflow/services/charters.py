@@ -14,19 +14,20 @@ contact lines, tables of contents and headings never qualify.
   citations. If the model fails, the section is drafted extractively with a ``warning``.
 
 A section no sentence supports says so (``status: unsupported``) instead of inventing text.
-Every save (draft, title, section edit or redraft, restore) appends a version.
+Every save (draft, title, section edit or redraft, restore) appends a version; sections it
+did not change refer to the version holding their body (``SAME_AS``).
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from fastapi import HTTPException, status
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from charterflow.models import Charter, CharterVersion
@@ -49,6 +50,7 @@ from charterflow.services.markdown import (
     references_section,
     without_markers,
 )
+from charterflow.services.workspaces import lock_workspace
 from charterflow.settings import Settings
 
 UNSUPPORTED = "No passage in this notebook's sources supports this section."
@@ -374,10 +376,14 @@ def draft(
     return sections
 
 
-#: Bounds on what a charter's history can take (issue 26, item 4): every save stores the
+#: Bounds on what a charter's history can take (issue 26, item 4): every save stored the
 #: whole charter as a version, so one large charter edited at the rate limit filled the disk.
 MAX_CHARTER_BYTES = 1024 * 1024  # the title and sections, as stored (JSON)
 MAX_VERSIONS = 100  # kept per charter; older ones are deleted as new ones are saved
+#: A version's section that an earlier kept version already holds is stored as
+#: ``{"key": ..., "same_as": n}``: version ``n`` holds its body whole (never a reference
+#: itself), so 25 edits of one section beside a large one store the large one once.
+SAME_AS = "same_as"
 
 
 def stored_bytes(charter: Charter) -> int:
@@ -386,28 +392,106 @@ def stored_bytes(charter: Charter) -> int:
     return len(charter.title.encode()) + len(sections.encode())
 
 
+#: A kept version as candidates for sharing: its number, its stored entries, its whole sections.
+Known = tuple[int, list[dict[str, Any]], list[dict[str, Any]]]
+
+
+def compact(sections: list[dict[str, Any]], known: list[Known]) -> list[dict[str, Any]]:
+    """``sections`` as a version stores them: each one equal to a section of a ``known``
+    version becomes a reference to the version holding that body, the others stay whole."""
+    out: list[dict[str, Any]] = []
+    for section in sections:
+        holder = next(
+            (
+                entry.get(SAME_AS, number)
+                for number, stored, whole in known
+                for entry, same in zip(stored, whole, strict=False)
+                if entry["key"] == section["key"]
+                and (same if SAME_AS in entry else entry) == section
+            ),
+            None,
+        )
+        out.append({"key": section["key"], SAME_AS: holder} if holder else dict(section))
+    return out
+
+
+def whole_sections(db: Session, version: CharterVersion) -> list[dict[str, Any]]:
+    """The version's sections with every reference replaced by the body it names."""
+    wanted = {e[SAME_AS] for e in version.sections if SAME_AS in e}
+    rows = db.scalars(
+        select(CharterVersion).where(
+            CharterVersion.charter_id == version.charter_id, CharterVersion.number.in_(wanted)
+        )
+    )
+    holders = {v.number: {s["key"]: s for s in v.sections} for v in rows} if wanted else {}
+    return [
+        dict(holders[e[SAME_AS]][e["key"]]) if SAME_AS in e else dict(e) for e in version.sections
+    ]
+
+
+def _forget_before(db: Session, charter_id: str, cutoff: int) -> None:
+    """Delete the versions numbered ``cutoff`` or less; a kept version referring to a body
+    one of them holds gets that body (the oldest such one), later ones refer to it."""
+    doomed = db.scalars(
+        select(CharterVersion).where(
+            CharterVersion.charter_id == charter_id, CharterVersion.number <= cutoff
+        )
+    ).all()
+    if not doomed:
+        return
+    bodies = {(v.number, s["key"]): s for v in doomed for s in v.sections if SAME_AS not in s}
+    moved: dict[tuple[int, str], int] = {}
+    kept = db.scalars(
+        select(CharterVersion)
+        .where(CharterVersion.charter_id == charter_id, CharterVersion.number > cutoff)
+        .order_by(CharterVersion.number)
+    ).all()
+    for version in kept:
+        entries = []
+        for entry in version.sections:
+            old = (entry.get(SAME_AS, cutoff + 1), entry["key"])
+            if old[0] <= cutoff:
+                if old in moved:
+                    entry = {"key": entry["key"], SAME_AS: moved[old]}
+                else:
+                    entry, moved[old] = dict(bodies[old]), version.number
+            entries.append(entry)
+        if entries != version.sections:
+            version.sections = entries
+    db.execute(
+        delete(CharterVersion).where(
+            CharterVersion.charter_id == charter_id, CharterVersion.number <= cutoff
+        )
+    )
+    db.flush()
+
+
 def record_version(
-    db: Session, charter: Charter, user_id: str | None, change: str
+    db: Session,
+    charter: Charter,
+    user_id: str | None,
+    change: str,
+    known: Sequence[tuple[CharterVersion, list[dict[str, Any]]]] = (),
 ) -> CharterVersion:
     """Keep the charter as it now is as version ``charter.version`` (flushed); 409 when it
-    is larger than ``MAX_CHARTER_BYTES``. Only the newest ``MAX_VERSIONS`` are kept."""
+    is larger than ``MAX_CHARTER_BYTES``. Only the newest ``MAX_VERSIONS`` are kept.
+    Sections equal to one of a ``known`` version (with its whole sections) are stored as
+    references (``compact``)."""
     size = stored_bytes(charter)
     if size > MAX_CHARTER_BYTES:
         raise HTTPException(
             status.HTTP_409_CONFLICT,
             f"The charter would take {size} bytes, more than {MAX_CHARTER_BYTES}; shorten it",
         )
-    db.execute(
-        delete(CharterVersion).where(
-            CharterVersion.charter_id == charter.id,
-            CharterVersion.number <= charter.version - MAX_VERSIONS,
-        )
-    )
+    cutoff = charter.version - MAX_VERSIONS
+    _forget_before(db, charter.id, cutoff)
+    # Read after ``_forget_before``: the references of kept versions name kept versions only.
+    usable = [(v.number, v.sections, whole) for v, whole in known if v.number > cutoff]
     version = CharterVersion(
         charter_id=charter.id,
         number=charter.version,
         title=charter.title,
-        sections=[dict(s) for s in charter.sections],
+        sections=compact([dict(s) for s in charter.sections], usable),
         change=change,
         created_by=user_id,
     )
@@ -422,14 +506,34 @@ def save(
     user_id: str | None,
     change: str,
     apply: Callable[[Charter], None],
+    restored: CharterVersion | None = None,
 ) -> CharterVersion:
     """Apply a change to the charter as its next version. The row is re-read locked
     (PostgreSQL), so concurrent saves apply one after the other to the latest sections and
-    never take the same version number."""
+    never take the same version number. Unchanged sections (and with ``restored``, those
+    equal to that version's) refer to the version holding their body."""
+    # The workspace first (the quota check takes it too), then the charter: the order a
+    # workspace's deletion locks them in, so the two never wait on each other.
+    lock_workspace(db, charter.workspace_id)
     db.refresh(charter, with_for_update=True)
+    before = [dict(s) for s in charter.sections]
+    known: list[tuple[CharterVersion, list[dict[str, Any]]]] = []
+    previous = _version_row(db, charter.id, charter.version)
+    if previous is not None:  # the charter as it stands is that version, whole
+        known.append((previous, before))
+    if restored is not None:
+        known.append((restored, whole_sections(db, restored)))
     apply(charter)
     charter.version += 1
-    return record_version(db, charter, user_id, change)
+    return record_version(db, charter, user_id, change, known)
+
+
+def _version_row(db: Session, charter_id: str, number: int) -> CharterVersion | None:
+    return db.scalar(
+        select(CharterVersion).where(
+            CharterVersion.charter_id == charter_id, CharterVersion.number == number
+        )
+    )
 
 
 def edited_citations(

@@ -20,6 +20,7 @@ from charterflow.logging import get_logger
 from charterflow.models import Document, Notebook, User, new_id
 from charterflow.services import audit
 from charterflow.services.filetypes import TextSniffer, detect, sanitize_filename
+from charterflow.services.quota import used_bytes
 from charterflow.services.workspaces import lock_workspace
 from charterflow.settings import Settings
 from charterflow.storage import CHUNK, Storage, StorageError
@@ -40,17 +41,21 @@ def check_quota(db: Session, workspace_id: str, size: int, settings: Settings) -
     """Refuse an upload of ``size`` bytes that would take the workspace past
     ``WORKSPACE_QUOTA_BYTES`` or ``WORKSPACE_QUOTA_DOCUMENTS``. Exact only under
     ``lock_workspace``; without it, a cheap early refusal."""
-    count, used = db.execute(
-        select(func.count(), func.coalesce(func.sum(Document.size_bytes), 0)).where(
-            Document.workspace_id == workspace_id
+    count = (
+        db.scalar(
+            select(func.count()).select_from(Document).where(Document.workspace_id == workspace_id)
         )
-    ).one()
+        or 0
+    )
     if settings.workspace_quota_documents and count + 1 > settings.workspace_quota_documents:
         raise QuotaExceeded(
             f"The workspace holds {count} documents, its quota (WORKSPACE_QUOTA_DOCUMENTS); "
             "delete some first"
         )
-    if settings.workspace_quota_bytes and used + size > settings.workspace_quota_bytes:
+    if not settings.workspace_quota_bytes:
+        return
+    used = used_bytes(db, workspace_id)  # notes and charters count too
+    if used + size > settings.workspace_quota_bytes:
         raise QuotaExceeded(
             f"The workspace's storage quota is {settings.workspace_quota_bytes} bytes "
             f"(WORKSPACE_QUOTA_BYTES); {used} are used and this file has {size}"

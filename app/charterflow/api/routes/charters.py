@@ -34,7 +34,7 @@ from charterflow.schemas.charters import (
     SectionUpdate,
 )
 from charterflow.schemas.common import Page
-from charterflow.services import audit, charters, citation_check
+from charterflow.services import audit, charters, citation_check, quota
 from charterflow.services.markdown import download_name
 
 router = APIRouter(tags=["charters"])
@@ -84,7 +84,7 @@ def list_charters(notebook: ReadableNotebook, db: DbSession, page: PageParams) -
     "/notebooks/{notebook_id}/charters",
     status_code=status.HTTP_201_CREATED,
     response_model=CharterOut,
-    responses=errors(*AUTHED, 403),
+    responses=errors(*AUTHED, 403, 409),
     summary="Draft a charter from the notebook's sources, every section cited (editors)",
 )
 def create_charter(
@@ -108,6 +108,7 @@ def create_charter(
     db.add(charter)
     db.flush()
     charters.record_version(db, charter, user.id, "draft")
+    quota.refuse_if_over(db, charter.workspace_id, settings)
     _audit(db, request, "create", charter, user.id, template=template.key)
     db.commit()
     return charter
@@ -123,7 +124,7 @@ def get_charter(charter: ReadableCharter) -> Charter:
 @router.patch(
     "/charters/{charter_id}",
     response_model=CharterOut,
-    responses=errors(*AUTHED, 403),
+    responses=errors(*AUTHED, 403, 409),
     summary="Rename (editors); a new version",
 )
 def update_charter(
@@ -132,11 +133,13 @@ def update_charter(
     request: Request,
     db: DbSession,
     user: CurrentUser,
+    settings: AppSettings,
 ) -> Charter:
     def rename(c: Charter) -> None:
         c.title = body.title
 
     charters.save(db, charter, user.id, "title", rename)
+    quota.refuse_if_over(db, charter.workspace_id, settings)
     _audit(db, request, "update", charter, user.id, fields=["title"])
     db.commit()
     return charter
@@ -160,7 +163,7 @@ def delete_charter(
 @router.patch(
     "/charters/{charter_id}/sections/{key}",
     response_model=CharterOut,
-    responses=errors(*AUTHED, 400, 403),
+    responses=errors(*AUTHED, 400, 403, 409),
     summary="Edit one section; citations it no longer cites are dropped unless kept (editors)",
 )
 def edit_section(
@@ -170,6 +173,7 @@ def edit_section(
     request: Request,
     db: DbSession,
     user: CurrentUser,
+    settings: AppSettings,
 ) -> Charter:
     _section(charter, key)
 
@@ -195,6 +199,7 @@ def edit_section(
         c.sections = charters.replace_section(c.sections, edited)
 
     charters.save(db, charter, user.id, f"edit:{key}", edit)
+    quota.refuse_if_over(db, charter.workspace_id, settings)
     _audit(db, request, "section.update", charter, user.id, section=key)
     db.commit()
     return charter
@@ -203,7 +208,7 @@ def edit_section(
 @router.post(
     "/charters/{charter_id}/sections/{key}/regenerate",
     response_model=CharterOut,
-    responses=errors(*AUTHED, 403),
+    responses=errors(*AUTHED, 403, 409),
     summary="Draft one section again from the sources (editors)",
 )
 def regenerate_section(
@@ -224,6 +229,7 @@ def regenerate_section(
         c.sections = charters.replace_section(c.sections, new)
 
     charters.save(db, charter, user.id, f"regenerate:{key}", redraft)
+    quota.refuse_if_over(db, charter.workspace_id, settings)
     _audit(db, request, "section.regenerate", charter, user.id, section=key)
     db.commit()
     return charter
@@ -263,14 +269,18 @@ def _version(db: DbSession, charter: Charter, number: int) -> CharterVersion:
     responses=errors(*AUTHED),
     summary="One saved version, whole",
 )
-def get_version(charter: ReadableCharter, number: VersionNumber, db: DbSession) -> CharterVersion:
-    return _version(db, charter, number)
+def get_version(
+    charter: ReadableCharter, number: VersionNumber, db: DbSession
+) -> CharterVersionOut:
+    found = _version(db, charter, number)
+    summary = CharterVersionSummary.model_validate(found).model_dump()
+    return CharterVersionOut(**summary, sections=charters.whole_sections(db, found))
 
 
 @router.post(
     "/charters/{charter_id}/versions/{number}/restore",
     response_model=CharterOut,
-    responses=errors(*AUTHED, 403),
+    responses=errors(*AUTHED, 403, 409),
     summary="Make an earlier version current again, as a new version (editors)",
 )
 def restore_version(
@@ -279,14 +289,17 @@ def restore_version(
     request: Request,
     db: DbSession,
     user: CurrentUser,
+    settings: AppSettings,
 ) -> Charter:
     old = _version(db, charter, number)
+    sections = charters.whole_sections(db, old)
 
     def restore(c: Charter) -> None:
         c.title = old.title
-        c.sections = [dict(s) for s in old.sections]
+        c.sections = sections
 
-    charters.save(db, charter, user.id, f"restore:{number}", restore)
+    charters.save(db, charter, user.id, f"restore:{number}", restore, restored=old)
+    quota.refuse_if_over(db, charter.workspace_id, settings)
     _audit(db, request, "restore", charter, user.id, version=number)
     db.commit()
     return charter

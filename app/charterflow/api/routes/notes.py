@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Request, Response, status
 from sqlalchemy import select
 
 from charterflow.api.deps import (
+    AppSettings,
     CurrentUser,
     DbSession,
     PageParams,
@@ -24,7 +25,7 @@ from charterflow.api.errors import AUTHED, errors
 from charterflow.models import Conversation, Message, Note
 from charterflow.schemas.common import Page
 from charterflow.schemas.notes import NoteIn, NoteOut, NoteUpdate
-from charterflow.services import audit, citation_check
+from charterflow.services import audit, citation_check, quota
 from charterflow.services.markdown import download_name, with_references
 
 router = APIRouter(tags=["notes"])
@@ -57,11 +58,16 @@ def list_notes(notebook: ReadableNotebook, db: ReadDb, page: PageParams) -> Page
     "/notebooks/{notebook_id}/notes",
     status_code=status.HTTP_201_CREATED,
     response_model=NoteOut,
-    responses=errors(*AUTHED, 400, 403),
+    responses=errors(*AUTHED, 400, 403, 409),
     summary="Write a note, or save a conversation turn's answer as one (editors)",
 )
 def create_note(
-    notebook: WritableNotebook, body: NoteIn, request: Request, db: DbSession, user: CurrentUser
+    notebook: WritableNotebook,
+    body: NoteIn,
+    request: Request,
+    db: DbSession,
+    user: CurrentUser,
+    settings: AppSettings,
 ) -> Note:
     citations = citation_check.resolve(db, notebook.id, [c.model_dump() for c in body.citations])
     title, text = body.title, body.body
@@ -91,6 +97,7 @@ def create_note(
     )
     db.add(note)
     db.flush()
+    quota.refuse_if_over(db, notebook.workspace_id, settings)
     _audit(db, request, "create", note, user.id)
     db.commit()
     return note
@@ -104,11 +111,16 @@ def get_note(note: ReadableNote) -> Note:
 @router.patch(
     "/notes/{note_id}",
     response_model=NoteOut,
-    responses=errors(*AUTHED, 400, 403),
+    responses=errors(*AUTHED, 400, 403, 409),
     summary="Edit title, body or citations (editors)",
 )
 def update_note(
-    note: WritableNote, body: NoteUpdate, request: Request, db: DbSession, user: CurrentUser
+    note: WritableNote,
+    body: NoteUpdate,
+    request: Request,
+    db: DbSession,
+    user: CurrentUser,
+    settings: AppSettings,
 ) -> Note:
     changes = body.model_dump(exclude_unset=True, exclude_none=True)
     if body.citations is not None:  # whole citations, optional fields included
@@ -116,6 +128,7 @@ def update_note(
         changes["citations"] = citation_check.resolve(db, note.notebook_id, given)
     for field, value in changes.items():
         setattr(note, field, value)
+    quota.refuse_if_over(db, note.workspace_id, settings)
     audit.record(
         db,
         request,
