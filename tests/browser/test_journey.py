@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import httpx
 import pytest
 from playwright.sync_api import expect
 
@@ -93,29 +94,32 @@ def test_register_upload_ask_and_open_a_citation(ui: Browsing) -> None:
 
 def test_members_errors_and_sign_out(ui: Browsing) -> None:
     page = ui.page
-    colleague, _ = ui.app.register("Grace Hopper")
+    colleague, colleague_token = ui.app.register("Grace Hopper")
     register(page)
     page.get_by_role("link", name="Members").first.click()
     expect(page).to_have_url(re.compile(r"/app/workspaces/[0-9a-f]{32}$"))
     page.wait_for_load_state("domcontentloaded")
     expect(page.locator(".member")).to_have_count(1)
 
-    form = page.locator("form").filter(has=page.get_by_label("Email"))
-    page.get_by_label("Email").fill("nobody@example.com")
-    page.get_by_role("button", name="Add member").click()
-    expect(form.locator(".form-error")).to_contain_text("Not found")  # 404
-
-    page.get_by_label("Email").fill(colleague)
-    page.get_by_label("Role", exact=True).select_option("viewer")
-    page.get_by_role("button", name="Add member").click()
+    # People join by invitation only (the same answer whether or not they have an account).
+    page.get_by_label("Address to invite").fill(colleague)
+    page.get_by_label("Role to give").select_option("viewer")
+    page.get_by_role("button", name="Send invitation").click()
+    result = page.locator("#invite-result")
+    expect(result).to_contain_text(f"send {colleague} this link")
+    token = re.search(r"#token=([\w-]+)", result.inner_text())
+    assert token, result.inner_text()
+    accepted = httpx.post(
+        f"{ui.app.url}/api/v1/invitations/accept",
+        json={"token": token.group(1)},
+        headers={"Authorization": f"Bearer {colleague_token}"},
+    )
+    assert accepted.status_code == 200, accepted.text
+    page.reload()
     member = page.locator(".member").filter(has_text=colleague)
     expect(member).to_be_visible()
     expect(member.get_by_label("Role of Grace Hopper")).to_have_value("viewer")
     ui.shot("01-members")
-
-    page.get_by_label("Email").fill(colleague)
-    page.get_by_role("button", name="Add member").click()
-    expect(form.locator(".form-error")).to_have_text("Already a member")  # 409
 
     member.get_by_label("Role of Grace Hopper").select_option("editor")
     with page.expect_navigation():  # the page reloads to show the saved state

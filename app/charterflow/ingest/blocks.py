@@ -109,7 +109,7 @@ def _plain_blocks(text: str) -> list[Block]:
     return blocks
 
 
-def _nfkc(line: str, size: int = 65536) -> Iterator[str]:
+def nfkc_pieces(line: str, size: int = 65536) -> Iterator[str]:
     """NFKC of ``line`` in pieces of about ``size`` characters, cut before an ASCII
     character (nothing composes across it), so a huge single line is never copied whole."""
     start = 0
@@ -134,7 +134,7 @@ def clean_lines(text: str, limits: Limits = UNBOUNDED) -> list[tuple[int, str]]:
         limits.chars(total + len(raw))
         pieces: list[str] = []
         grown = total
-        for piece in _nfkc(raw):
+        for piece in nfkc_pieces(raw):
             grown += len(piece)
             limits.chars(grown)
             pieces.append(piece)

@@ -10,7 +10,6 @@ import csv
 import io
 import posixpath
 import re
-import unicodedata
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,6 +24,7 @@ from charterflow.ingest.blocks import (
     Words,
     clean_lines,
     join_lines,
+    nfkc_pieces,
     pdf_blocks,
     squeeze,
     text_blocks,
@@ -36,25 +36,11 @@ from charterflow.services import filetypes
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b\ufeff]")
 _SPACES = re.compile(r"[ \t\xa0]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
-_ASCII = re.compile(r"[\x00-\x7f]")
 #: Bumped whenever parsing or chunking may lay a document out differently: documents stored
 #: under an older version (``documents.parser_version``; NULL before issue 24) are parsed
 #: again by ``charterflow reindex`` and by workers at start (``pipeline.reparse_stale``).
 PARSER_VERSION = 2
 HIDDEN_TAGS = ("script", "style", "noscript", "template", "head", "svg", "iframe", "object")
-
-
-def _nfkc_pieces(line: str, size: int = 65536) -> Iterator[str]:
-    """NFKC of ``line`` in pieces of about ``size`` characters, cut before an ASCII
-    character (nothing composes across it), so a huge single line is never copied whole."""
-    start = 0
-    while start < len(line):
-        end = start + size
-        if end < len(line):
-            ascii_at = _ASCII.search(line, end, end + size)
-            end = ascii_at.start() if ascii_at else end + size
-        yield unicodedata.normalize("NFKC", line[start:end])
-        start = end
 
 
 def normalize(text: str, limits: Limits = UNBOUNDED) -> str:
@@ -70,7 +56,7 @@ def normalize(text: str, limits: Limits = UNBOUNDED) -> str:
         limits.chars(total + len(raw))
         pieces: list[str] = []
         grown = total
-        for piece in _nfkc_pieces(raw):
+        for piece in nfkc_pieces(raw):
             grown += len(piece)
             limits.chars(grown)
             pieces.append(piece)
