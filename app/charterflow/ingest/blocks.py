@@ -122,6 +122,19 @@ def nfkc_pieces(line: str, size: int = 65536) -> Iterator[str]:
         start = end
 
 
+def nfkc_line(raw: str, total: int, limits: Limits) -> str:
+    """One raw line as NFKC without control characters, counted against ``limits.max_chars``
+    (``total``: the characters produced before it) piece by piece as NFKC grows it."""
+    limits.chars(total + len(raw))
+    pieces: list[str] = []
+    grown = total
+    for piece in nfkc_pieces(raw):
+        grown += len(piece)
+        limits.chars(grown)
+        pieces.append(piece)
+    return _CONTROL.sub("", "".join(pieces).replace("\n", " "))
+
+
 def clean_lines(text: str, limits: Limits = UNBOUNDED) -> list[tuple[int, str]]:
     """``(indent, line)`` for each line: NFKC, no control characters, tabs expanded, inner
     spaces kept (columns), trailing space dropped. Counted as they are produced, so that
@@ -131,14 +144,7 @@ def clean_lines(text: str, limits: Limits = UNBOUNDED) -> list[tuple[int, str]]:
     lines: list[tuple[int, str]] = []
     total = 0
     for raw in text.split("\n"):
-        limits.chars(total + len(raw))
-        pieces: list[str] = []
-        grown = total
-        for piece in nfkc_pieces(raw):
-            grown += len(piece)
-            limits.chars(grown)
-            pieces.append(piece)
-        line = _CONTROL.sub("", "".join(pieces).replace("\n", " ")).expandtabs(8)
+        line = nfkc_line(raw, total, limits).expandtabs(8)
         line = line.replace("\xa0", " ").rstrip()
         stripped = line.lstrip(" ")
         total += len(stripped) + 1

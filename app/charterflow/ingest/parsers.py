@@ -24,7 +24,7 @@ from charterflow.ingest.blocks import (
     Words,
     clean_lines,
     join_lines,
-    nfkc_pieces,
+    nfkc_line,
     pdf_blocks,
     squeeze,
     text_blocks,
@@ -33,7 +33,6 @@ from charterflow.ingest.errors import BadDocument
 from charterflow.ingest.limits import UNBOUNDED, BoundedReader, Limits, OverLimit
 from charterflow.services import filetypes
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b\ufeff]")
 _SPACES = re.compile(r"[ \t\xa0]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
 #: Bumped whenever parsing or chunking may lay a document out differently: documents stored
@@ -53,15 +52,7 @@ def normalize(text: str, limits: Limits = UNBOUNDED) -> str:
     lines: list[str] = []
     total = 0
     for raw in text.split("\n"):
-        limits.chars(total + len(raw))
-        pieces: list[str] = []
-        grown = total
-        for piece in nfkc_pieces(raw):
-            grown += len(piece)
-            limits.chars(grown)
-            pieces.append(piece)
-        line = "".join(pieces)
-        line = _SPACES.sub(" ", _CONTROL.sub("", line.replace("\n", " "))).strip()
+        line = _SPACES.sub(" ", nfkc_line(raw, total, limits)).strip()
         total += len(line) + 1
         limits.chars(total)
         lines.append(line)
